@@ -1,0 +1,147 @@
+"""Column definitions of the two evidence tables.
+
+Both tables are read as text so that the printed digits of every number are kept (the
+HR-in-CI check allows for rounding of the printed digits).  Each column has a *kind*
+that says how it is checked:
+
+=============  =====================================================================
+kind           check
+=============  =====================================================================
+``text``       anything (may be blank unless required)
+``choice``     one of ``choices``
+``date``       an ISO date ``YYYY-MM-DD`` that exists on the calendar
+``positive``   a number > 0
+``count``      a whole number > 0 (events, patients)
+``level``      a number in (0, 1) (confidence level)
+``fraction``   a number in (0, 1] (maturity)
+``rate``       a number in [0, 1] (response rate)
+``number``     any finite number
+=============  =====================================================================
+
+A ``required`` column must be present in the header; ``nonblank`` means every row must
+fill it in.  Columns not listed here are kept, with a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ENDPOINTS = ("PFS", "OS", "ORR")
+SOURCE_KINDS = ("journal", "conference", "press", "news", "secondary")
+ANALYSIS_KINDS = ("interim", "primary", "updated", "final")
+REFERENCE_GROUPS = ("IO", "IO+antiVEGF", "antiVEGF")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+    doc: str
+    required: bool = False
+    nonblank: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HRTriple:
+    """An HR with its CI, checked together (positive, ordered, HR inside the CI)."""
+
+    hr: str
+    lower: str
+    upper: str
+    level: str | None = None  # column holding the CI level; None means 95%
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    columns: tuple[Column, ...]
+    triples: tuple[HRTriple, ...]
+    id_columns: tuple[str, ...] = field(default=())
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+C = Column
+TRIALS = Schema(
+    name="trial evidence",
+    columns=(
+        C("trial", "text", "trial name, e.g. HARMONi-2", required=True, nonblank=True),
+        C("registry_id", "text", "registry number, e.g. NCT05499390"),
+        C("experimental", "text", "experimental arm"),
+        C("control", "text", "control arm"),
+        C("population", "text", "who was randomised"),
+        C("endpoint", "choice", "PFS, OS or ORR", required=True, nonblank=True, choices=ENDPOINTS),
+        C("analysis", "text", "the analysis as its source names it, with venue"),
+        C(
+            "analysis_kind",
+            "choice",
+            "interim, primary, updated or final",
+            required=True,
+            nonblank=True,
+            choices=ANALYSIS_KINDS,
+        ),
+        C("disclosed", "date", "date the number became public (ISO)", required=True, nonblank=True),
+        C("data_cutoff", "date", "the analysis's data cutoff, where stated (ISO)"),
+        C("subgroup_factor", "text", "'overall' for the whole trial, else the factor", required=True, nonblank=True),
+        C("subgroup_level", "text", "'ITT' for the whole trial, else the level", required=True, nonblank=True),
+        C("hr", "positive", "hazard ratio, experimental vs control (below 1 favours experimental)", required=True),
+        C("ci_lower", "positive", "lower confidence limit of the HR"),
+        C("ci_upper", "positive", "upper confidence limit of the HR"),
+        C("ci_level", "level", "confidence level of the interval, e.g. 0.95"),
+        C("p_value", "text", "p-value as printed, with inequalities and sidedness"),
+        C("events_total", "count", "events (deaths or progressions) in both arms"),
+        C("maturity", "fraction", "fraction of randomised patients with an event (deaths / randomised for OS)"),
+        C("n_experimental", "count", "patients randomised to the experimental arm"),
+        C("n_control", "count", "patients randomised to the control arm"),
+        C("median_experimental", "positive", "median PFS or OS in months, experimental arm"),
+        C("median_control", "positive", "median PFS or OS in months, control arm"),
+        C("rate_experimental", "rate", "response rate, experimental arm (ORR rows)"),
+        C("rate_control", "rate", "response rate, control arm (ORR rows)"),
+        C("source", "text", "where the number was read (URL or citation)", required=True, nonblank=True),
+        C("source_kind", "choice", "journal, conference, press, news or secondary", required=True, nonblank=True,
+          choices=SOURCE_KINDS),
+        C("note", "text", "caveats"),
+    ),
+    triples=(HRTriple("hr", "ci_lower", "ci_upper", "ci_level"),),
+    id_columns=("trial", "endpoint", "subgroup_factor", "subgroup_level", "disclosed"),
+)
+
+REFERENCE = Schema(
+    name="reference PFS/OS trials",
+    columns=(
+        C("trial", "text", "comparison name; a parenthetical names the arms of a multi-arm trial", required=True,
+          nonblank=True),
+        C("group", "choice", "IO, IO+antiVEGF or antiVEGF", required=True, nonblank=True, choices=REFERENCE_GROUPS),
+        C("line", "text", "line of therapy, e.g. 1L, 2L", required=True, nonblank=True),
+        C("population", "text", "who was randomised ('SUBGROUP' marks a subgroup, not the ITT)"),
+        C("experimental", "text", "experimental arm"),
+        C("control", "text", "control arm"),
+        C("n_total", "count", "patients randomised in this comparison"),
+        C("pfs_hr", "positive", "PFS hazard ratio", required=True),
+        C("pfs_ci_lower", "positive", "PFS 95% CI lower limit", required=True),
+        C("pfs_ci_upper", "positive", "PFS 95% CI upper limit", required=True),
+        C("os_hr", "positive", "OS hazard ratio", required=True),
+        C("os_ci_lower", "positive", "OS 95% CI lower limit", required=True),
+        C("os_ci_upper", "positive", "OS 95% CI upper limit", required=True),
+        C("os_analysis", "text", "which OS analysis (interim, updated, final, 5yr ...)", required=True,
+          nonblank=True),
+        C("crossover_note", "text", "crossover to the experimental class, which dilutes OS"),
+        C("source_url_pfs", "text", "source of the PFS numbers"),
+        C("source_url_os", "text", "source of the OS numbers"),
+        C("note", "text", "caveats"),
+        C("disclosed", "date", "optional: date the OS number became public (ISO), for as-of filtering"),
+    ),
+    triples=(
+        HRTriple("pfs_hr", "pfs_ci_lower", "pfs_ci_upper"),
+        HRTriple("os_hr", "os_ci_lower", "os_ci_upper"),
+    ),
+    id_columns=("trial", "os_analysis"),
+)
+
+SCHEMAS = {"trials": TRIALS, "reference": REFERENCE}

@@ -1,0 +1,256 @@
+"""Choose which evidence rows enter a likelihood, so that no patient is counted twice.
+
+:func:`select_evidence` keeps, for each *estimand* (trial, endpoint, subgroup factor, level),
+exactly one row, and says for every other row why it was left out:
+
+1. **As of a date.** Rows disclosed after ``as_of`` are "not yet disclosed".
+2. **No standard error.** Rows with no route to an SE (see :mod:`harmoni_bayes.effects`) are shown
+   but cannot enter a likelihood.
+3. **Same analysis, several reports.** Rows of one estimand are grouped into *analyses*: two rows
+   are the same analysis when their ``analysis_kind`` matches, their data cutoffs match (when both
+   are stated) and their event information agrees within 10% (when both state it).  Within an
+   analysis one row is kept by source precedence, :data:`SOURCE_PRECEDENCE` (journal, then
+   conference, company release, news, secondary), and within one kind the later disclosure.  A
+   dropped row is a "duplicate report" when its numbers equal the kept row's, else a
+   "conflicting report", with both numbers shown.
+4. **Most mature analysis.** Across analyses the most mature one is kept: latest data cutoff,
+   else most events, else the later analysis kind (interim < primary < updated < final), else
+   the latest disclosure.  Earlier analyses are "superseded": the final estimate is sufficient for
+   theta (canonical joint distribution, methods §f), so the interim is replaced, never added.
+
+A user can override steps 3-4 with ``prefer`` (row ids, or their 6-character hash suffix) and drop
+rows with ``exclude``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import EvidenceError, Problem
+from .schema import ANALYSIS_KINDS, SOURCE_KINDS
+
+SOURCE_PRECEDENCE: tuple[str, ...] = SOURCE_KINDS  # journal > conference > press > news > secondary
+_INFO_TOLERANCE = 0.10
+
+ESTIMAND = ["trial", "endpoint", "subgroup_factor", "subgroup_level"]
+
+
+@dataclass
+class Selection:
+    """Rows used and rows left out, with the reasons; carried into every result and report."""
+
+    used: pd.DataFrame
+    excluded: pd.DataFrame  # columns: row_id, trial, endpoint, subgroup, reason
+    criteria: dict = field(default_factory=dict)
+
+    @property
+    def row_ids(self) -> list[str]:
+        return list(self.used.row_id)
+
+    def explain(self) -> list[str]:
+        """One sentence per row left out."""
+        return [f"{r.row_id}: {r.reason}" for r in self.excluded.itertuples()]
+
+
+def select_evidence(
+    df: pd.DataFrame,
+    *,
+    as_of: str | dt.date | None = None,
+    trials: str | Sequence[str] | None = None,
+    endpoint: str | None = None,
+    subgroup_factor: str | None = None,
+    prefer: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+) -> Selection:
+    """Select the rows that may enter one likelihood (see the module docstring for the rules).
+
+    ``subgroup_factor=None`` keeps every factor; use ``"overall"`` for the ITT rows only.
+    """
+    as_of_s = _as_of_str(as_of)
+    trials = [trials] if isinstance(trials, str) else (list(trials) if trials else None)
+    in_scope = df
+    if trials is not None:
+        unknown = sorted(set(trials) - set(df.trial))
+        if unknown:
+            raise EvidenceError(
+                "unknown trial(s)",
+                [Problem(f"no rows for trial {t!r}; known trials: {', '.join(sorted(set(df.trial)))}") for t in unknown],
+            )
+        in_scope = in_scope[in_scope.trial.isin(trials)]
+    if endpoint is not None:
+        in_scope = in_scope[in_scope.endpoint == endpoint]
+    if subgroup_factor is not None:
+        in_scope = in_scope[in_scope.subgroup_factor == subgroup_factor]
+
+    prefer_ids = _resolve_ids(df, prefer, "prefer")
+    exclude_ids = _resolve_ids(df, exclude, "exclude")
+    reasons: dict[str, str] = {}
+    candidates = []
+    for row in in_scope.itertuples(index=False):
+        if row.row_id in exclude_ids:
+            reasons[row.row_id] = "excluded by the user"
+        elif as_of_s is not None and row.disclosed > as_of_s:
+            reasons[row.row_id] = f"not yet disclosed on {as_of_s} (disclosed {row.disclosed})"
+        elif not row.usable:
+            reasons[row.row_id] = f"cannot enter a likelihood: {row.unusable_reason}"
+        else:
+            candidates.append(row)
+
+    kept: list[str] = []
+    for _, group in _group_by_estimand(candidates):
+        kept.append(_choose(group, prefer_ids, reasons))
+
+    used = in_scope[in_scope.row_id.isin(kept)].copy()
+    order = {rid: i for i, rid in enumerate(in_scope.row_id)}
+    excluded = pd.DataFrame(
+        [
+            {
+                "row_id": rid,
+                "trial": rid.split("|")[0],
+                "endpoint": rid.split("|")[1],
+                "subgroup": rid.split("|")[2],
+                "reason": reason,
+            }
+            for rid, reason in sorted(reasons.items(), key=lambda kv: order[kv[0]])
+        ],
+        columns=["row_id", "trial", "endpoint", "subgroup", "reason"],
+    )
+    criteria = {
+        "as_of": as_of_s,
+        "trials": trials,
+        "endpoint": endpoint,
+        "subgroup_factor": subgroup_factor,
+        "prefer": sorted(prefer_ids),
+        "exclude": sorted(exclude_ids),
+    }
+    return Selection(used=used, excluded=excluded, criteria=criteria)
+
+
+def filter_as_of(df: pd.DataFrame, as_of: str | dt.date | None) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """Keep rows disclosed on or before ``as_of`` in a table that may lack a ``disclosed`` date.
+
+    Returns (kept, left out with reasons, whether the table carried dates at all).  The reference
+    PFS/OS table has no dates; callers record that it could not be filtered.
+    """
+    as_of_s = _as_of_str(as_of)
+    has_dates = "disclosed" in df and bool((df["disclosed"] != "").any())
+    if as_of_s is None or not has_dates:
+        return df, pd.DataFrame(columns=["row_id", "reason"]), has_dates
+    late = (df["disclosed"] != "") & (df["disclosed"] > as_of_s)
+    left = pd.DataFrame(
+        {"row_id": df.row_id[late], "reason": [f"not yet disclosed on {as_of_s} (disclosed {d})" for d in df.disclosed[late]]}
+    )
+    return df[~late], left, has_dates
+
+
+def _as_of_str(as_of) -> str | None:
+    if as_of is None or as_of == "":
+        return None
+    if isinstance(as_of, dt.date):
+        return as_of.isoformat()
+    try:
+        return dt.date.fromisoformat(str(as_of)).isoformat()
+    except ValueError:
+        raise EvidenceError(f"as-of date {as_of!r} is not a real ISO date (YYYY-MM-DD)") from None
+
+
+def _resolve_ids(df: pd.DataFrame, given: Iterable[str], what: str) -> set[str]:
+    """Full row ids for user-given ids or 6-character hash suffixes; unknown ones are an error."""
+    out, problems = set(), []
+    for g in given:
+        hits = [rid for rid in df.row_id if rid == g or rid.endswith("|" + g)]
+        if len(hits) != 1:
+            problems.append(Problem(f"{what}: {g!r} matches {len(hits)} rows (needs exactly one)"))
+        else:
+            out.add(hits[0])
+    if problems:
+        raise EvidenceError("row ids in the selection do not match the evidence", problems)
+    return out
+
+
+def _group_by_estimand(rows: list) -> list[tuple[tuple, list]]:
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        groups.setdefault(tuple(getattr(r, c) for c in ESTIMAND), []).append(r)
+    return list(groups.items())
+
+
+def _information(r) -> float | None:
+    """Events behind an estimate, when the row states them (events, or maturity x randomised)."""
+    if np.isfinite(r.events_total):
+        return float(r.events_total)
+    if np.isfinite(r.maturity) and np.isfinite(r.n_experimental) and np.isfinite(r.n_control):
+        return float(r.maturity * (r.n_experimental + r.n_control))
+    return None
+
+
+def _same_analysis(a, b) -> bool:
+    if a.analysis_kind != b.analysis_kind:
+        return False
+    if a.data_cutoff and b.data_cutoff and a.data_cutoff != b.data_cutoff:
+        return False
+    ia, ib = _information(a), _information(b)
+    if ia is not None and ib is not None and abs(ia - ib) > _INFO_TOLERANCE * max(ia, ib):
+        return False
+    return True
+
+
+def _maturity_key(analysis: list) -> tuple:
+    cutoff = max((r.data_cutoff for r in analysis if r.data_cutoff), default="")
+    info = max((_information(r) or 0.0 for r in analysis), default=0.0)
+    kind = max(ANALYSIS_KINDS.index(r.analysis_kind) for r in analysis)
+    disclosed = max(r.disclosed for r in analysis)
+    return (cutoff, info, kind, disclosed)
+
+
+def _precedence_key(r) -> tuple:
+    # lower is better: source kind first, then the later disclosure, then the later line
+    return (SOURCE_PRECEDENCE.index(r.source_kind), _neg_date(r.disclosed), -r.line_no)
+
+
+def _neg_date(d: str) -> int:
+    return -dt.date.fromisoformat(d).toordinal()
+
+
+def _choose(rows: list, prefer: set[str], reasons: dict[str, str]) -> str:
+    """Return the kept row id of one estimand; record a reason for every other row."""
+    analyses: list[list] = []
+    for r in sorted(rows, key=lambda r: r.line_no):
+        for a in analyses:
+            if all(_same_analysis(r, other) for other in a):
+                a.append(r)
+                break
+        else:
+            analyses.append([r])
+
+    preferred = [a for a in analyses if any(r.row_id in prefer for r in a)]
+    best = preferred[0] if preferred else max(analyses, key=_maturity_key)
+    ranked = sorted(best, key=lambda r: (r.row_id not in prefer, *_precedence_key(r)))
+    keep = ranked[0]
+    why_keep = "preferred by the user" if keep.row_id in prefer else f"{keep.source_kind} ranks first"
+    for r in ranked[1:]:
+        if r.hr == keep.hr and _nan_eq(r.ci_lower, keep.ci_lower) and _nan_eq(r.ci_upper, keep.ci_upper):
+            kind = "duplicate report of the same analysis (same numbers)"
+        else:
+            kind = f"conflicting report of the same analysis (HR {_fmt(r)} vs {_fmt(keep)} kept)"
+        reasons[r.row_id] = f"{kind}; kept {keep.row_id} ({why_keep}; precedence {' > '.join(SOURCE_PRECEDENCE)})"
+    for a in analyses:
+        if a is best:
+            continue
+        for r in a:
+            reasons[r.row_id] = f"superseded by a more mature analysis ({keep.analysis or keep.analysis_kind}; kept {keep.row_id})"
+    return keep.row_id
+
+
+def _nan_eq(a: float, b: float) -> bool:
+    return (np.isnan(a) and np.isnan(b)) or a == b
+
+
+def _fmt(r) -> str:
+    ci = f" ({r.ci_lower:g}-{r.ci_upper:g})" if np.isfinite(r.ci_lower) else ""
+    return f"{r.hr:g}{ci}"
