@@ -1,0 +1,606 @@
+r"""Exact (deterministic) engine for the normal-normal hierarchical model (NNHM).
+
+Model (log-HR scale, ``theta = log HR``)::
+
+    y_i     | theta_i   ~ N(theta_i, s_i^2)          i = 1..k
+    theta_i | mu, tau   ~ N(mu, tau^2)
+    mu                  ~ N(m0, v0)   (a NormalPrior)   or   p(mu) = 1 (flat, improper)
+    tau                 ~ p(tau)      (HalfNormal, HalfCauchy or Turner log-normal)
+
+Conditional on ``tau`` everything is normal (methods brief section b; bayesmeta).  With
+``v_i = s_i^2 + tau^2`` and ``w_i = 1/v_i``, a normal prior on ``mu`` entering as one extra
+pseudo-study ``(m0, v0)`` with no ``tau`` added (``w_0 = 1/v0``; ``w_0 = 0`` for a flat prior):
+
+* ``W(tau) = sum_i w_i + w_0``, ``mu_hat(tau) = (sum_i w_i y_i + w_0 m0) / W``, ``V_mu(tau) = 1/W``;
+* marginal likelihood of ``tau`` (``mu`` integrated out)::
+
+      log L(tau) = -1/2 sum_i log v_i - 1/2 log W - 1/2 [sum_i w_i (y_i - mu_hat)^2 + w_0 (m0 - mu_hat)^2]
+
+  and ``p(tau | y) ∝ p(tau) L(tau)``;
+* ``mu | tau, y ~ N(mu_hat, V_mu)``;
+* with ``B_i = s_i^2 / (s_i^2 + tau^2)``:
+  ``theta_i | tau, y ~ N(B_i mu_hat + (1 - B_i) y_i, (1 - B_i) s_i^2 + B_i^2 V_mu)`` and
+  ``Cov(theta_i, theta_j | tau, y) = (1 - B_i) s_i^2 delta_ij + B_i B_j V_mu``.  (Given ``mu`` and
+  ``tau`` the ``theta_i`` are independent, ``theta_i | mu, tau, y ~ N(B_i mu + (1 - B_i) y_i,
+  (1 - B_i) s_i^2)``; the prior on ``mu`` only changes ``mu_hat`` and ``V_mu``, so the same formula
+  holds for a flat and for a normal prior on ``mu``);
+* ``theta_new | tau, y ~ N(mu_hat, V_mu + tau^2)``.
+
+Every marginal is therefore a mixture of normals over ``tau``.  The integral over ``tau`` is
+done on a grid (as bayesmeta does, with a fixed grid instead of the DIRECT algorithm):
+
+* substitution ``tau = c sinh(u)``, ``u >= 0``: linear spacing in ``tau`` below the scale ``c``
+  and logarithmic spacing above it, so heavy (half-Cauchy) tails and priors concentrated near
+  zero are both covered with a few thousand points;
+* midpoint rule in ``u``.  The integrand ``p(tau) L(tau) dtau/du`` is smooth, decays at least
+  exponentially in ``u`` and is an even function of ``u`` at ``u = 0`` (``L`` depends on
+  ``tau^2``; the half-normal and half-Cauchy densities are even; the log-normal density is flat
+  to all orders at 0), so the rule converges faster than any power of the spacing;
+* two passes: a first grid reaching from ``tau = 0`` to far beyond both the prior's
+  ``1 - 1e-12`` quantile and the data's scale locates the posterior; the second grid (``n_grid``
+  points) covers only where the integrand exceeds ``e^-40`` of its maximum.
+
+Posterior node weights are ``p(tau_j) L(tau_j) (dtau/du)_j`` normalised to sum to one.
+
+Moments can be infinite for heavy-tailed priors with few studies (for example the mean of
+``tau`` under a half-Cauchy prior with one study and a flat ``mu`` prior); the grid then
+returns the moments of the posterior truncated at the far end of the grid.  Quantiles and
+intervals are always well defined.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy import optimize, special
+
+from harmoni_bayes.priors import HalfCauchyPrior, HalfNormalPrior, NormalPrior, TurnerPrior
+
+__all__ = ["INTERVAL_PROB", "GridDistribution", "NNHMExact", "NormalMixture", "nnhm_exact"]
+
+INTERVAL_PROB = 0.95
+"""Probability of the equal-tailed and highest-density intervals in every summary."""
+
+SUMMARY_KEYS = ("mean", "sd", "median", "q2.5", "q97.5", "hdi_low", "hdi_high")
+
+_LOG_DENSITY_CUTOFF = 40.0  # keep grid where the tau integrand is within e^-40 of its maximum
+_PRIOR_TAIL = 1e-12  # the first-pass grid reaches beyond the prior's 1 - 1e-12 quantile
+_CHUNK = 1 << 20  # elements per block when evaluating mixtures on many points
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _as_1d(name: str, x) -> np.ndarray:
+    try:
+        arr = np.atleast_1d(np.asarray(x, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numbers: {exc}") from None
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float, copy=True)
+    a.flags.writeable = False
+    return a
+
+
+def _shortest_interval(ppf, prob: float, transform=None, log_density=None, n: int = 21) -> tuple[float, float]:
+    """Shortest interval with probability ``prob``: ``[Q(p), Q(p + prob)]`` minimising the width.
+
+    For a unimodal density (also one whose mode is at a boundary, as for ``tau``) the shortest
+    interval is the highest-density interval.  ``transform`` (monotone increasing) gives the
+    shortest interval of ``transform(X)``, i.e. the HDI computed from the density of the
+    transformed variable.
+
+    A grid of ``n`` values of ``p`` brackets the optimum.  With ``log_density`` (the log density
+    of the transformed variable, as a function of the untransformed ``x``) the optimum is then
+    refined by solving the first-order condition ``f(lower) = f(upper)`` with Brent's root
+    finder; otherwise the width is minimised directly.
+    """
+    tr = (lambda v: v) if transform is None else transform
+    p = np.linspace(0.0, 1.0 - prob, n)
+    xa, xb = ppf(p), ppf(np.minimum(p + prob, 1.0))
+    with np.errstate(invalid="ignore"):
+        width = tr(xb) - tr(xa)
+    width = np.where(np.isnan(width), np.inf, width)
+    i = int(np.argmin(width))
+    best_p, best_w = float(p[i]), float(width[i])
+    a, b = float(p[max(i - 1, 0)]), float(p[min(i + 1, p.size - 1)])
+
+    def bounds(pp: float) -> np.ndarray:
+        return ppf(np.array([pp, min(pp + prob, 1.0)]))
+
+    if np.isfinite(best_w) and b > a:
+        refined = None
+        if log_density is not None:
+
+            def g(pp: float) -> float:
+                with np.errstate(all="ignore"):
+                    d = log_density(bounds(pp))
+                val = float(d[0] - d[1])
+                return -math.inf if math.isnan(val) else val
+
+            ga, gb = g(a), g(b)
+            if ga < 0 < gb:
+                refined = optimize.brentq(lambda pp: max(min(g(pp), 1e300), -1e300), a, b, xtol=1e-15)
+            elif i == 0 and ga >= 0:
+                refined = 0.0  # density highest at the lower boundary
+        if refined is None:
+
+            def f(pp: float) -> float:
+                lo_, hi_ = tr(bounds(pp))
+                w = float(hi_ - lo_)
+                return w if math.isfinite(w) else math.inf
+
+            res = optimize.minimize_scalar(f, bounds=(a, b), method="bounded", options={"xatol": 1e-12})
+            if res.success and res.fun < best_w:
+                refined = float(res.x)
+        if refined is not None:
+            lo_, hi_ = tr(bounds(refined))
+            if float(hi_ - lo_) <= best_w:
+                best_p = refined
+    lo_, hi_ = tr(bounds(best_p))
+    return float(lo_), float(hi_)
+
+
+# ----------------------------------------------------------------------------- NormalMixture
+
+
+@dataclass(frozen=True, eq=False)
+class NormalMixture:
+    r"""Marginal posterior of a scalar on the LOG scale, a finite mixture of normals.
+
+    ``X ~ sum_j weights_j N(means_j, sds_j^2)`` (one component per ``tau`` grid node).  Weights
+    are normalised to sum to one on construction; components with zero weight are kept.
+
+    * ``E[X] = sum_j w_j m_j``; ``Var[X] = sum_j w_j (s_j^2 + (m_j - E[X])^2)``;
+    * ``F(x) = sum_j w_j Phi((x - m_j)/s_j)``, ``f(x) = sum_j w_j phi((x - m_j)/s_j)/s_j``;
+    * on the HR scale ``Y = exp(X)``: ``E[Y] = sum_j w_j exp(m_j + s_j^2/2)`` and
+      ``Var[Y] = sum_j w_j exp(2 m_j + s_j^2)(exp(s_j^2) - 1) + sum_j w_j (exp(m_j + s_j^2/2) - E[Y])^2``.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    sds: np.ndarray
+
+    def __post_init__(self) -> None:
+        w = _as_1d("weights", self.weights)
+        m = _as_1d("means", self.means)
+        s = _as_1d("sds", self.sds)
+        if not (w.size == m.size == s.size) or w.size == 0:
+            raise ValueError(
+                f"weights, means and sds must have the same non-zero length, got {w.size}, {m.size}, {s.size}"
+            )
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError("weights must be finite, non-negative and not all zero")
+        if not np.all(np.isfinite(m)):
+            raise ValueError("means must be finite")
+        if not np.all(np.isfinite(s)) or np.any(s < 0):
+            raise ValueError("sds must be finite and non-negative")
+        object.__setattr__(self, "weights", _readonly(w / w.sum()))
+        object.__setattr__(self, "means", _readonly(m))
+        object.__setattr__(self, "sds", _readonly(s))
+        live = self.weights > 0
+        object.__setattr__(self, "_live", live)
+
+    # moments -----------------------------------------------------------------------------
+    def mean(self) -> float:
+        """Posterior mean ``sum_j w_j m_j`` (log scale)."""
+        return float(np.dot(self.weights, self.means))
+
+    def sd(self) -> float:
+        """Posterior SD ``sqrt(sum_j w_j (s_j^2 + (m_j - mean)^2))`` (log scale)."""
+        mu = self.mean()
+        return float(math.sqrt(np.dot(self.weights, self.sds**2 + (self.means - mu) ** 2)))
+
+    # distribution functions -----------------------------------------------------------------
+    def _eval(self, x, kind: str) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Mixture ``cdf``, ``pdf`` or ``both`` at the points ``x`` (evaluated block-wise)."""
+        x = np.asarray(x, dtype=float)
+        flat = x.reshape(-1)
+        w, m, s = (a[self._live] for a in (self.weights, self.means, self.sds))
+        cdf = np.empty(flat.size)
+        pdf = np.empty(flat.size)
+        step = max(1, _CHUNK // max(w.size, 1))
+        pos = s > 0
+        s_safe = np.where(pos, s, 1.0)
+        for start in range(0, flat.size, step):
+            xs = flat[start : start + step, None]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = np.where(pos, (xs - m) / s_safe, np.where(xs >= m, np.inf, -np.inf))
+            if kind != "pdf":
+                cdf[start : start + step] = special.ndtr(z) @ w
+            if kind != "cdf":  # a zero-sd component is a point mass and has no density
+                dens = np.where(pos, np.exp(-0.5 * z**2) / (math.sqrt(2 * math.pi) * s_safe), 0.0)
+                pdf[start : start + step] = dens @ w
+        nan = np.isnan(flat)
+        cdf = np.where(nan, np.nan, cdf).reshape(x.shape)
+        pdf = np.where(nan, np.nan, pdf).reshape(x.shape)
+        return {"cdf": cdf, "pdf": pdf, "both": (cdf, pdf)}[kind]
+
+    def cdf(self, x) -> np.ndarray | float:
+        """``P(X <= x) = sum_j w_j Phi((x - m_j)/s_j)``; vectorised over ``x``."""
+        out = np.clip(self._eval(x, "cdf"), 0.0, 1.0)
+        return float(out) if out.ndim == 0 else out
+
+    def pdf(self, x) -> np.ndarray | float:
+        """Density ``sum_j w_j phi((x - m_j)/s_j)/s_j``; vectorised over ``x``."""
+        out = self._eval(x, "pdf")
+        return float(out) if out.ndim == 0 else out
+
+    def _log_pdf(self, x) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self._eval(x, "pdf"))
+
+    def prob_below(self, x: float) -> float:
+        """``P(X < x)`` on the log scale, e.g. ``prob_below(0.0) = P(HR < 1)``."""
+        return float(self.cdf(float(x)))
+
+    def ppf(self, q) -> np.ndarray | float:
+        """Quantile function, vectorised: the root of ``F(x) = q``.
+
+        Safeguarded Newton iteration inside the exact bracket
+        ``[min_j(m_j + s_j z_q), max_j(m_j + s_j z_q)]`` (``z_q = Phi^{-1}(q)``): below the lower
+        end every component's CDF is at most ``q``, above the upper end at least ``q``.
+        Falls back to bisection whenever a Newton step leaves the bracket.
+        """
+        q = np.asarray(q, dtype=float)
+        if np.any((q < 0) | (q > 1)):
+            raise ValueError("probabilities must lie in [0, 1]")
+        flat = q.reshape(-1)
+        out = np.full(flat.size, np.nan)
+        out[flat == 0] = -np.inf
+        out[flat == 1] = np.inf
+        inner = (flat > 0) & (flat < 1)
+        if np.any(inner):
+            out[inner] = self._ppf_inner(flat[inner])
+        out = out.reshape(q.shape)
+        return float(out) if out.ndim == 0 else out
+
+    def _ppf_inner(self, q: np.ndarray) -> np.ndarray:
+        m, s = self.means[self._live], self.sds[self._live]
+        z = special.ndtri(q)
+        cand = m[None, :] + s[None, :] * z[:, None]
+        lo, hi = cand.min(axis=1), cand.max(axis=1)
+        x = np.clip(self.mean() + self.sd() * z, lo, hi)
+        done = hi <= lo
+        x = np.where(done, lo, x)
+        for _ in range(200):
+            act = ~done
+            if not np.any(act):
+                break
+            xa, qa = x[act], q[act]
+            cdf, f = self._eval(xa, "both")
+            g = cdf - qa
+            lo_a = np.where(g < 0, xa, lo[act])
+            hi_a = np.where(g > 0, xa, hi[act])
+            tol = 1e-14 * (1.0 + np.abs(xa))
+            fin = (np.abs(g) <= 1e-15) | (hi_a - lo_a <= tol)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                newton = xa - g / f
+            ok = np.isfinite(newton) & (newton > lo_a) & (newton < hi_a)
+            x_new = np.where(ok, newton, 0.5 * (lo_a + hi_a))
+            # a Newton step smaller than the tolerance ends the iteration too
+            fin |= ok & (np.abs(x_new - xa) <= tol)
+            x[act] = np.where(fin, np.where(ok, x_new, xa), x_new)
+            lo[act], hi[act] = lo_a, hi_a
+            done[act] = fin
+        return x
+
+    # summaries ---------------------------------------------------------------------------
+    def _hr_moments(self) -> tuple[float, float]:
+        w, m, s = (a[self._live] for a in (self.weights, self.means, self.sds))
+        with np.errstate(over="ignore", invalid="ignore"):
+            e1 = np.exp(m + 0.5 * s**2)
+            mean = float(np.dot(w, e1))
+            if not math.isfinite(mean):
+                return math.inf, math.inf
+            within = np.exp(2 * m + s**2) * np.expm1(s**2)
+            var = float(np.dot(w, within + (e1 - mean) ** 2))
+        return mean, math.sqrt(var) if math.isfinite(var) else math.inf
+
+    def summary(self, scale: Literal["log", "hr"] = "log") -> dict[str, float]:
+        """Posterior summary with keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high``.
+
+        ``scale="log"``: of ``X`` itself.  ``scale="hr"``: of ``exp(X)``, with mean and SD exact
+        from the log-normal moments of each component, quantiles ``exp`` of the log-scale
+        quantiles, and the HDI computed from the density of ``exp(X)`` (the shortest interval on
+        the HR scale, not ``exp`` of the log-scale HDI).  Intervals have probability
+        ``INTERVAL_PROB``.
+        """
+        if scale not in ("log", "hr"):
+            raise ValueError(f"scale must be 'log' or 'hr', got {scale!r}")
+        a = (1.0 - INTERVAL_PROB) / 2
+        med, q_lo, q_hi = self.ppf(np.array([0.5, a, 1.0 - a]))
+        if scale == "log":
+            mean, sd = self.mean(), self.sd()
+            hdi = _shortest_interval(self.ppf, INTERVAL_PROB, log_density=self._log_pdf)
+        else:
+            mean, sd = self._hr_moments()
+            med, q_lo, q_hi = math.exp(med), math.exp(q_lo), math.exp(q_hi)
+            hdi = _shortest_interval(
+                self.ppf, INTERVAL_PROB, transform=np.exp, log_density=lambda x: self._log_pdf(x) - x
+            )
+        vals = (mean, sd, med, q_lo, q_hi, *hdi)
+        return {k: float(v) for k, v in zip(SUMMARY_KEYS, vals, strict=True)}
+
+
+# ----------------------------------------------------------------------------- GridDistribution
+
+
+@dataclass(frozen=True, eq=False)
+class GridDistribution:
+    r"""A posterior on a grid of support points (used for ``tau``).
+
+    Node ``values_j`` (increasing) carries probability ``weights_j`` (normalised to sum to one).
+    Each node stands for a cell ``[edges_j, edges_{j+1}]`` containing it; ``edges`` default to
+    the midpoints between nodes (the outer cells symmetric about the end nodes).
+
+    * moments are the quadrature sums ``E[T] = sum_j w_j t_j``, ``Var[T] = sum_j w_j (t_j - E[T])^2``;
+    * ``cdf`` is piecewise linear between cell edges (``F(edges_j) = sum_{i<j} w_i``), i.e. the
+      density is constant within each cell; ``ppf`` is its exact inverse.
+    """
+
+    values: np.ndarray
+    weights: np.ndarray
+    edges: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        v = _as_1d("values", self.values)
+        w = _as_1d("weights", self.weights)
+        if v.size != w.size or v.size == 0:
+            raise ValueError(f"values and weights must have the same non-zero length, got {v.size}, {w.size}")
+        if not np.all(np.isfinite(v)) or np.any(np.diff(v) <= 0):
+            raise ValueError("values must be finite and strictly increasing")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError("weights must be finite, non-negative and not all zero")
+        if self.edges is None:
+            if v.size < 2:
+                raise ValueError("a one-point grid needs explicit edges")
+            mid = 0.5 * (v[1:] + v[:-1])
+            e = np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+        else:
+            e = _as_1d("edges", self.edges)
+            if e.size != v.size + 1:
+                raise ValueError(f"edges must have len(values) + 1 = {v.size + 1} entries, got {e.size}")
+            if np.any(np.diff(e) <= 0) or np.any(v < e[:-1]) or np.any(v > e[1:]):
+                raise ValueError("edges must be strictly increasing and bracket each value")
+        w = w / w.sum()
+        object.__setattr__(self, "values", _readonly(v))
+        object.__setattr__(self, "weights", _readonly(w))
+        object.__setattr__(self, "edges", _readonly(e))
+        cum = np.concatenate([[0.0], np.cumsum(w)])
+        cum = np.minimum(cum / cum[-1], 1.0)
+        pos = np.flatnonzero(w > 0)
+        a, b = pos[0], pos[-1] + 1  # first and last cells with mass: cdf runs 0..1 on [edges_a, edges_b]
+        object.__setattr__(self, "_cum", cum)
+        object.__setattr__(self, "_ppf_x", e[a : b + 1].copy())
+        ppf_q = cum[a : b + 1].copy()
+        ppf_q[0], ppf_q[-1] = 0.0, 1.0
+        object.__setattr__(self, "_ppf_q", ppf_q)
+
+    def mean(self) -> float:
+        """``sum_j w_j t_j``."""
+        return float(np.dot(self.weights, self.values))
+
+    def sd(self) -> float:
+        """``sqrt(sum_j w_j (t_j - mean)^2)``."""
+        return float(math.sqrt(np.dot(self.weights, (self.values - self.mean()) ** 2)))
+
+    def cdf(self, x) -> np.ndarray | float:
+        """``P(T <= x)``, piecewise linear between cell edges; vectorised."""
+        out = np.interp(np.asarray(x, dtype=float), self.edges, self._cum, left=0.0, right=1.0)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def pdf(self, x) -> np.ndarray | float:
+        """Cell-wise constant density ``w_j / (edges_{j+1} - edges_j)`` (0 outside the grid)."""
+        x = np.asarray(x, dtype=float)
+        j = np.searchsorted(self.edges, x, side="right") - 1
+        inside = (j >= 0) & (j < self.values.size)
+        jj = np.clip(j, 0, self.values.size - 1)
+        dens = self.weights[jj] / np.diff(self.edges)[jj]
+        out = np.where(inside, dens, 0.0)
+        return float(out) if out.ndim == 0 else out
+
+    def ppf(self, q) -> np.ndarray | float:
+        """Inverse of :meth:`cdf` (exact for the piecewise-linear CDF); vectorised."""
+        q = np.asarray(q, dtype=float)
+        if np.any((q < 0) | (q > 1)):
+            raise ValueError("probabilities must lie in [0, 1]")
+        out = np.interp(q, self._ppf_q, self._ppf_x)
+        return float(out) if out.ndim == 0 else out
+
+    def prob_below(self, x: float) -> float:
+        """``P(T < x)``."""
+        return float(self.cdf(float(x)))
+
+    def summary(self) -> dict[str, float]:
+        """Keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high`` (intervals ``INTERVAL_PROB``).
+
+        The HDI is the shortest interval; for a density whose maximum is at the lower boundary
+        (e.g. ``tau`` near 0 under a half-normal prior) it is ``[lower end, Q(INTERVAL_PROB)]``.
+        """
+        a = (1.0 - INTERVAL_PROB) / 2
+        med, q_lo, q_hi = self.ppf(np.array([0.5, a, 1.0 - a]))
+        hdi = _shortest_interval(self.ppf, INTERVAL_PROB, n=2001)
+        vals = (self.mean(), self.sd(), med, q_lo, q_hi, *hdi)
+        return {k: float(v) for k, v in zip(SUMMARY_KEYS, vals, strict=True)}
+
+
+# ----------------------------------------------------------------------------- the NNHM
+
+
+@dataclass(frozen=True, eq=False)
+class NNHMExact:
+    r"""Exact marginal posteriors of the NNHM (see the module docstring for the formulas).
+
+    ``tau`` is a :class:`GridDistribution`; ``mu``, ``theta`` (shrunken effects, in input order)
+    and ``theta_new`` (the effect in a new study, ``N(mu_hat, V_mu + tau^2)`` given ``tau``) are
+    :class:`NormalMixture` on the log-HR scale, all sharing the ``tau`` grid weights.
+    """
+
+    tau: GridDistribution
+    mu: NormalMixture
+    theta: list[NormalMixture]
+    theta_new: NormalMixture
+    _weights: np.ndarray = field(repr=False)
+    _theta_mean: np.ndarray = field(repr=False)  # (n, k): B_i mu_hat + (1 - B_i) y_i
+    _theta_within: np.ndarray = field(repr=False)  # (n, k): (1 - B_i) s_i^2
+    _shrink: np.ndarray = field(repr=False)  # (n, k): B_i
+    _v_mu: np.ndarray = field(repr=False)  # (n,): V_mu
+
+    @property
+    def k(self) -> int:
+        """Number of studies (or subgroups)."""
+        return len(self.theta)
+
+    def contrast(self, c: Sequence[float]) -> NormalMixture:
+        r"""Exact marginal posterior of ``sum_i c_i theta_i`` (log scale).
+
+        Given ``tau`` it is normal with mean ``sum_i c_i E[theta_i | tau, y]`` and variance
+        ``c' Sigma c = sum_i c_i^2 (1 - B_i) s_i^2 + (sum_i c_i B_i)^2 V_mu``, from
+        ``Cov(theta_i, theta_j | tau, y) = (1 - B_i) s_i^2 delta_ij + B_i B_j V_mu``.  Use
+        ``c = e_a - e_b`` for ``log hr_ratio[a/b]`` and information shares for a
+        population-averaged effect.
+        """
+        cv = _as_1d("c", c)
+        if cv.size != self.k:
+            raise ValueError(f"c must have one entry per study ({self.k}), got {cv.size}")
+        if not np.all(np.isfinite(cv)):
+            raise ValueError("c must be finite")
+        if not np.any(cv != 0):
+            raise ValueError("c must have at least one non-zero entry")
+        mean = self._theta_mean @ cv
+        var = self._theta_within @ cv**2 + (self._shrink @ cv) ** 2 * self._v_mu
+        return NormalMixture(self._weights, mean, np.sqrt(np.maximum(var, 0.0)))
+
+
+def _validate(y, se) -> tuple[np.ndarray, np.ndarray]:
+    y = _as_1d("y", y)
+    se = _as_1d("se", se)
+    if y.size == 0:
+        raise ValueError("need at least one study (k >= 1); y is empty")
+    if y.size != se.size:
+        raise ValueError(f"y and se must have the same length, got {y.size} and {se.size}")
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise ValueError(f"y must be finite; not finite at position(s) {bad.tolist()}")
+    bad = np.flatnonzero(~np.isfinite(se) | ~(se > 0))
+    if bad.size:
+        raise ValueError(f"se must be positive and finite; bad at position(s) {bad.tolist()}")
+    return y, se
+
+
+def _log_marginal(tau: np.ndarray, y: np.ndarray, s2: np.ndarray, m0: float, w0: float):
+    """Per-node ``log L(tau)`` and the conditional quantities (``tau`` grid of shape ``(n,)``)."""
+    t2 = (tau**2)[:, None]
+    v = s2[None, :] + t2
+    w = 1.0 / v
+    big_w = w.sum(axis=1) + w0
+    mu_hat = (w @ y + w0 * m0) / big_w
+    resid = y[None, :] - mu_hat[:, None]
+    quad = np.einsum("ij,ij->i", w, resid**2) + w0 * (m0 - mu_hat) ** 2
+    loglik = -0.5 * np.log(v).sum(axis=1) - 0.5 * np.log(big_w) - 0.5 * quad
+    return loglik, v, mu_hat, 1.0 / big_w
+
+
+def _log_integrand(u: np.ndarray, scale: float, dist, y, s2, m0, w0):
+    """``log[p(tau) L(tau) dtau/du]`` at ``tau = scale * sinh(u)``."""
+    tau = scale * np.sinh(u)
+    log_jac = math.log(scale) + u + np.log1p(np.exp(-2.0 * u)) - math.log(2.0)  # log(scale cosh u)
+    with np.errstate(divide="ignore"):
+        logp = dist.logpdf(tau)
+    loglik, *rest = _log_marginal(tau, y, s2, m0, w0)
+    out = logp + log_jac + loglik
+    return np.where(np.isfinite(out), out, -np.inf), tau, loglik, rest
+
+
+def nnhm_exact(
+    y: Sequence[float] | np.ndarray,
+    se: Sequence[float] | np.ndarray,
+    *,
+    mu_prior: NormalPrior | None,
+    tau_prior: HalfNormalPrior | HalfCauchyPrior | TurnerPrior,
+    n_grid: int = 4000,
+) -> NNHMExact:
+    r"""Exact posterior of the NNHM ``y_i ~ N(theta_i, se_i^2)``, ``theta_i ~ N(mu, tau^2)``.
+
+    ``mu_prior`` is a :class:`~harmoni_bayes.priors.NormalPrior` ``N(m0, v0)`` (entering as a
+    pseudo-study with weight ``1/v0`` and no ``tau``) or ``None`` for a flat, improper prior;
+    ``tau_prior`` is any ``TauPrior``.  ``p(tau | y) ∝ p(tau) L(tau)`` is evaluated on
+    ``n_grid`` nodes ``tau_j = c sinh(u_j)`` (midpoint rule in ``u``, see the module docstring)
+    and every other marginal is the mixture over those nodes of its normal conditional.
+    Works for any ``k >= 1`` (with ``k = 1`` and a flat ``mu`` prior ``tau`` follows its prior).
+    """
+    y, se = _validate(y, se)
+    if isinstance(n_grid, bool) or not isinstance(n_grid, int | np.integer) or n_grid < 50:
+        raise ValueError(f"n_grid must be an integer >= 50, got {n_grid!r}")
+    n_grid = int(n_grid)
+    if mu_prior is not None and not isinstance(mu_prior, NormalPrior):
+        raise ValueError(f"mu_prior must be a NormalPrior or None (flat), got {type(mu_prior).__name__}")
+    if not isinstance(tau_prior, HalfNormalPrior | HalfCauchyPrior | TurnerPrior):
+        raise ValueError(
+            f"tau_prior must be a HalfNormalPrior, HalfCauchyPrior or TurnerPrior, got {type(tau_prior).__name__}"
+        )
+    dist = tau_prior.scipy()
+    s2 = se**2
+    if mu_prior is None:
+        m0, w0 = 0.0, 0.0
+    else:
+        m0, w0 = float(mu_prior.mu), 1.0 / float(mu_prior.sigma) ** 2
+
+    # c: linear grid below c, logarithmic above; far below the prior's and the data's scales
+    scale = float(min(dist.ppf(0.01), 0.1 * se.min()))
+    data_scale = float(np.ptp(y) + se.max() + (abs(m0 - y.mean()) if w0 > 0 else 0.0))
+    tau_hi = max(float(dist.isf(_PRIOR_TAIL)), 10.0 * data_scale)
+    u_hi = math.asinh(tau_hi / scale)
+
+    # pass 1: locate the posterior on a wide grid
+    h1 = u_hi / n_grid
+    u1 = (np.arange(n_grid) + 0.5) * h1
+    lf1, *_ = _log_integrand(u1, scale, dist, y, s2, m0, w0)
+    top = lf1.max()
+    if not np.isfinite(top):
+        raise ValueError("the posterior of tau vanishes on the whole grid (prior and data incompatible)")
+    keep = np.flatnonzero(lf1 >= top - _LOG_DENSITY_CUTOFF)
+    lo = 0.0 if keep[0] == 0 else max(0.0, u1[keep[0]] - 1.5 * h1)
+    hi = min(u_hi, u1[keep[-1]] + 1.5 * h1)
+
+    # pass 2: n_grid midpoints where the posterior lives
+    h = (hi - lo) / n_grid
+    u = lo + (np.arange(n_grid) + 0.5) * h
+    lf, tau, _, (v, mu_hat, v_mu) = _log_integrand(u, scale, dist, y, s2, m0, w0)
+    wts = np.exp(lf - lf.max())
+    wts /= wts.sum()
+
+    edges = scale * np.sinh(lo + np.arange(n_grid + 1) * h)
+    tau_post = GridDistribution(tau, wts, edges)
+
+    t2 = (tau**2)[:, None]
+    shrink = s2[None, :] / v  # B_i
+    one_minus_b = t2 / v  # 1 - B_i, without cancellation
+    theta_mean = shrink * mu_hat[:, None] + one_minus_b * y[None, :]
+    theta_within = one_minus_b * s2[None, :]
+    theta_var = theta_within + shrink**2 * v_mu[:, None]
+
+    mu_post = NormalMixture(wts, mu_hat, np.sqrt(v_mu))
+    theta = [NormalMixture(wts, theta_mean[:, i], np.sqrt(theta_var[:, i])) for i in range(y.size)]
+    theta_new = NormalMixture(wts, mu_hat, np.sqrt(v_mu + tau**2))
+    return NNHMExact(
+        tau=tau_post,
+        mu=mu_post,
+        theta=theta,
+        theta_new=theta_new,
+        _weights=wts,
+        _theta_mean=theta_mean,
+        _theta_within=theta_within,
+        _shrink=shrink,
+        _v_mu=v_mu,
+    )

@@ -1,0 +1,628 @@
+"""Bivariate PFS -> OS surrogacy model and the joint forecast for a target trial (methods §d-§f).
+
+Model (product-normal bivariate random-effects meta-analysis; Bujkiewicz et al. 2016,
+Daniels & Hughes 1997), on the log-HR scale (experimental vs control; below 0 favours
+the experimental arm), for reference comparisons i = 1..K::
+
+    true effects     mu_S,i ~ N(eta_pfs, tau_pfs^2)
+                     mu_T,i = intercept + slope * mu_S,i + residual_sd * e_i,   e_i ~ N(0, 1)
+    estimates        (y_S,i, y_T,i) ~ N2((mu_S,i, mu_T,i), Sigma_w,i)
+                     Sigma_w,i = [[s_S,i^2, rho_w s_S,i s_T,i], [rho_w s_S,i s_T,i, s_T,i^2]]
+
+The true effects are integrated out analytically, so the likelihood is the bivariate
+normal ``(y_S,i, y_T,i) ~ N2(eta, Sigma_b + Sigma_w,i)`` with ``eta = (eta_pfs, intercept +
+slope * eta_pfs)`` and ``Sigma_b = [[tau^2, slope tau^2], [slope tau^2, slope^2 tau^2 +
+residual_sd^2]]``.  It is written, exactly and vectorised over ``comparison``, as the PFS
+margin times the OS conditional: ``y_S ~ N(eta_S, A)`` and ``y_T | y_S ~ N(eta_T + C/A (y_S -
+eta_S), D - C^2/A)`` with ``A, C, D`` the entries of ``Sigma_b + Sigma_w``.  With no latent
+per-trial effects there is no funnel; NUTS samples five or six hyperparameters.
+
+Target trial (e.g. HARMONi-2).  It enters the *same* likelihood as one more row: its PFS
+estimate, and its immature OS estimate when there is one, with the full within-trial
+covariance (no OS -> only the PFS margin).  Its true effects (mu_S, mu_T) are then drawn
+from their exact conditional given the hyperparameters and its own data (methods §d)::
+
+    V = (Sigma_b^-1 + Sigma_w^-1)^-1,    m = V (Sigma_b^-1 eta + Sigma_w^-1 y)
+
+through auxiliary standard-normal variables (``target_z``) that do not enter the
+likelihood.  The model computes (m, V) in the equivalent covariance form
+``m = eta + Sigma_b (Sigma_b + Sigma_w)^-1 (y - eta)``, which stays finite as
+``residual_sd -> 0``; :func:`forecast_fixed_hyperparameters` uses the precision form above,
+so the tests compare two independent implementations.  A surrogacy prediction is never
+multiplied by an independent OS likelihood: the interim OS estimate and the PFS estimate
+are one correlated observation.
+
+The later OS analysis with ``D = later_deaths`` deaths (information ``I_F = D/4``) reports
+``y_F = (I_I y_I + (I_F - I_I) y_delta) / I_F`` with ``y_delta ~ N(theta, 1/(I_F - I_I))``
+independent of the interim ``y_I`` (information ``I_I = 1/se_os^2``; independent increments,
+methods §f), or ``y_F ~ N(theta, 4/D)`` when there is no interim OS estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy import stats
+
+from ..errors import ModelError, Problem
+from ..priors import Z975, CorrelationPrior, FixedValue, HalfNormalPrior, NormalPrior, TauPrior, UniformPrior
+from .base import Draws, posterior_array
+
+if TYPE_CHECKING:  # pragma: no cover
+    import arviz as az
+    import pymc as pm
+
+__all__ = [
+    "SurrogacyPriors",
+    "TargetTrial",
+    "SurrogacyModel",
+    "forecast_fixed_hyperparameters",
+    "brma_from_product_normal",
+    "surrogate_threshold_effect",
+    "summarize_ste",
+    "target_conditional",
+]
+
+HYPERPARAMETERS = ("eta_pfs", "tau_pfs", "intercept", "slope", "residual_sd", "rho_w")
+
+
+# --------------------------------------------------------------------------------------------
+# Priors and the target trial
+# --------------------------------------------------------------------------------------------
+
+
+class SurrogacyPriors(BaseModel):
+    """Priors of the surrogacy model (all on the log-HR scale, experimental vs control).
+
+    * ``eta_pfs`` ~ Normal(0, 1): mean true PFS log HR across reference comparisons
+      (95% prior range of the typical PFS HR 0.14 to 7.1).
+    * ``tau_pfs`` ~ Half-normal(0.5): between-comparison SD of the true PFS log HRs; at
+      tau = 0.5 two comparisons' true PFS HRs typically differ by up to a factor of
+      exp(1.96 * sqrt(2) * 0.5) = 4.
+    * ``intercept`` ~ Normal(0, 1): true OS log HR predicted for a comparison whose true
+      PFS HR is 1 (no PFS effect); 0 means "no PFS effect, no OS effect".
+    * ``slope`` ~ Normal(0, 1): change in the true OS log HR per unit of true PFS log HR.
+      OS HR = exp(intercept) * PFS HR ** slope, so with slope 0.4 halving the PFS HR
+      multiplies the predicted OS HR by 0.5 ** 0.4 = 0.76; slope 0 means PFS says nothing
+      about OS.
+    * ``residual_sd`` ~ Half-normal(0.5): SD of the true OS log HRs around the regression
+      line; the OS HR of a comparison is within a factor exp(1.96 * residual_sd) of its
+      prediction 95% of the time (0 = a perfect trial-level surrogate).
+    * ``rho_w`` ~ Uniform(0.2, 0.7): within-trial correlation of the PFS and OS log-HR
+      *estimates* of the same trial (shared patients).  It is rarely published and never
+      assumed 0 by default; use :class:`~harmoni_bayes.priors.FixedValue` for a sensitivity
+      grid (methods §d).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    eta_pfs: NormalPrior = Field(default_factory=lambda: NormalPrior(mu=0.0, sigma=1.0))
+    tau_pfs: TauPrior = Field(default_factory=lambda: HalfNormalPrior(sigma=0.5))
+    intercept: NormalPrior = Field(default_factory=lambda: NormalPrior(mu=0.0, sigma=1.0))
+    slope: NormalPrior = Field(default_factory=lambda: NormalPrior(mu=0.0, sigma=1.0))
+    residual_sd: TauPrior = Field(default_factory=lambda: HalfNormalPrior(sigma=0.5))
+    rho_w: CorrelationPrior = Field(default_factory=lambda: UniformPrior(lower=0.2, upper=0.7))
+
+    @model_validator(mode="after")
+    def _rho_in_range(self):
+        r = self.rho_w
+        if isinstance(r, FixedValue):
+            ok = -1.0 < r.value < 1.0
+        else:
+            ok = -1.0 < r.lower and r.upper < 1.0
+        if not ok:
+            raise ValueError("rho_w must lie strictly between -1 and 1")
+        return self
+
+    def describe(self) -> dict[str, str]:
+        """Plain-text description of each prior (for reports)."""
+        return {name: getattr(self, name).describe() for name in HYPERPARAMETERS}
+
+
+@dataclass(frozen=True)
+class TargetTrial:
+    """The trial whose OS we forecast (e.g. HARMONi-2), on the log-HR scale.
+
+    ``y_pfs``/``se_pfs``: its PFS log-HR estimate and SE.  ``y_os``/``se_os``: its immature
+    (interim) OS estimate and SE, or both ``None``.  ``later_deaths``: deaths at the later
+    OS analysis to forecast (information D/4 for 1:1 allocation); it must exceed the
+    interim's implied deaths ``4/se_os^2``.  ``alpha``: one-sided significance level of
+    that later test (success if the estimate is below ``-z_{1-alpha} * 2/sqrt(D)``).
+    """
+
+    label: str
+    y_pfs: float
+    se_pfs: float
+    y_os: float | None
+    se_os: float | None
+    later_deaths: int
+    alpha: float = 0.025
+
+    def __post_init__(self):
+        problems = []
+        if not (np.isfinite(self.y_pfs) and np.isfinite(self.se_pfs) and self.se_pfs > 0):
+            problems.append(Problem("target PFS estimate needs a finite log HR and a positive SE"))
+        if (self.y_os is None) != (self.se_os is None):
+            problems.append(Problem("give both y_os and se_os for the interim OS estimate, or neither"))
+        elif self.y_os is not None and not (
+            np.isfinite(self.y_os) and np.isfinite(self.se_os) and self.se_os > 0
+        ):
+            problems.append(Problem("target OS estimate needs a finite log HR and a positive SE"))
+        if not (isinstance(self.later_deaths, (int, np.integer)) and self.later_deaths > 0):
+            problems.append(Problem("later_deaths must be a positive integer", value=str(self.later_deaths)))
+        elif self.has_os and self.se_os and np.isfinite(self.se_os) and self.se_os > 0:
+            interim_deaths = 4.0 / self.se_os**2
+            if not self.later_deaths > interim_deaths:
+                problems.append(
+                    Problem(
+                        f"later_deaths = {self.later_deaths} (information D/4 = {self.later_deaths / 4:.3g}) "
+                        f"is not larger than the interim OS information 1/se_os^2 = {1 / self.se_os**2:.3g} "
+                        f"(about {interim_deaths:.0f} deaths); a later analysis needs more deaths "
+                        "than the interim one"
+                    )
+                )
+        if not (0.0 < self.alpha < 0.5):
+            problems.append(Problem("alpha (one-sided) must be between 0 and 0.5", value=str(self.alpha)))
+        if problems:
+            raise ModelError(f"target trial {self.label!r} cannot be forecast", problems)
+
+    @property
+    def has_os(self) -> bool:
+        return self.y_os is not None
+
+    @property
+    def interim_information(self) -> float:
+        """I_I = 1/se_os^2 (0 without an interim OS estimate)."""
+        return 0.0 if self.se_os is None else 1.0 / self.se_os**2
+
+    @property
+    def later_information(self) -> float:
+        """I_F = D/4 (1:1 allocation)."""
+        return self.later_deaths / 4.0
+
+    @property
+    def success_bound(self) -> float:
+        """c = -z_{1-alpha} * 2/sqrt(D): the later analysis is significant if its log HR is below c."""
+        return -stats.norm.isf(self.alpha) * 2.0 / math.sqrt(self.later_deaths)
+
+    @classmethod
+    def from_hrs(
+        cls,
+        label: str,
+        pfs_hr: float,
+        pfs_ci: tuple[float, float],
+        *,
+        later_deaths: int,
+        os_hr: float | None = None,
+        os_ci: tuple[float, float] | None = None,
+        alpha: float = 0.025,
+        ci_level: float = 0.95,
+    ) -> TargetTrial:
+        """Build from published HRs and CIs (SE = (ln U - ln L) / (2 z))."""
+        z2 = 2.0 * stats.norm.isf((1.0 - ci_level) / 2.0)
+        se_pfs = (math.log(pfs_ci[1]) - math.log(pfs_ci[0])) / z2
+        y_os = se_os = None
+        if os_hr is not None:
+            if os_ci is None:
+                raise ModelError(f"target trial {label!r}: an OS HR needs its CI")
+            y_os = math.log(os_hr)
+            se_os = (math.log(os_ci[1]) - math.log(os_ci[0])) / z2
+        return cls(label, math.log(pfs_hr), se_pfs, y_os, se_os, later_deaths, alpha)
+
+
+# --------------------------------------------------------------------------------------------
+# Closed-form pieces (numpy; the conditional helper also works on PyTensor tensors)
+# --------------------------------------------------------------------------------------------
+
+
+def brma_from_product_normal(eta_pfs, tau_pfs, intercept, slope, residual_sd):
+    """Product-normal parameters -> BRMA ``(eta (2,), tau (2,), rho_b)``.
+
+    eta_T = intercept + slope * eta_S; tau_T^2 = slope^2 tau_S^2 + residual_sd^2;
+    rho_b = slope * tau_S / tau_T (so R^2_trial = rho_b^2).
+    """
+    eta_os = intercept + slope * eta_pfs
+    tau_os = math.sqrt(slope**2 * tau_pfs**2 + residual_sd**2)
+    rho_b = slope * tau_pfs / tau_os
+    return np.array([eta_pfs, eta_os]), np.array([tau_pfs, tau_os]), rho_b
+
+
+def forecast_fixed_hyperparameters(eta, tau, rho_b, y, sigma_w) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior of a new trial's true (PFS, OS) log HRs for fixed hyperparameters (methods §d).
+
+    ``eta``: (2,) between-trial means; ``tau``: (2,) between-trial SDs; ``rho_b``: between-trial
+    correlation; ``y``: the trial's estimates, (y_S,) or (y_S, y_T) (a NaN/None y_T means "no
+    OS estimate"); ``sigma_w``: its within-trial covariance, (2, 2) (or (1, 1) / a scalar
+    variance with PFS only).  Returns ``(mean (2,), cov (2, 2))``::
+
+        V = (Sigma_b^-1 + Sigma_w^-1)^-1,   m = V (Sigma_b^-1 eta + Sigma_w^-1 y)
+
+    With PFS only, ``Sigma_w^-1`` is the precision of the PFS estimate alone
+    ``[[1/s_S^2, 0], [0, 0]]``.
+    """
+    eta = np.asarray(eta, dtype=float).reshape(2)
+    tau = np.asarray(tau, dtype=float).reshape(2)
+    sb = np.array(
+        [[tau[0] ** 2, rho_b * tau[0] * tau[1]], [rho_b * tau[0] * tau[1], tau[1] ** 2]], dtype=float
+    )
+    y_arr = np.array([np.nan if v is None else v for v in np.atleast_1d(np.asarray(y, dtype=object))], float)
+    sw = np.atleast_2d(np.asarray(sigma_w, dtype=float))
+    has_os = y_arr.size == 2 and np.isfinite(y_arr[1])
+    if has_os:
+        pw = np.linalg.inv(sw)
+        pw_y = pw @ y_arr
+    else:
+        pw = np.array([[1.0 / sw[0, 0], 0.0], [0.0, 0.0]])
+        pw_y = np.array([y_arr[0] / sw[0, 0], 0.0])
+    pb = np.linalg.inv(sb)
+    cov = np.linalg.inv(pb + pw)
+    mean = cov @ (pb @ eta + pw_y)
+    return mean, cov
+
+
+def target_conditional(eta_pfs, tau_pfs, intercept, slope, residual_sd, rho_w, y_s, s_s, y_t=None, s_t=None):
+    """Conditional mean and covariance of a trial's true (mu_S, mu_T) given hyperparameters and its data.
+
+    Covariance form ``m = eta + Sigma_b S^-1 (y - eta)``, ``V = Sigma_b - Sigma_b S^-1 Sigma_b`` with
+    ``S = Sigma_b + Sigma_w``; exact, and finite as residual_sd -> 0.  Uses only arithmetic,
+    so the arguments may be numpy arrays (broadcast over posterior draws) or PyTensor tensors.
+    Returns ``(m_S, m_T, V_SS, V_ST, V_TT)``.
+    """
+    t2 = tau_pfs**2
+    b11 = t2
+    b12 = slope * t2
+    b22 = slope**2 * t2 + residual_sd**2
+    e_s = eta_pfs
+    e_t = intercept + slope * eta_pfs
+    if y_t is None:
+        a = b11 + s_s**2
+        r = y_s - e_s
+        m_s = e_s + b11 * r / a
+        m_t = e_t + b12 * r / a
+        v11 = b11 - b11 * b11 / a
+        v12 = b12 - b11 * b12 / a
+        v22 = b22 - b12 * b12 / a
+        return m_s, m_t, v11, v12, v22
+    s11 = b11 + s_s**2
+    s12 = b12 + rho_w * s_s * s_t
+    s22 = b22 + s_t**2
+    det = s11 * s22 - s12**2
+    i11, i12, i22 = s22 / det, -s12 / det, s11 / det
+    # K = Sigma_b S^-1
+    k11 = b11 * i11 + b12 * i12
+    k12 = b11 * i12 + b12 * i22
+    k21 = b12 * i11 + b22 * i12
+    k22 = b12 * i12 + b22 * i22
+    r_s, r_t = y_s - e_s, y_t - e_t
+    m_s = e_s + k11 * r_s + k12 * r_t
+    m_t = e_t + k21 * r_s + k22 * r_t
+    v11 = b11 - (k11 * b11 + k12 * b12)
+    v12 = b12 - (k11 * b12 + k12 * b22)
+    v22 = b22 - (k21 * b12 + k22 * b22)
+    return m_s, m_t, v11, v12, v22
+
+
+def os_estimate_given_pfs(eta_pfs, tau_pfs, intercept, slope, residual_sd, rho_w, y_s, s_s, s_t):
+    """Predictive mean and SD of a trial's OS log-HR *estimate* given its PFS estimate (per draw).
+
+    ``y_T | y_S ~ N(eta_T + C/A (y_S - eta_S), D - C^2/A)`` with A, C, D the entries of
+    ``Sigma_b + Sigma_w``: the OS factor of the model's likelihood, including the trial's
+    own sampling error and the within-trial correlation.  Works on numpy or PyTensor input.
+    """
+    t2 = tau_pfs**2
+    a = t2 + s_s**2
+    c = slope * t2 + rho_w * s_s * s_t
+    d = slope**2 * t2 + residual_sd**2 + s_t**2
+    mean = intercept + slope * eta_pfs + c / a * (y_s - eta_pfs)
+    var = d - c**2 / a
+    return mean, var**0.5
+
+
+def surrogate_threshold_effect(intercept, slope, residual_sd, z: float = Z975) -> np.ndarray:
+    """Per-draw surrogate threshold effect on the PFS **HR** scale.
+
+    The largest true PFS HR whose 95% prediction interval for the true OS log HR lies below 0:
+    for slope > 0 it solves ``intercept + slope * x + z * residual_sd = 0``, giving
+    ``STE = exp(-(intercept + z * residual_sd) / slope)``.  It conditions on each draw's
+    hyperparameters (their uncertainty is in the spread of the draws) and on the *true* PFS
+    effect (no sampling error of a new trial's PFS estimate).
+
+    For slope <= 0 a larger PFS benefit does not predict a larger OS benefit, so no threshold
+    exists: those draws are NaN.  Summarise with :func:`summarize_ste`, which reports the
+    fraction of draws in which the STE is defined.  Extreme draws (slope near 0+) are kept on
+    the log scale clipped to +-50 before exponentiation, so they are 0 or huge but finite.
+    """
+    intercept = np.asarray(intercept, dtype=float)
+    slope = np.asarray(slope, dtype=float)
+    residual_sd = np.asarray(residual_sd, dtype=float)
+    out = np.full(np.broadcast(intercept, slope, residual_sd).shape, np.nan)
+    pos = np.broadcast_to(slope > 0, out.shape)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = -(intercept + z * residual_sd) / slope
+    x = np.broadcast_to(x, out.shape)
+    out[pos] = np.exp(np.clip(x[pos], -50.0, 50.0))
+    return out
+
+
+def summarize_ste(values, prob: float = 0.95) -> dict[str, float]:
+    """Robust summary of STE draws: median and equal-tailed interval over the draws where it is
+    defined (slope > 0), and ``fraction_defined``.  All NaN -> NaN summaries, fraction 0."""
+    v = np.asarray(values, dtype=float).ravel()
+    ok = np.isfinite(v)
+    frac = float(ok.mean()) if v.size else 0.0
+    if not ok.any():
+        return {"median": math.nan, "lower": math.nan, "upper": math.nan, "fraction_defined": frac}
+    lo, med, hi = np.quantile(v[ok], [(1 - prob) / 2, 0.5, 1 - (1 - prob) / 2])
+    return {"median": float(med), "lower": float(lo), "upper": float(hi), "fraction_defined": frac}
+
+
+# --------------------------------------------------------------------------------------------
+# The model family
+# --------------------------------------------------------------------------------------------
+
+
+def _reference_arrays(reference) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    df = getattr(reference, "used", reference)
+    if not isinstance(df, pd.DataFrame):
+        raise ModelError("surrogacy reference must be a DataFrame or a ReferenceSelection")
+    label_col = "comparison" if "comparison" in df else "trial"
+    need = [label_col, "log_hr_pfs", "se_pfs", "log_hr_os", "se_os"]
+    missing = [c for c in need if c not in df]
+    if missing:
+        raise ModelError(
+            "surrogacy reference table is incomplete",
+            [Problem(f"missing column '{c}'", column=c) for c in missing],
+        )
+    labels = [str(x) for x in df[label_col]]
+    arrs = [df[c].to_numpy(dtype=float) for c in need[1:]]
+    return labels, *arrs
+
+
+class SurrogacyModel:
+    """Bivariate PFS -> OS surrogacy model, optionally with a target trial to forecast.
+
+    Lazy: the constructor validates and stores data and priors only.  ``build_model()``
+    returns a fresh ``pm.Model`` with dims ``comparison``; variables ``eta_pfs``, ``tau_pfs``,
+    ``intercept``, ``slope``, ``residual_sd``, ``rho_w``, deterministic ``r2_trial``; observed
+    ``y_pfs`` and ``y_os`` (the latter conditional on the observed PFS estimate); data
+    ``ref_y_pfs``, ``ref_se_pfs``, ``ref_y_os``, ``ref_se_os``.  With a target: observed
+    ``target_pfs`` (and ``target_os``), data ``target_y_pfs``, ``target_se_pfs``
+    (``target_y_os``, ``target_se_os``), ``target_later_deaths``; auxiliary ``target_z``
+    (2 standard normals) and ``later_os_z``; deterministics ``target_mu_pfs``,
+    ``target_mu_os``, ``os_hr``, ``os_hr_later_estimate``.
+    """
+
+    family = "surrogacy"
+
+    def __init__(self, reference, *, priors: SurrogacyPriors | None = None, target: TargetTrial | None = None):
+        labels, y_s, s_s, y_t, s_t = _reference_arrays(reference)
+        problems = []
+        for name, arr, positive in (
+            ("log_hr_pfs", y_s, False),
+            ("se_pfs", s_s, True),
+            ("log_hr_os", y_t, False),
+            ("se_os", s_t, True),
+        ):
+            for lab, v in zip(labels, arr):
+                if not np.isfinite(v) or (positive and v <= 0):
+                    problems.append(
+                        Problem(
+                            f"{lab}: {name} must be finite{' and positive' if positive else ''}",
+                            column=name,
+                            value=str(v),
+                        )
+                    )
+        if len(set(labels)) != len(labels):
+            dup = sorted({x for x in labels if labels.count(x) > 1})
+            problems.append(Problem(f"comparison labels must be unique; repeated: {', '.join(dup)}"))
+        if len(labels) < 3:
+            problems.append(Problem(f"need at least 3 reference comparisons, got {len(labels)}"))
+        if problems:
+            raise ModelError("the reference comparisons cannot feed the surrogacy model", problems)
+        self.comparisons = labels
+        self.y_pfs, self.se_pfs, self.y_os, self.se_os = y_s, s_s, y_t, s_t
+        self.priors = priors if priors is not None else SurrogacyPriors()
+        self.target = target
+
+    @classmethod
+    def from_arrays(
+        cls,
+        y_pfs: Sequence[float],
+        se_pfs: Sequence[float],
+        y_os: Sequence[float],
+        se_os: Sequence[float],
+        comparisons: Sequence[str] | None = None,
+        *,
+        priors: SurrogacyPriors | None = None,
+        target: TargetTrial | None = None,
+    ) -> SurrogacyModel:
+        n = len(y_pfs)
+        df = pd.DataFrame(
+            {
+                "comparison": list(comparisons) if comparisons is not None else [f"c{i}" for i in range(n)],
+                "log_hr_pfs": np.asarray(y_pfs, float),
+                "se_pfs": np.asarray(se_pfs, float),
+                "log_hr_os": np.asarray(y_os, float),
+                "se_os": np.asarray(se_os, float),
+            }
+        )
+        return cls(df, priors=priors, target=target)
+
+    # ---- model ------------------------------------------------------------------------------
+
+    def build_model(self) -> pm.Model:
+        import pymc as pm
+
+        p = self.priors
+        with pm.Model(coords={"comparison": self.comparisons}) as model:
+            ys = pm.Data("ref_y_pfs", self.y_pfs, dims="comparison")
+            ss = pm.Data("ref_se_pfs", self.se_pfs, dims="comparison")
+            yt = pm.Data("ref_y_os", self.y_os, dims="comparison")
+            st = pm.Data("ref_se_os", self.se_os, dims="comparison")
+
+            eta = p.eta_pfs.to_pymc("eta_pfs")
+            tau = p.tau_pfs.to_pymc("tau_pfs")
+            intercept = p.intercept.to_pymc("intercept")
+            slope = p.slope.to_pymc("slope")
+            psi = p.residual_sd.to_pymc("residual_sd")
+            rho = p.rho_w.to_pymc("rho_w")
+
+            b2 = slope**2 * tau**2
+            pm.Deterministic("r2_trial", b2 / (b2 + psi**2))
+
+            # Bivariate normal (true effects integrated out) = PFS margin x OS | PFS.
+            pm.Normal("y_pfs", mu=eta, sigma=pm.math.sqrt(tau**2 + ss**2), observed=ys, dims="comparison")
+            m_t, sd_t = os_estimate_given_pfs(eta, tau, intercept, slope, psi, rho, ys, ss, st)
+            pm.Normal("y_os", mu=m_t, sigma=sd_t, observed=yt, dims="comparison")
+
+            if self.target is not None:
+                self._add_target(model, eta, tau, intercept, slope, psi, rho)
+        return model
+
+    def _add_target(self, model, eta, tau, intercept, slope, psi, rho) -> None:
+        import pymc as pm
+
+        tg = self.target
+        ys = pm.Data("target_y_pfs", float(tg.y_pfs))
+        ss = pm.Data("target_se_pfs", float(tg.se_pfs))
+        deaths = pm.Data("target_later_deaths", float(tg.later_deaths))
+        # The target's estimates enter the same likelihood as one more row.
+        pm.Normal("target_pfs", mu=eta, sigma=pm.math.sqrt(tau**2 + ss**2), observed=ys)
+        if tg.has_os:
+            yt = pm.Data("target_y_os", float(tg.y_os))
+            st = pm.Data("target_se_os", float(tg.se_os))
+            m_t, sd_t = os_estimate_given_pfs(eta, tau, intercept, slope, psi, rho, ys, ss, st)
+            pm.Normal("target_os", mu=m_t, sigma=sd_t, observed=yt)
+            m_s, m_t, v11, v12, v22 = target_conditional(eta, tau, intercept, slope, psi, rho, ys, ss, yt, st)
+        else:
+            m_s, m_t, v11, v12, v22 = target_conditional(eta, tau, intercept, slope, psi, rho, ys, ss)
+
+        # Exact conditional draw of the target's true effects via auxiliary N(0, 1) variables.
+        z = pm.Normal("target_z", 0.0, 1.0, shape=2)
+        l11 = pm.math.sqrt(v11)
+        l21 = v12 / l11
+        l22 = pm.math.sqrt(pm.math.maximum(v22 - l21**2, 0.0))
+        pm.Deterministic("target_mu_pfs", m_s + l11 * z[0])
+        mu_t = pm.Deterministic("target_mu_os", m_t + l21 * z[0] + l22 * z[1])
+        pm.Deterministic("os_hr", pm.math.exp(mu_t))
+
+        # Later OS estimate with D deaths: independent increment on top of the interim estimate.
+        zf = pm.Normal("later_os_z", 0.0, 1.0)
+        i_f = deaths / 4.0
+        if tg.has_os:
+            i_i = 1.0 / st**2
+            d_i = i_f - i_i
+            y_f = (i_i * yt + d_i * mu_t + pm.math.sqrt(d_i) * zf) / i_f
+        else:
+            y_f = mu_t + zf * 2.0 / pm.math.sqrt(deaths)
+        pm.Deterministic("os_hr_later_estimate", pm.math.exp(y_f))
+
+    # ---- results ----------------------------------------------------------------------------
+
+    def _hyper_draws(self, idata) -> dict[str, np.ndarray]:
+        out = {}
+        for name in HYPERPARAMETERS:
+            arr = posterior_array(idata, name)
+            if name == "rho_w" and arr.ndim == 0:  # pragma: no cover - defensive
+                arr = np.full(posterior_array(idata, "slope").shape, float(arr))
+            out[name] = arr
+        return out
+
+    def quantities(self, idata: az.InferenceData) -> list[Draws]:
+        h = self._hyper_draws(idata)
+        b2 = h["slope"] ** 2 * h["tau_pfs"] ** 2
+        r2 = b2 / (b2 + h["residual_sd"] ** 2)
+        out = [
+            Draws("slope", "identity", h["slope"]),
+            Draws("intercept", "log", h["intercept"]),
+            Draws("residual_sd", "sd", h["residual_sd"]),
+            Draws("r2_trial", "identity", r2),
+            Draws("ste_hr_pfs", "hr", surrogate_threshold_effect(h["intercept"], h["slope"], h["residual_sd"])),
+        ]
+        if self.target is not None:
+            out.append(Draws("os_hr", "hr", posterior_array(idata, "os_hr")))
+            out.append(Draws("os_hr_later_estimate", "hr", posterior_array(idata, "os_hr_later_estimate")))
+        return out
+
+    def target_conditional_draws(self, idata) -> tuple[np.ndarray, np.ndarray]:
+        """Per-draw conditional mean and SD of the target's true OS log HR given hyperparameters."""
+        if self.target is None:
+            raise ModelError("this surrogacy model has no target trial")
+        h = self._hyper_draws(idata)
+        tg = self.target
+        args = [h[n] for n in HYPERPARAMETERS]
+        if tg.has_os:
+            _, m_t, _, _, v22 = target_conditional(*args, tg.y_pfs, tg.se_pfs, tg.y_os, tg.se_os)
+        else:
+            _, m_t, _, _, v22 = target_conditional(*args, tg.y_pfs, tg.se_pfs)
+        return m_t, np.sqrt(np.maximum(v22, 0.0))
+
+    def probabilities(self, idata: az.InferenceData) -> list[Draws]:
+        """Per-draw conditional probabilities (Rao-Blackwellised given each draw's hyperparameters).
+
+        ``P(slope>0)``: indicator; the fraction of draws in which the STE is defined.
+        With a target: ``P(os_hr<1)``, ``P(os_hr<0.8)`` = Phi((log c - m_T) / sd_T) per draw, and
+        ``P(later_os_significant)`` = Phi((c_F - E y_F) / SD y_F) per draw, where
+        ``y_F | hyperparameters, data ~ N((I_I y_I + dI m_T)/I_F, (dI + dI^2 v_T)/I_F^2)`` with
+        ``dI = I_F - I_I`` (or ``N(m_T, v_T + 4/D)`` without an interim OS estimate) and
+        ``c_F = -z_{1-alpha} * 2/sqrt(D)``.  Their means are the posterior probabilities.
+        """
+        slope = posterior_array(idata, "slope")
+        out = [Draws("P(slope>0)", "identity", (slope > 0).astype(float))]
+        if self.target is None:
+            return out
+        tg = self.target
+        m_t, sd_t = self.target_conditional_draws(idata)
+        norm = stats.norm
+        out.append(Draws("P(os_hr<1)", "identity", norm.cdf((0.0 - m_t) / sd_t)))
+        out.append(Draws("P(os_hr<0.8)", "identity", norm.cdf((math.log(0.8) - m_t) / sd_t)))
+        c = tg.success_bound
+        i_f = tg.later_information
+        if tg.has_os:
+            i_i = tg.interim_information
+            d_i = i_f - i_i
+            mean = (i_i * tg.y_os + d_i * m_t) / i_f
+            sd = np.sqrt(d_i + d_i**2 * sd_t**2) / i_f
+        else:
+            mean = m_t
+            sd = np.sqrt(sd_t**2 + 4.0 / tg.later_deaths)
+        out.append(Draws("P(later_os_significant)", "identity", norm.cdf((c - mean) / sd)))
+        return out
+
+    def os_estimate_predictive(self, idata, y_pfs: float, se_pfs: float, se_os: float):
+        """Per-draw predictive mean and SD of a new comparison's OS log-HR estimate given its PFS
+        estimate (for leave-one-out checks); the predictive is the normal mixture over draws."""
+        h = self._hyper_draws(idata)
+        return os_estimate_given_pfs(*(h[n] for n in HYPERPARAMETERS), y_pfs, se_pfs, se_os)
+
+    def assumptions(self) -> list[str]:
+        out = [
+            "The PFS-to-OS relation is learned from other drugs and drug classes (the reference "
+            "comparisons) and assumed to carry over to the target trial; for a new mechanism, such as "
+            "adding VEGF blockade, this is an extrapolation.",
+            "The reference comparisons are exchangeable: their true PFS effects come from one normal "
+            "distribution and their true OS effects scatter around one straight line on the log-HR scale.",
+            "Hazards are proportional, so one hazard ratio summarises each endpoint; under delayed or "
+            "waning effects the HR is an average that depends on follow-up.",
+            "The PFS and OS estimates of the same trial are correlated (rho_w), because they share "
+            f"patients; rho_w is not published and is given the prior {self.priors.rho_w.describe()}.",
+            "Comparisons that share a control arm are handled approximately (variance inflation, one per "
+            "family, or independence), as chosen when the reference comparisons were selected.",
+        ]
+        if self.target is not None:
+            out.append(
+                "The later OS analysis adds an independent increment of information (D/4 for 1:1 "
+                "allocation) to the interim estimate, with the same analysis model and population; the "
+                "increment is assumed independent of the PFS estimate given the true effects."
+            )
+            out.append(
+                "The later OS test is judged at one-sided alpha = "
+                f"{self.target.alpha:g} without adjustment for interim looks (no alpha-spending)."
+            )
+        return out

@@ -1,0 +1,147 @@
+"""Every ArviZ call of the package lives here.
+
+ArviZ defaults have changed between versions (interval probability, HDI vs ETI, ESS methods), so
+everything is passed explicitly: intervals are 95% (:data:`INTERVAL_PROB`), ESS is rank-normalised
+bulk and tail ESS, R-hat is the rank-normalised split R-hat (Vehtari et al. 2021).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import xarray as xr
+from pydantic import BaseModel, ConfigDict, Field
+
+INTERVAL_PROB = 0.95
+_Q_LO, _Q_HI = (1 - INTERVAL_PROB) / 2, 1 - (1 - INTERVAL_PROB) / 2
+
+
+class DiagnosticThresholds(BaseModel):
+    """Acceptance thresholds of the diagnostics gate (methods §g; Vehtari et al. 2021)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_rhat: float = Field(1.01, gt=1.0)
+    min_ess_bulk: float = Field(400, gt=0)
+    min_ess_tail: float = Field(400, gt=0)
+    max_divergences: int = Field(0, ge=0)
+
+
+@dataclass
+class Diagnostics:
+    max_rhat: float | None
+    min_ess_bulk: float | None
+    min_ess_tail: float | None
+    divergences: int
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def diagnose(idata: az.InferenceData, var_names: list[str], thresholds: DiagnosticThresholds) -> Diagnostics:
+    """R-hat, bulk/tail ESS over ``var_names`` and divergences; ``ok`` only when every threshold holds.
+
+    Constant variables (a fixed prior) have undefined R-hat and are skipped.
+    """
+    post = idata.posterior[var_names]
+    rhat = _flat_values(az.rhat(post, method="rank"))
+    ess_bulk = _flat_values(az.ess(post, method="bulk"))
+    ess_tail = _flat_values(az.ess(post, method="tail"))
+    div = int(idata.sample_stats["diverging"].sum()) if "sample_stats" in idata else 0
+    d = Diagnostics(
+        max_rhat=_nan_to_none(np.nanmax(rhat) if np.isfinite(rhat).any() else np.nan),
+        min_ess_bulk=_nan_to_none(np.nanmin(ess_bulk) if np.isfinite(ess_bulk).any() else np.nan),
+        min_ess_tail=_nan_to_none(np.nanmin(ess_tail) if np.isfinite(ess_tail).any() else np.nan),
+        divergences=div,
+        ok=True,
+    )
+    if d.max_rhat is not None and d.max_rhat > thresholds.max_rhat:
+        d.problems.append(f"max R-hat {d.max_rhat:.3f} > {thresholds.max_rhat}")
+    if d.min_ess_bulk is not None and d.min_ess_bulk < thresholds.min_ess_bulk:
+        d.problems.append(f"min bulk ESS {d.min_ess_bulk:.0f} < {thresholds.min_ess_bulk:g}")
+    if d.min_ess_tail is not None and d.min_ess_tail < thresholds.min_ess_tail:
+        d.problems.append(f"min tail ESS {d.min_ess_tail:.0f} < {thresholds.min_ess_tail:g}")
+    if div > thresholds.max_divergences:
+        d.problems.append(f"{div} divergent transitions (allowed {thresholds.max_divergences})")
+    d.ok = not d.problems
+    return d
+
+
+def _flat_values(ds: xr.Dataset) -> np.ndarray:
+    vals = [np.asarray(v.values, dtype=float).ravel() for v in ds.data_vars.values()]
+    return np.concatenate(vals) if vals else np.array([np.nan])
+
+
+def _nan_to_none(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(x)
+
+
+def summarise_draws(values: np.ndarray) -> dict[str, float]:
+    """mean, sd, median, 2.5% and 97.5% quantiles and the 95% HDI of draws with (chain, draw) leading."""
+    flat = np.asarray(values, dtype=float).ravel()
+    flat = flat[np.isfinite(flat)]
+    lo, hi = az.hdi(flat, hdi_prob=INTERVAL_PROB)
+    q_lo, med, q_hi = np.quantile(flat, [_Q_LO, 0.5, _Q_HI])
+    return {
+        "mean": float(flat.mean()),
+        "sd": float(flat.std(ddof=1)),
+        "median": float(med),
+        "q2.5": float(q_lo),
+        "q97.5": float(q_hi),
+        "hdi_low": float(lo),
+        "hdi_high": float(hi),
+    }
+
+
+def mcse_mean(values: np.ndarray) -> float:
+    """Monte Carlo SE of the mean of (chain, draw) draws (e.g. of a probability's indicators)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if np.all(arr == arr.flat[0]):
+        return 0.0
+    return float(np.ravel(az.mcse(arr, method="mean"))[0])
+
+
+def ess_bulk(values: np.ndarray) -> float:
+    arr = np.asarray(values, dtype=float)
+    return float(az.ess(arr if arr.ndim == 2 else arr[None, :], method="bulk"))
+
+
+def from_draws(draws: dict[str, np.ndarray], coords: dict, dims: dict) -> az.InferenceData:
+    """InferenceData from iid draws (the exact engine's), shaped as one chain."""
+    return az.from_dict(posterior={k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords=coords, dims=dims)
+
+
+def save_netcdf(idata: az.InferenceData, path: str | Path) -> None:
+    """Write atomically: to a temporary file in the same directory, then rename over the target."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        idata.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_netcdf(path: str | Path) -> az.InferenceData:
+    """Read fully into memory and close the file, so it can be overwritten later."""
+    idata = az.from_netcdf(path, engine="h5netcdf")
+    idata.load()
+    return idata
+
+
+def kde(values: np.ndarray, grid_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """A density estimate for figures: (x, density)."""
+    flat = np.asarray(values, dtype=float).ravel()
+    grid, pdf = az.kde(flat[np.isfinite(flat)], grid_len=grid_size)
+    return np.asarray(grid), np.asarray(pdf)

@@ -1,0 +1,106 @@
+"""Tidy summaries: the ``summary.json`` contract and ``summary.csv``.
+
+``summary.json`` (a fixed contract; later versions add keys, never change them)::
+
+    {"spec", "model", "method", "as_of", "evidence_rows",
+     "quantities": [{"name", "scale", "mean", "sd", "median", "q2.5", "q97.5", "hdi_low", "hdi_high"}, ...],
+     "probabilities": [{"name", "value", "mcse"}, ...],
+     "diagnostics": {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "ok"}}
+
+Numbers are rounded to 6 significant digits, so that the file reads well and is byte-identical for
+the same spec, evidence and seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .models.base import Draws
+from .posterior import Diagnostics, mcse_mean, summarise_draws
+
+STAT_KEYS = ("mean", "sd", "median", "q2.5", "q97.5", "hdi_low", "hdi_high")
+
+
+def _r(x):
+    if x is None:
+        return None
+    x = float(x)
+    return float(f"{x:.6g}") if math.isfinite(x) else None
+
+
+@dataclass
+class Summary:
+    spec: str
+    model: str
+    method: str
+    as_of: str | None
+    evidence_rows: list[str]
+    quantities: list[dict]
+    probabilities: list[dict]
+    diagnostics: dict
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = {
+            "spec": self.spec,
+            "model": self.model,
+            "method": self.method,
+            "as_of": self.as_of,
+            "evidence_rows": list(self.evidence_rows),
+            "quantities": self.quantities,
+            "probabilities": self.probabilities,
+            "diagnostics": self.diagnostics,
+        }
+        d.update(self.extra)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One tidy row per quantity and per probability."""
+        q = pd.DataFrame(self.quantities).assign(kind="quantity")
+        p = pd.DataFrame(self.probabilities).rename(columns={"value": "mean"}).assign(kind="probability")
+        cols = ["kind", "name", "scale", *STAT_KEYS, "mcse"]
+        return pd.concat([q, p], ignore_index=True).reindex(columns=cols)
+
+    def quantity(self, name: str) -> dict:
+        return next(q for q in self.quantities if q["name"] == name)
+
+    def probability(self, name: str) -> dict:
+        return next(p for p in self.probabilities if p["name"] == name)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Summary:
+        known = {"spec", "model", "method", "as_of", "evidence_rows", "quantities", "probabilities", "diagnostics"}
+        return cls(**{k: d[k] for k in known}, extra={k: v for k, v in d.items() if k not in known})
+
+
+def quantity_record(name: str, scale: str, stats: dict) -> dict:
+    return {"name": name, "scale": scale, **{k: _r(stats[k]) for k in STAT_KEYS}}
+
+
+def quantities_from_draws(draws: list[Draws]) -> list[dict]:
+    return [quantity_record(d.name, d.scale, summarise_draws(d.values)) for d in draws]
+
+
+def probabilities_from_draws(draws: list[Draws]) -> list[dict]:
+    return [{"name": d.name, "value": _r(d.values.mean()), "mcse": _r(mcse_mean(d.values))} for d in draws]
+
+
+def diagnostics_record(d: Diagnostics | None) -> dict:
+    """The contract's diagnostics block; an exact fit has nothing to check and is ok by construction."""
+    if d is None:
+        return {"max_rhat": None, "min_ess_bulk": None, "min_ess_tail": None, "divergences": 0, "ok": True}
+    return {
+        "max_rhat": _r(d.max_rhat),
+        "min_ess_bulk": _r(d.min_ess_bulk),
+        "min_ess_tail": _r(d.min_ess_tail),
+        "divergences": d.divergences,
+        "ok": d.ok,
+        "problems": d.problems,
+    }

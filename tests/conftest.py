@@ -1,0 +1,63 @@
+"""Shared fixtures: small evidence CSVs built from the shipped table by changing single cells."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from harmoni_bayes.evidence import shipped_path
+
+
+def _read_table(name: str) -> tuple[list[str], list[list[str]]]:
+    with open(shipped_path(name), newline="", encoding="utf-8") as fh:
+        header, *rows = list(csv.reader(fh))
+    return header, rows
+
+
+@pytest.fixture(scope="session")
+def trials_table() -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the shipped ivonescimab_trials.csv, as text."""
+    return _read_table("ivonescimab_trials.csv")
+
+
+@pytest.fixture(scope="session")
+def reference_table() -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the shipped nsclc_pfs_os_trials.csv, as text."""
+    return _read_table("nsclc_pfs_os_trials.csv")
+
+
+@pytest.fixture
+def make_row(trials_table):
+    """``make_row(base=0, **cells)``: a copy of shipped data row ``base`` with some cells changed."""
+    header, rows = trials_table
+
+    def make(base: int = 0, **cells: str) -> list[str]:
+        row = list(rows[base])
+        for name, value in cells.items():
+            row[header.index(name)] = value
+        return row
+
+    return make
+
+
+@pytest.fixture
+def write_csv(tmp_path, trials_table):
+    """``write_csv(rows, header=None, name=..., encoding=..., lineterminator=...)`` -> path in tmp_path."""
+
+    def write(
+        rows: list[list[str]],
+        header: list[str] | None = None,
+        name: str = "evidence.csv",
+        encoding: str = "utf-8",
+        lineterminator: str = "\n",
+    ) -> Path:
+        path = tmp_path / name
+        with open(path, "w", newline="", encoding=encoding) as fh:
+            writer = csv.writer(fh, lineterminator=lineterminator)
+            writer.writerow(trials_table[0] if header is None else header)
+            writer.writerows(rows)
+        return path
+
+    return write

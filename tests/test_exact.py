@@ -1,0 +1,481 @@
+"""Tests of the exact (tau-grid) NNHM engine in ``harmoni_bayes.exact``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import integrate, special, stats
+
+from harmoni_bayes.exact import (
+    INTERVAL_PROB,
+    GridDistribution,
+    NNHMExact,
+    NormalMixture,
+    nnhm_exact,
+)
+from harmoni_bayes.priors import HalfCauchyPrior, HalfNormalPrior, NormalPrior, TurnerPrior
+
+KEYS = {"mean", "sd", "median", "q2.5", "q97.5", "hdi_low", "hdi_high"}
+QS = np.array([0.025, 0.1, 0.5, 0.9, 0.975])
+
+# ------------------------------------------------------------------ 1. methods brief worked example (section c)
+
+H2_Y = [math.log(0.54), math.log(0.48)]
+H2_SE = [(math.log(0.78) - math.log(0.37)) / 3.92, (math.log(0.79) - math.log(0.29)) / 3.92]
+
+
+@pytest.mark.parametrize(
+    ("sigma", "hr1", "sd1", "hr2", "sd2", "tau_median"),
+    [
+        (0.10, "0.520", "0.158", "0.513", "0.169", "0.06"),
+        (0.25, "0.525", "0.166", "0.506", "0.192", "0.13"),
+        (0.50, "0.528", "0.172", "0.500", "0.208", "0.22"),
+    ],
+)
+def test_harmoni2_pdl1_worked_example(sigma, hr1, sd1, hr2, sd2, tau_median):
+    """Methods brief table, section c.  "Shrunken HR" there is exp(posterior mean of log HR):
+    the posterior median HR differs in the third decimal for HN(0.25) and HN(0.50)."""
+    fit = nnhm_exact(H2_Y, H2_SE, mu_prior=None, tau_prior=HalfNormalPrior(sigma=sigma))
+    t1, t2 = fit.theta
+    assert f"{math.exp(t1.mean()):.3f}" == hr1
+    assert f"{math.exp(t2.mean()):.3f}" == hr2
+    assert f"{t1.sd():.3f}" == sd1
+    assert f"{t2.sd():.3f}" == sd2
+    assert f"{fit.tau.ppf(0.5):.2f}" == tau_median
+    assert f"{fit.tau.summary()['median']:.2f}" == tau_median
+
+
+def test_harmoni2_raw_inputs_match_table():
+    # the "raw" row of the table: 0.54 (0.190), 0.48 (0.256)
+    assert f"{H2_SE[0]:.3f}" == "0.190"
+    assert f"{H2_SE[1]:.3f}" == "0.256"
+
+
+# ------------------------------------------------------------------ 2. brute force: 2-D numerical integration
+
+
+def _brute(y, se, mu_prior, tau_prior, n_tau=1200, n_mu=1601):
+    """Joint posterior of (mu, tau) on a dense 2-D grid, from the un-marginalised model.
+
+    tau: tanh-sinh (double-exponential) rule in prior-quantile space, q = expit(pi sinh t) on a
+    uniform t grid, tau = F^-1(q) (so the prior is in the measure dq = pi cosh(t) q (1 - q) dt);
+    mu:  midpoint rule in v with mu = c + a sinh(v) (fine near the data, logarithmic far out).
+    Conditionals used here are those given (mu, tau), NOT the engine's given-tau formulas:
+    theta_i | mu, tau, y ~ N(B_i mu + (1 - B_i) y_i, (1 - B_i) s_i^2), theta_new | mu, tau ~ N(mu, tau^2).
+    """
+    y, se = np.asarray(y, float), np.asarray(se, float)
+    dist = tau_prior.scipy()
+    t_edges = np.linspace(-3.6, 3.6, n_tau + 1)
+    t = 0.5 * (t_edges[1:] + t_edges[:-1])
+    q, sf = special.expit(np.pi * np.sinh(t)), special.expit(-np.pi * np.sinh(t))
+    tau = np.where(q < 0.5, dist.ppf(q), dist.isf(sf))
+    log_dq = np.log(np.pi * np.cosh(t)) + np.log(q) + np.log(sf)
+    prec = 1.0 / se**2
+    centre = float(np.sum(prec * y) / prec.sum())
+    a = 0.1 / math.sqrt(prec.sum() + (0 if mu_prior is None else mu_prior.sigma**-2))
+    v_max = math.asinh(1e4 / a)
+    v_edges = np.linspace(-v_max, v_max, n_mu + 1)
+    v = 0.5 * (v_edges[1:] + v_edges[:-1])
+    mu = centre + a * np.sinh(v)
+    log_jac = np.log(a * np.cosh(v))
+    logw = log_dq[:, None] + log_jac[None, :]
+    if mu_prior is not None:
+        logw += stats.norm.logpdf(mu, mu_prior.mu, mu_prior.sigma)[None, :]
+    t2 = tau[:, None] ** 2
+    for yi, si in zip(y, se, strict=True):
+        var = si**2 + t2
+        logw += -0.5 * np.log(var) - 0.5 * (yi - mu[None, :]) ** 2 / var
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    return {"w": w, "tau": tau, "mu": mu, "t_edges": t_edges, "v_edges": v_edges, "centre": centre, "a": a,
+            "dist": dist, "y": y, "se": se}
+
+
+def _brute_cond(b, c):
+    """Mean and sd given (mu, tau) of sum_i c_i theta_i on the brute-force grid."""
+    y, se, tau, mu = b["y"], b["se"], b["tau"], b["mu"]
+    mean = np.zeros((tau.size, mu.size))
+    var = np.zeros((tau.size, 1))
+    for ci, yi, si in zip(c, y, se, strict=True):
+        shrink = (si**2 / (si**2 + tau**2))[:, None]
+        mean += ci * (shrink * mu[None, :] + (1 - shrink) * yi)
+        var = var + ci**2 * (1 - shrink) * si**2
+    return mean, np.sqrt(var)
+
+
+def _brute_mixture_stats(b, mean, sd, xs):
+    w = b["w"]
+    m1 = float(np.sum(w * mean))
+    m2 = float(np.sum(w * (sd**2 + mean**2)))
+    cdf = np.array([float(np.sum(w * special.ndtr((x - mean) / sd))) for x in xs])
+    return m1, math.sqrt(max(m2 - m1**2, 0.0)), cdf
+
+
+def _brute_mu_cdf(b, xs):
+    w_mu = b["w"].sum(axis=0)
+    cum = np.concatenate([[0.0], np.cumsum(w_mu)])
+    v = np.arcsinh((np.asarray(xs) - b["centre"]) / b["a"])
+    return np.interp(v, b["v_edges"], cum)
+
+
+def _brute_tau_cdf(b, xs):
+    w_tau = b["w"].sum(axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(w_tau)])
+    xs = np.asarray(xs)
+    t = np.arcsinh((b["dist"].logcdf(xs) - b["dist"].logsf(xs)) / np.pi)  # t(x) = asinh(logit F(x) / pi)
+    return np.interp(t, b["t_edges"], cum)
+
+
+def _dataset(seed, k):
+    rng = np.random.default_rng(seed)
+    se = rng.uniform(0.08, 0.45, k)
+    y = rng.normal(-0.35, 0.2, k) + rng.normal(0, se)
+    return y, se
+
+
+BRUTE_CASES = [
+    # id, seed, k, mu prior, tau prior, compare moments of tau / theta_new (finite?)
+    ("k1-hn-normal", 11, 1, NormalPrior(mu=0.0, sigma=1.0), HalfNormalPrior(sigma=0.5), True),
+    ("k2-hn-normal", 1, 2, NormalPrior(mu=0.0, sigma=1.0), HalfNormalPrior(sigma=0.5), True),
+    ("k2-hc-flat", 2, 2, None, HalfCauchyPrior(beta=0.5), False),
+    ("k5-hc-flat", 3, 5, None, HalfCauchyPrior(beta=0.5), True),
+    ("k5-turner-flat", 4, 5, None, TurnerPrior(), True),
+    ("k30-turner-normal", 5, 30, NormalPrior(mu=0.0, sigma=2.0), TurnerPrior(), True),
+    ("k30-hc-flat", 6, 30, None, HalfCauchyPrior(beta=1.0), True),
+]
+
+MOMENT_TOL = 2e-5  # absolute, log scale
+CDF_TOL = 2e-5  # |F_brute(engine quantile) - q|
+
+
+@pytest.fixture(scope="module", params=BRUTE_CASES, ids=[c[0] for c in BRUTE_CASES])
+def brute_case(request):
+    _, seed, k, mu_prior, tau_prior, moments = request.param
+    y, se = _dataset(seed, k)
+    fit = nnhm_exact(y, se, mu_prior=mu_prior, tau_prior=tau_prior)
+    return fit, _brute(y, se, mu_prior, tau_prior), moments, k
+
+
+def test_brute_force_tau(brute_case):
+    fit, b, moments, _ = brute_case
+    qs = fit.tau.ppf(QS)
+    np.testing.assert_allclose(_brute_tau_cdf(b, qs), QS, atol=CDF_TOL)
+    if moments:
+        w_tau = b["w"].sum(axis=1)
+        m1 = float(np.sum(w_tau * b["tau"]))
+        sd = math.sqrt(float(np.sum(w_tau * (b["tau"] - m1) ** 2)))
+        assert fit.tau.mean() == pytest.approx(m1, abs=MOMENT_TOL, rel=1e-4)
+        assert fit.tau.sd() == pytest.approx(sd, abs=MOMENT_TOL, rel=1e-4)
+
+
+def test_brute_force_mu(brute_case):
+    fit, b, moments, k = brute_case
+    np.testing.assert_allclose(_brute_mu_cdf(b, fit.mu.ppf(QS)), QS, atol=CDF_TOL)
+    w_mu = b["w"].sum(axis=0)
+    m1 = float(np.sum(w_mu * b["mu"]))
+    if moments:
+        assert fit.mu.mean() == pytest.approx(m1, abs=MOMENT_TOL)
+        assert fit.mu.sd() == pytest.approx(math.sqrt(float(np.sum(w_mu * (b["mu"] - m1) ** 2))), abs=MOMENT_TOL)
+
+
+def test_brute_force_theta_and_contrasts(brute_case):
+    fit, b, moments, k = brute_case
+    idx = sorted({0, k - 1})
+    contrasts = [np.eye(k)[i] for i in idx]
+    mixtures = [fit.theta[i] for i in idx]
+    if k >= 2:
+        c = np.zeros(k)
+        c[0], c[-1] = 1.0, -1.0  # log hr_ratio[first/last]
+        contrasts.append(c)
+        mixtures.append(fit.contrast(c))
+        share = 1.0 / b["se"] ** 2
+        contrasts.append(share / share.sum())  # population-averaged effect
+        mixtures.append(fit.contrast(share / share.sum()))
+    for c, mix in zip(contrasts, mixtures, strict=True):
+        mean, sd = _brute_cond(b, c)
+        m1, s1, cdf = _brute_mixture_stats(b, mean, sd, mix.ppf(QS))
+        np.testing.assert_allclose(cdf, QS, atol=CDF_TOL)
+        assert mix.mean() == pytest.approx(m1, abs=MOMENT_TOL)
+        assert mix.sd() == pytest.approx(s1, abs=MOMENT_TOL)
+
+
+def test_brute_force_theta_new(brute_case):
+    fit, b, moments, _ = brute_case
+    mean = np.broadcast_to(b["mu"][None, :], b["w"].shape)
+    sd = np.broadcast_to(b["tau"][:, None], b["w"].shape)
+    m1, s1, cdf = _brute_mixture_stats(b, mean, sd, fit.theta_new.ppf(QS))
+    np.testing.assert_allclose(cdf, QS, atol=CDF_TOL)
+    if moments:
+        assert fit.theta_new.mean() == pytest.approx(m1, abs=MOMENT_TOL)
+        assert fit.theta_new.sd() == pytest.approx(s1, abs=MOMENT_TOL, rel=1e-4)
+
+
+def test_contrast_matches_theta_difference_and_unit_vectors():
+    y, se = _dataset(7, 4)
+    fit = nnhm_exact(y, se, mu_prior=None, tau_prior=HalfNormalPrior(sigma=0.3))
+    e2 = fit.contrast([0, 1, 0, 0])
+    assert e2.mean() == pytest.approx(fit.theta[1].mean(), abs=1e-14)
+    assert e2.sd() == pytest.approx(fit.theta[1].sd(), abs=1e-14)
+    d = fit.contrast([1, -1, 0, 0])
+    assert d.mean() == pytest.approx(fit.theta[0].mean() - fit.theta[1].mean(), abs=1e-14)
+    # shrinkage induces positive correlation, so the difference is less variable than if independent
+    assert d.sd() < math.hypot(fit.theta[0].sd(), fit.theta[1].sd())
+
+
+# ------------------------------------------------------------------ 3. limits
+
+
+@pytest.mark.parametrize("mu_prior", [None, NormalPrior(mu=0.1, sigma=0.5)])
+def test_tau_near_zero_gives_fixed_effect(mu_prior):
+    y, se = _dataset(8, 6)
+    fit = nnhm_exact(y, se, mu_prior=mu_prior, tau_prior=HalfNormalPrior(sigma=1e-4))
+    prec, num = 1.0 / se**2, y / se**2
+    if mu_prior is not None:  # the mu prior is one more (pseudo-)study
+        prec = np.append(prec, mu_prior.sigma**-2)
+        num = np.append(num, mu_prior.mu * mu_prior.sigma**-2)
+    fe_mean, fe_sd = num.sum() / prec.sum(), 1.0 / math.sqrt(prec.sum())
+    for mix in (fit.mu, fit.theta_new, *fit.theta):
+        assert mix.mean() == pytest.approx(fe_mean, abs=1e-6)
+        assert mix.sd() == pytest.approx(fe_sd, rel=1e-5)
+    assert fit.mu.ppf(0.975) == pytest.approx(fe_mean + stats.norm.ppf(0.975) * fe_sd, abs=1e-6)
+    assert fit.tau.ppf(0.5) < 2e-4
+
+
+@pytest.mark.parametrize("prior", [HalfNormalPrior(sigma=0.5), HalfCauchyPrior(beta=0.5), TurnerPrior()])
+def test_one_study_flat_mu_tau_is_prior_and_theta_is_likelihood(prior):
+    y, s = -0.4, 0.2
+    fit = nnhm_exact([y], [s], mu_prior=None, tau_prior=prior)
+    dist = prior.scipy()
+    np.testing.assert_allclose(fit.tau.ppf(QS), dist.ppf(QS), rtol=1e-5)
+    np.testing.assert_allclose(fit.tau.cdf(dist.ppf(QS)), QS, atol=1e-6)
+    # theta_1 | y ~ N(y, s^2) exactly: mu_hat = y, Var = (1 - B) s^2 + B^2 (s^2 + tau^2) = s^2
+    assert fit.theta[0].mean() == pytest.approx(y, abs=1e-12)
+    assert fit.theta[0].sd() == pytest.approx(s, rel=1e-10)
+    # mu | y: mixture over the prior of N(y, s^2 + tau^2)
+    for x in (-1.0, -0.5, 0.0):
+        want = integrate.quad(lambda t, x=x: dist.pdf(t) * special.ndtr((x - y) / math.hypot(s, t)), 0, np.inf)[0]
+        assert fit.mu.cdf(x) == pytest.approx(want, abs=1e-6)
+    if isinstance(prior, HalfNormalPrior):
+        assert fit.tau.mean() == pytest.approx(dist.mean(), rel=1e-8)
+        assert fit.tau.sd() == pytest.approx(dist.std(), rel=1e-8)
+        lo, hi = fit.tau.summary()["hdi_low"], fit.tau.summary()["hdi_high"]
+        assert lo == 0.0  # density highest at tau = 0
+        assert hi == pytest.approx(dist.ppf(INTERVAL_PROB), rel=1e-5)
+
+
+def test_two_studies_work_and_tau_is_prior_dominated():
+    fit = nnhm_exact([-0.3, -0.2], [0.2, 0.25], mu_prior=None, tau_prior=HalfNormalPrior(sigma=0.25))
+    prior_median = HalfNormalPrior(sigma=0.25).scipy().median()
+    assert 0.5 * prior_median < fit.tau.ppf(0.5) < prior_median
+    assert isinstance(fit, NNHMExact) and fit.k == 2 and len(fit.theta) == 2
+
+
+def test_n_grid_convergence():
+    y, se = _dataset(9, 8)
+    fine = nnhm_exact(y, se, mu_prior=None, tau_prior=HalfCauchyPrior(beta=0.5), n_grid=12000)
+    coarse = nnhm_exact(y, se, mu_prior=None, tau_prior=HalfCauchyPrior(beta=0.5), n_grid=1000)
+    assert coarse.tau.mean() == pytest.approx(fine.tau.mean(), rel=1e-8)
+    assert coarse.theta_new.sd() == pytest.approx(fine.theta_new.sd(), rel=1e-8)
+    assert coarse.theta[3].ppf(0.975) == pytest.approx(fine.theta[3].ppf(0.975), abs=1e-8)
+    assert coarse.tau.ppf(0.5) == pytest.approx(fine.tau.ppf(0.5), rel=1e-5)
+
+
+def test_prior_data_conflict_far_in_prior_tail():
+    # data say tau ~ 1 while the prior says tau ~ 0.01: the grid must follow the posterior into the tail
+    y = np.array([-2.0, 0.0, 2.0, -1.0, 1.0])
+    se = np.full(5, 0.1)
+    fit = nnhm_exact(y, se, mu_prior=None, tau_prior=HalfCauchyPrior(beta=0.01))
+    b = _brute(y, se, None, HalfCauchyPrior(beta=0.01), n_tau=4000)
+    qs = fit.tau.ppf(QS)
+    np.testing.assert_allclose(_brute_tau_cdf(b, qs), QS, atol=1e-4)
+    assert fit.tau.ppf(0.5) > 0.5
+
+
+# ------------------------------------------------------------------ summaries and HDIs
+
+
+def test_summary_single_normal_and_lognormal_hdi():
+    m, s = -0.5, 0.3
+    mix = NormalMixture(np.array([1.0]), np.array([m]), np.array([s]))
+    z = stats.norm.ppf(0.975)
+    log = mix.summary("log")
+    assert set(log) == KEYS
+    assert log["hdi_low"] == pytest.approx(m - z * s, abs=1e-9)
+    assert log["hdi_high"] == pytest.approx(m + z * s, abs=1e-9)
+    assert log["q2.5"] == pytest.approx(m - z * s, abs=1e-10)
+    hr = mix.summary("hr")
+    ln = stats.lognorm(s=s, scale=math.exp(m))
+    assert hr["mean"] == pytest.approx(ln.mean(), rel=1e-12)
+    assert hr["sd"] == pytest.approx(ln.std(), rel=1e-10)
+    assert hr["median"] == pytest.approx(math.exp(m), rel=1e-12)
+    # HR-scale HDI from the density of exp(X): equal density at both ends, 95% mass, shorter than exp(log HDI)
+    lo, hi = hr["hdi_low"], hr["hdi_high"]
+    assert ln.pdf(lo) == pytest.approx(ln.pdf(hi), rel=1e-6)
+    assert ln.cdf(hi) - ln.cdf(lo) == pytest.approx(INTERVAL_PROB, abs=1e-10)
+    assert hi - lo < math.exp(log["hdi_high"]) - math.exp(log["hdi_low"]) - 1e-3
+    assert lo < math.exp(log["hdi_low"])
+
+
+def test_summary_of_fit_is_consistent():
+    fit = nnhm_exact(H2_Y, H2_SE, mu_prior=NormalPrior(), tau_prior=HalfNormalPrior(sigma=0.25))
+    for mix in (fit.mu, fit.theta_new, *fit.theta, fit.contrast([1, -1])):
+        log, hr = mix.summary("log"), mix.summary("hr")
+        assert set(log) == KEYS and set(hr) == KEYS
+        for key in ("median", "q2.5", "q97.5"):
+            assert hr[key] == pytest.approx(math.exp(log[key]), rel=1e-12)
+        for s in (log,):
+            assert mix.cdf(s["hdi_high"]) - mix.cdf(s["hdi_low"]) == pytest.approx(INTERVAL_PROB, abs=1e-9)
+        assert mix.cdf(math.log(hr["hdi_high"])) - mix.cdf(math.log(hr["hdi_low"])) == pytest.approx(
+            INTERVAL_PROB, abs=1e-9
+        )
+        # shortest on the HR scale: no wider than exp() of the log-scale HDI
+        assert hr["hdi_high"] - hr["hdi_low"] <= math.exp(log["hdi_high"]) - math.exp(log["hdi_low"]) + 1e-12
+        # HR-scale density equal at both HDI ends: f_Y(y) = f_X(log y) / y
+        f_lo = mix.pdf(math.log(hr["hdi_low"])) / hr["hdi_low"]
+        f_hi = mix.pdf(math.log(hr["hdi_high"])) / hr["hdi_high"]
+        assert f_lo == pytest.approx(f_hi, rel=1e-5)
+        assert hr["mean"] == pytest.approx(
+            float(np.dot(mix.weights, np.exp(mix.means + mix.sds**2 / 2))), rel=1e-12
+        )
+    tau = fit.tau.summary()
+    assert set(tau) == KEYS
+    assert tau["hdi_low"] == 0.0 and tau["q2.5"] > 0
+    assert fit.tau.cdf(tau["hdi_high"]) == pytest.approx(INTERVAL_PROB, abs=1e-12)
+
+
+def test_prob_below_zero_is_probability_of_benefit():
+    fit = nnhm_exact(H2_Y, H2_SE, mu_prior=None, tau_prior=HalfNormalPrior(sigma=0.25))
+    p = fit.theta[0].prob_below(0.0)
+    assert 0.99 < p < 1.0
+    assert p == pytest.approx(float(np.dot(fit.theta[0].weights, special.ndtr(-fit.theta[0].means / fit.theta[0].sds))))
+
+
+# ------------------------------------------------------------------ validation
+
+
+@pytest.mark.parametrize(
+    ("y", "se", "match"),
+    [
+        ([0.1, float("nan")], [0.1, 0.2], "y must be finite"),
+        ([0.1, float("inf")], [0.1, 0.2], "y must be finite"),
+        ([0.1, 0.2], [0.1, 0.0], "se must be positive"),
+        ([0.1, 0.2], [0.1, -0.2], "se must be positive"),
+        ([0.1, 0.2], [0.1, float("inf")], "se must be positive"),
+        ([0.1, 0.2], [0.1], "same length"),
+        ([], [], "at least one study"),
+        ([[0.1, 0.2]], [[0.1, 0.2]], "one-dimensional"),
+        (["a"], [0.1], "must be numbers"),
+    ],
+)
+def test_input_validation(y, se, match):
+    with pytest.raises(ValueError, match=match):
+        nnhm_exact(y, se, mu_prior=None, tau_prior=HalfNormalPrior())
+
+
+def test_prior_and_grid_validation():
+    with pytest.raises(ValueError, match="mu_prior"):
+        nnhm_exact([0.1], [0.1], mu_prior=HalfNormalPrior(), tau_prior=HalfNormalPrior())
+    with pytest.raises(ValueError, match="tau_prior"):
+        nnhm_exact([0.1], [0.1], mu_prior=None, tau_prior=NormalPrior())
+    with pytest.raises(ValueError, match="n_grid"):
+        nnhm_exact([0.1], [0.1], mu_prior=None, tau_prior=HalfNormalPrior(), n_grid=10)
+    fit = nnhm_exact([0.1, 0.2], [0.1, 0.2], mu_prior=None, tau_prior=HalfNormalPrior())
+    with pytest.raises(ValueError, match="one entry per study"):
+        fit.contrast([1, -1, 0])
+    with pytest.raises(ValueError, match="non-zero"):
+        fit.contrast([0, 0])
+    with pytest.raises(ValueError, match="scale"):
+        fit.mu.summary("odds")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fit.mu.ppf(1.5)
+    with pytest.raises(ValueError, match="weights"):
+        NormalMixture(np.array([-1.0]), np.array([0.0]), np.array([1.0]))
+    with pytest.raises(ValueError, match="increasing"):
+        GridDistribution(np.array([1.0, 0.5]), np.array([0.5, 0.5]))
+
+
+# ------------------------------------------------------------------ 4. property tests
+
+probs = st.floats(min_value=1e-6, max_value=1 - 1e-6)
+
+
+@st.composite
+def mixtures(draw):
+    n = draw(st.integers(min_value=1, max_value=12))
+    w = draw(st.lists(st.floats(min_value=1e-3, max_value=1.0), min_size=n, max_size=n))
+    m = draw(st.lists(st.floats(min_value=-3.0, max_value=3.0), min_size=n, max_size=n))
+    s = draw(st.lists(st.floats(min_value=0.01, max_value=2.0), min_size=n, max_size=n))
+    return NormalMixture(np.array(w), np.array(m), np.array(s))
+
+
+@settings(max_examples=60, deadline=None)
+@given(mixtures(), st.lists(probs, min_size=1, max_size=8))
+def test_mixture_cdf_inverts_ppf(mix, qs):
+    q = np.array(qs)
+    x = mix.ppf(q)
+    np.testing.assert_allclose(mix.cdf(x), q, atol=1e-12, rtol=1e-9)
+    order = np.argsort(q)
+    assert np.all(np.diff(x[order]) >= 0)
+    assert mix.ppf(0.0) == -np.inf and mix.ppf(1.0) == np.inf
+
+
+@settings(max_examples=60, deadline=None)
+@given(mixtures(), st.lists(st.floats(min_value=-10, max_value=10), min_size=2, max_size=10))
+def test_prob_below_monotone(mix, xs):
+    xs = sorted(xs)
+    p = [mix.prob_below(x) for x in xs]
+    assert all(0.0 <= v <= 1.0 for v in p)
+    assert all(b >= a for a, b in zip(p, p[1:], strict=False))
+
+
+@settings(max_examples=30, deadline=None)
+@given(mixtures())
+def test_hr_quantiles_are_exp_of_log_quantiles_and_keys(mix):
+    log, hr = mix.summary("log"), mix.summary("hr")
+    assert set(log) == KEYS and set(hr) == KEYS
+    for key in ("median", "q2.5", "q97.5"):
+        assert hr[key] == pytest.approx(math.exp(log[key]), rel=1e-12)
+    assert log["hdi_low"] < log["median"] < log["hdi_high"] or mix.sds.max() == 0
+    assert log["hdi_high"] - log["hdi_low"] <= log["q97.5"] - log["q2.5"] + 1e-9
+    assert hr["hdi_high"] - hr["hdi_low"] <= hr["q97.5"] - hr["q2.5"] + 1e-9
+    assert mix.cdf(log["hdi_high"]) - mix.cdf(log["hdi_low"]) == pytest.approx(INTERVAL_PROB, abs=1e-9)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(min_value=1, max_value=6).flatmap(
+        lambda k: st.tuples(
+            st.lists(st.floats(min_value=-2, max_value=1), min_size=k, max_size=k),
+            st.lists(st.floats(min_value=0.02, max_value=1.5), min_size=k, max_size=k),
+        )
+    ),
+    st.sampled_from([HalfNormalPrior(sigma=0.25), HalfCauchyPrior(beta=0.5), TurnerPrior()]),
+    st.sampled_from([None, NormalPrior()]),
+    probs,
+)
+def test_fit_distributions_invert(data, tau_prior, mu_prior, q):
+    y, se = data
+    fit = nnhm_exact(y, se, mu_prior=mu_prior, tau_prior=tau_prior, n_grid=1000)
+    assert fit.tau.cdf(fit.tau.ppf(q)) == pytest.approx(q, abs=1e-12)
+    for mix in (fit.mu, fit.theta_new, fit.theta[-1]):
+        assert mix.cdf(mix.ppf(q)) == pytest.approx(q, abs=1e-11)
+    assert np.all(fit.tau.values > 0) and fit.tau.weights.sum() == pytest.approx(1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(min_value=1e-3, max_value=1.0), min_size=2, max_size=30),
+    st.lists(probs, min_size=1, max_size=5),
+)
+def test_grid_distribution_inverts(ws, qs):
+    values = np.cumsum(np.linspace(0.1, 1.0, len(ws)))
+    g = GridDistribution(values, np.array(ws))
+    q = np.array(qs)
+    np.testing.assert_allclose(g.cdf(g.ppf(q)), q, atol=1e-12)
+    s = g.summary()
+    assert set(s) == KEYS
+    assert g.cdf(s["hdi_high"]) - g.cdf(s["hdi_low"]) == pytest.approx(INTERVAL_PROB, abs=1e-9)
