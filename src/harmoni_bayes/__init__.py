@@ -1,15 +1,48 @@
-"""harmoni_bayes: Bayesian evidence synthesis of published oncology hazard ratios."""
+"""harmoni_bayes: Bayesian evidence synthesis of published oncology hazard ratios.
+
+The public API, in the order data flows (see ARCHITECTURE.md):
+
+* evidence: :func:`load_evidence`, :func:`load_reference_trials`, :func:`read_evidence`, :func:`select_evidence`
+* specs and fitting: :func:`load_spec`, :func:`run_spec`
+* results: :func:`save_result`, :func:`load_result`
+"""
 
 from .errors import EvidenceError, ModelError, SpecError
 from .evidence import load_evidence, load_reference_trials, read_evidence
+from .selection import Selection, select_evidence
+
+# PyMC is imported lazily, so that evidence commands start fast.
+_LAZY = {
+    "Result": "results",
+    "load_result": "results",
+    "save_result": "results",
+    "run_spec": "run",
+    "load_spec": "specs",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'harmoni_bayes' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EvidenceError",
     "ModelError",
+    "Result",
+    "Selection",
     "SpecError",
     "load_evidence",
     "load_reference_trials",
+    "load_result",
+    "load_spec",
     "read_evidence",
+    "run_spec",
+    "save_result",
+    "select_evidence",
 ]

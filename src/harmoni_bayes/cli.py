@@ -125,6 +125,104 @@ def evidence_add(
     typer.echo(f"appended {n} row(s) to {into}")
 
 
+@app.command("run")
+@_errors_to_exit
+def run(
+    spec: Annotated[Path, typer.Argument(help="analysis spec (TOML) in models/")],
+    out: Annotated[Path, typer.Option("--out", help="directory for posterior.nc, summary.json, summary.csv")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="use only evidence disclosed by this date")] = None,
+    evidence: Annotated[Path | None, typer.Option("--evidence", help="evidence CSV (default: spec's or shipped)")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="random seed (default: the spec's)")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="exact or mcmc (default: the spec's)")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="pymc or nutpie")] = None,
+    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="exit 3 when the diagnostics gate fails")] = False,
+    report: Annotated[bool, typer.Option("--report", help="also write report.html and report.md")] = False,
+) -> None:
+    """Fit SPEC and write the result to --out."""
+    code = _run_one(spec, out, as_of=as_of, evidence=evidence, seed=seed, method=method, backend=backend,
+                    draws=draws, report=report)
+    if strict and code:
+        raise typer.Exit(EXIT_DIAGNOSTICS)
+
+
+def _run_one(spec: Path, out: Path, report: bool = False, **overrides) -> int:
+    """Fit, save, optionally report; print a summary line.  Returns 1 when diagnostics failed."""
+    from .results import save_result
+    from .run import run_spec
+
+    if overrides.get("method") not in (None, "exact", "mcmc"):
+        from .errors import SpecError
+
+        raise SpecError(f"--method must be 'exact' or 'mcmc', not {overrides['method']!r}")
+    result = run_spec(spec, **overrides)
+    save_result(result, out)
+    if report:
+        from .report import write_report
+
+        write_report(out, fmt="all")
+    diag = result.summary.diagnostics
+    status = "ok" if diag["ok"] else "DIAGNOSTICS FAILED: " + "; ".join(diag.get("problems", []))
+    typer.echo(f"{result.summary.spec}: wrote {out} ({result.summary.method}; {status})")
+    if not diag["ok"]:
+        typer.echo(f"warning: {result.summary.spec}: {status}", err=True)
+    return 0 if diag["ok"] else 1
+
+
+@app.command("run-all")
+@_errors_to_exit
+def run_all(
+    specs_dir: Annotated[Path, typer.Argument(help="directory of specs")] = Path("models"),
+    out: Annotated[Path, typer.Option("--out", help="one result directory per spec goes here")] = Path("out"),
+    reports: Annotated[Path, typer.Option("--reports", help="reports and index.html go here")] = Path("reports"),
+    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="exit 3 when any diagnostics gate fails")] = False,
+) -> None:
+    """The main job: fit every shipped spec, write one report per spec and reports/index.html."""
+    import shutil
+    import time
+
+    from .report import write_index, write_report
+
+    specs = sorted(specs_dir.glob("*.toml"))
+    if not specs:
+        from .errors import SpecError
+
+        raise SpecError(f"no *.toml specs in {specs_dir}")
+    failed, report_dirs, start = 0, [], time.perf_counter()
+    for spec in specs:
+        result_dir = out / spec.stem
+        failed += _run_one(spec, result_dir, draws=draws)
+        write_report(result_dir, fmt="all")
+        target = reports / spec.stem
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("report.html", "report.md", "report.json", "summary.json"):
+            shutil.copy2(result_dir / name, target / name)
+        report_dirs.append(target)
+    index = write_index(report_dirs, reports / "index.html")
+    typer.echo(f"wrote {index} ({len(specs)} analyses, {time.perf_counter() - start:.0f} s)")
+    if strict and failed:
+        raise typer.Exit(EXIT_DIAGNOSTICS)
+
+
+@app.command("report")
+@_errors_to_exit
+def report(
+    result_dir: Annotated[Path, typer.Argument(help="a directory written by 'run'")],
+    fmt: Annotated[str, typer.Option("--format", help="html, md, json or all")] = "html",
+) -> None:
+    """Render a saved result into a self-contained report."""
+    from .errors import SpecError
+    from .report import write_report
+
+    if not (result_dir / "posterior.nc").exists():
+        raise SpecError(f"{result_dir}: no saved result here (posterior.nc missing); run 'harmoni-bayes run' first")
+    if fmt not in ("html", "md", "json", "all"):
+        raise SpecError(f"--format must be html, md, json or all, not {fmt!r}")
+    for path in write_report(result_dir, fmt=fmt):
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:  # pragma: no cover - console entry point alternative
     app(prog_name="harmoni-bayes")
 

@@ -283,7 +283,7 @@ class NormalMixture:
             hi_a = np.where(g > 0, xa, hi[act])
             tol = 1e-14 * (1.0 + np.abs(xa))
             fin = (np.abs(g) <= 1e-15) | (hi_a - lo_a <= tol)
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(all="ignore"):
                 newton = xa - g / f
             ok = np.isfinite(newton) & (newton > lo_a) & (newton < hi_a)
             x_new = np.where(ok, newton, 0.5 * (lo_a + hi_a))

@@ -5,6 +5,7 @@ This is the one entry point for every model family; the CLI and the notebooks ca
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from .models.random_effects import RandomEffectsModel
 from .models.subgroups import SubgroupModel
 from .posterior import diagnose, from_draws
 from .results import Result, make_provenance
-from .selection import Selection, select_evidence
+from .selection import Selection, as_of_string, select_evidence
 from .specs import load_spec, spec_to_dict
 from .summaries import (
     Summary,
@@ -63,7 +64,7 @@ def run_spec(
     )
     spec = spec.model_copy(update={"sampler": sampler, "method": method or spec.method})
     if getattr(spec, "evidence", None) is not None and as_of is not None:
-        spec.evidence.as_of = as_of
+        spec.evidence.as_of = dt.date.fromisoformat(as_of_string(as_of))
     table = _evidence_table(spec, evidence)
     family, selection, extra = BUILDERS[spec.model](spec, table)
     as_of_s = selection.criteria.get("as_of")

@@ -71,7 +71,7 @@ def select_evidence(
 
     ``subgroup_factor=None`` keeps every factor; use ``"overall"`` for the ITT rows only.
     """
-    as_of_s = _as_of_str(as_of)
+    as_of_s = as_of_string(as_of)
     trials = [trials] if isinstance(trials, str) else (list(trials) if trials else None)
     in_scope = df
     if trials is not None:
@@ -137,7 +137,7 @@ def filter_as_of(df: pd.DataFrame, as_of: str | dt.date | None) -> tuple[pd.Data
     Returns (kept, left out with reasons, whether the table carried dates at all).  The reference
     PFS/OS table has no dates; callers record that it could not be filtered.
     """
-    as_of_s = _as_of_str(as_of)
+    as_of_s = as_of_string(as_of)
     has_dates = "disclosed" in df and bool((df["disclosed"] != "").any())
     if as_of_s is None or not has_dates:
         return df, pd.DataFrame(columns=["row_id", "reason"]), has_dates
@@ -148,7 +148,7 @@ def filter_as_of(df: pd.DataFrame, as_of: str | dt.date | None) -> tuple[pd.Data
     return df[~late], left, has_dates
 
 
-def _as_of_str(as_of) -> str | None:
+def as_of_string(as_of) -> str | None:
     if as_of is None or as_of == "":
         return None
     if isinstance(as_of, dt.date):

@@ -158,7 +158,7 @@ class TargetTrial:
             problems.append(Problem("later_deaths must be a positive integer", value=str(self.later_deaths)))
         elif self.has_os and self.se_os and np.isfinite(self.se_os) and self.se_os > 0:
             interim_deaths = 4.0 / self.se_os**2
-            if not self.later_deaths > interim_deaths:
+            if not self.later_deaths > interim_deaths * (1 + 1e-9):  # tolerance for SEs like 2/sqrt(D)
                 problems.append(
                     Problem(
                         f"later_deaths = {self.later_deaths} (information D/4 = {self.later_deaths / 4:.3g}) "

@@ -1,0 +1,556 @@
+"""Figures of a fitted analysis.
+
+Every plot function takes a :class:`~harmoni_bayes.results.Result` (or a list of them) and ``ax=None``,
+draws, and returns the matplotlib ``Figure``; its ``*_data`` twin returns the plotted numbers as a
+DataFrame, so a figure can always be checked against (or replaced by) a table.
+
+* :func:`forest_plot`          observed estimates (95% CI) beside posterior estimates (95% CrI), HR scale
+* :func:`posterior_densities`  posterior densities of the key quantities with their priors overlaid
+* :func:`surrogacy_scatter`    reference trials' PFS vs OS HRs, the fitted line and the target's forecast
+* :func:`compare_posteriors`   one quantity across results (e.g. the same spec at different as-of dates)
+
+Interval numbers (medians, 95% CrIs) come from ``summary.json`` (``result.summary``); draws are used
+only for densities and the surrogacy line.  Without ``ax`` a new ``Figure`` is made *without* pyplot
+(Agg canvas), so nothing is registered globally and nothing leaks; densities are estimated through
+:func:`harmoni_bayes.posterior.kde`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+from . import posterior
+from .results import Result
+
+__all__ = [
+    "DENSITY_KEYS",
+    "compare_posteriors",
+    "compare_posteriors_data",
+    "figure_png_base64",
+    "forest_plot",
+    "forest_plot_data",
+    "posterior_densities",
+    "posterior_densities_data",
+    "surrogacy_scatter",
+    "surrogacy_scatter_data",
+]
+
+OBSERVED = "#6b6b6b"
+POSTERIOR = "#1f5fa8"
+SUMMARY = "#b2182b"
+PRIOR = "#e08214"
+PALETTE = ("#1f5fa8", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f")
+HR_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
+
+PANEL_LABELS = {
+    "tau": "tau: SD of true log HRs (heterogeneity)",
+    "residual_sd": "residual SD of OS log HR",
+    "slope": "slope (OS log HR per PFS log HR)",
+}
+
+# Quantities whose densities are shown, per model family (names of the summary.json contract).
+DENSITY_KEYS: dict[str, tuple[str, ...]] = {
+    "random_effects": ("hr_pooled", "hr_new_trial", "tau"),
+    "subgroups": ("hr_overall", "hr[*]", "tau"),
+    "os_forecast": ("os_hr", "os_hr_later_estimate"),
+    "surrogacy": ("slope", "residual_sd"),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _new_figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def figure_png_base64(fig: Figure, dpi: int = 110) -> str:
+    """The figure as a base64 PNG (for ``<img src="data:image/png;base64,...">``)."""
+    if fig.canvas is None or not hasattr(fig.canvas, "print_png"):
+        FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _hr_axis(ax, lo: float, hi: float, axis: str = "x") -> None:
+    """Log scale with plain HR tick labels, and the line of no effect at 1."""
+    lo, hi = max(lo, 1e-3), max(hi, lo * 1.01)
+    pad = (math.log(hi) - math.log(lo)) * 0.08 + 0.05
+    lo, hi = math.exp(math.log(lo) - pad), math.exp(math.log(hi) + pad)
+    ticks = [t for t in HR_TICKS if lo <= t <= hi] or [1.0]
+    if axis == "x":
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+        if lo < 1 < hi:
+            ax.axvline(1.0, color="black", lw=0.9, zorder=0)
+    else:
+        ax.set_yscale("log")
+        ax.set_ylim(lo, hi)
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_yticklabels([f"{t:g}" for t in ticks])
+        if lo < 1 < hi:
+            ax.axhline(1.0, color="black", lw=0.9, zorder=0)
+
+
+def _quantities(result: Result) -> dict[str, dict]:
+    return {q["name"]: q for q in result.summary.quantities}
+
+
+def _probabilities(result: Result) -> dict[str, dict]:
+    return {p["name"]: p for p in result.summary.probabilities}
+
+
+def _trial_rows(result: Result) -> pd.DataFrame:
+    df = result.evidence_used
+    if df is None or len(df) == 0:
+        return pd.DataFrame()
+    if "table" in df.columns:
+        df = df[df["table"].fillna("trials") != "reference"]
+    return df.reset_index(drop=True)
+
+
+def _reference_rows(result: Result) -> pd.DataFrame:
+    df = result.evidence_used
+    if df is None or len(df) == 0 or "table" not in df.columns:
+        return pd.DataFrame()
+    return df[df["table"] == "reference"].reset_index(drop=True)
+
+
+def _float(x) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+_INDEXED = re.compile(r"^(?P<var>[A-Za-z_]\w*)\[(?P<label>.+)\]$")
+
+
+def draws_of(group, name: str) -> np.ndarray | None:
+    """Flat draws of summary quantity ``name`` from an InferenceData group (posterior or prior).
+
+    Handles plain variables (``hr_pooled``), prior names with parentheses (``hr(TPS >=50%)``) and
+    indexed quantities stored as one variable with a dim (``hr[HARMONi-2]`` -> ``hr`` at that label).
+    """
+    if group is None:
+        return None
+    data_vars = group.data_vars
+    for key in (name, name.replace("[", "(").replace("]", ")")):
+        if key in data_vars:
+            return np.asarray(group[key].values, dtype=float).ravel()
+    m = _INDEXED.match(name)
+    if m and m["var"] in data_vars:
+        var = group[m["var"]]
+        dims = [d for d in var.dims if d not in ("chain", "draw")]
+        if len(dims) == 1:
+            labels = [str(v) for v in var.coords[dims[0]].values]
+            if m["label"] in labels:
+                return np.asarray(var.isel({dims[0]: labels.index(m["label"])}).values, dtype=float).ravel()
+    return None
+
+
+def _group(result: Result, name: str):
+    idata = result.idata
+    try:
+        return idata[name] if name in idata.groups() else None
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _interval_row(q: dict, **extra) -> dict:
+    return {"estimate": q.get("median"), "lower": q.get("q2.5"), "upper": q.get("q97.5"), **extra}
+
+
+def _hr_text(est: float, lo: float, hi: float) -> str:
+    if not np.isfinite(est):
+        return ""
+    body = f"{est:.2f}"
+    if np.isfinite(lo) and np.isfinite(hi):
+        body += f" ({lo:.2f}\u2013{hi:.2f})"
+    return body
+
+
+def _message(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color=OBSERVED, wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# ---------------------------------------------------------------------------------------------
+# forest plot
+# ---------------------------------------------------------------------------------------------
+
+
+def forest_plot_data(result: Result) -> pd.DataFrame:
+    """The forest plot's rows, top to bottom.
+
+    Columns: ``row`` (label), ``kind`` (``observed``, ``posterior`` or ``summary``), ``estimate``,
+    ``lower``, ``upper`` (HR scale; observed = published HR and 95% CI, otherwise posterior median and
+    95% CrI from summary.json) and ``source`` (evidence row id or summary quantity name).
+
+    * subgroups: per level the published ``hr_raw[level]`` and the shrunken ``hr[level]``; then ``hr_overall``.
+    * random effects: per trial the published HR and ``hr[trial]``; then ``hr_pooled`` and ``hr_new_trial``.
+    * other families: the target trial's published rows, then every HR-scale quantity.
+    """
+    qs = _quantities(result)
+    model = result.summary.model
+    rows: list[dict] = []
+    trials = _trial_rows(result)
+    if model == "subgroups":
+        levels = [n[len("hr[") : -1] for n in qs if n.startswith("hr[")]
+        for lev in levels:
+            if f"hr_raw[{lev}]" in qs:
+                rows.append(_interval_row(qs[f"hr_raw[{lev}]"], row=lev, kind="observed", source=f"hr_raw[{lev}]"))
+            rows.append(_interval_row(qs[f"hr[{lev}]"], row=lev, kind="posterior", source=f"hr[{lev}]"))
+        if "hr_overall" in qs:
+            rows.append(_interval_row(qs["hr_overall"], row="Overall (weighted)", kind="summary", source="hr_overall"))
+    elif model == "random_effects":
+        for r in trials.itertuples(index=False):
+            rows.append(
+                {"row": r.trial, "kind": "observed", "estimate": _float(r.hr), "lower": _float(r.ci_lower),
+                 "upper": _float(r.ci_upper), "source": r.row_id}
+            )
+            if f"hr[{r.trial}]" in qs:
+                rows.append(_interval_row(qs[f"hr[{r.trial}]"], row=r.trial, kind="posterior", source=f"hr[{r.trial}]"))
+        for name, label in (("hr_pooled", "Pooled"), ("hr_new_trial", "New trial")):
+            if name in qs:
+                rows.append(_interval_row(qs[name], row=label, kind="summary", source=name))
+    else:
+        for r in trials.itertuples(index=False):
+            label = " ".join(str(x) for x in (getattr(r, "trial", ""), getattr(r, "endpoint", "")) if x)
+            rows.append(
+                {"row": label or str(r.row_id), "kind": "observed", "estimate": _float(getattr(r, "hr", None)),
+                 "lower": _float(getattr(r, "ci_lower", None)), "upper": _float(getattr(r, "ci_upper", None)),
+                 "source": r.row_id}
+            )
+        for name, q in qs.items():
+            if q.get("scale") == "hr":
+                rows.append(_interval_row(q, row=name, kind="summary", source=name))
+    df = pd.DataFrame(rows, columns=["row", "kind", "estimate", "lower", "upper", "source"])
+    return df.astype({"estimate": float, "lower": float, "upper": float})
+
+
+def forest_plot(result: Result, ax=None) -> Figure:
+    """Observed estimates with 95% CIs (grey squares) and posterior estimates with 95% CrIs (blue dots;
+    pooled / summary rows as red diamonds) on a log HR axis with the line of no effect at 1."""
+    df = forest_plot_data(result)
+    labels = list(dict.fromkeys(df["row"]))
+    if ax is None:
+        fig, (ax,) = _new_figure(7.4, 0.55 * max(len(labels), 1) + 1.3)
+    else:
+        fig = ax.figure
+    if df.empty:
+        _message(ax, "no HR-scale estimates to show")
+        return fig
+    ypos = {lab: len(labels) - 1 - i for i, lab in enumerate(labels)}
+    style = {
+        "observed": {"marker": "s", "color": OBSERVED, "mfc": "white", "ms": 6, "label": "published estimate (95% CI)"},
+        "posterior": {"marker": "o", "color": POSTERIOR, "mfc": POSTERIOR, "ms": 6, "label": "posterior (95% CrI)"},
+        "summary": {"marker": "D", "color": SUMMARY, "mfc": SUMMARY, "ms": 7, "label": "summary (95% CrI)"},
+    }
+    n_kinds = df.groupby("row")["kind"].transform("size")
+    order = df.groupby("row").cumcount()
+    seen = set()
+    for (_, r), n, k in zip(df.iterrows(), n_kinds, order, strict=True):
+        s = style.get(r["kind"], style["summary"])
+        y = ypos[r["row"]] + (0.0 if n == 1 else (0.17 if k == 0 else -0.17))
+        lab = s["label"] if r["kind"] not in seen else None
+        seen.add(r["kind"])
+        if np.isfinite(r["lower"]) and np.isfinite(r["upper"]):
+            ax.plot([r["lower"], r["upper"]], [y, y], color=s["color"], lw=1.8, solid_capstyle="butt")
+        ax.plot([r["estimate"]], [y], linestyle="none", marker=s["marker"], color=s["color"], mfc=s["mfc"],
+                ms=s["ms"], label=lab, zorder=3)
+        ax.annotate(_hr_text(r["estimate"], r["lower"], r["upper"]), xy=(1.0, y), xycoords=("axes fraction", "data"),
+                    xytext=(6, 0), textcoords="offset points", va="center", fontsize=8, color=s["color"])
+    vals = np.concatenate([df[c].to_numpy(float) for c in ("estimate", "lower", "upper")])
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    _hr_axis(ax, min(vals.min(), 0.9), max(vals.max(), 1.1))
+    ax.set_yticks(list(ypos.values()), list(ypos.keys()))
+    ax.set_ylim(-0.7, len(labels) - 0.3)
+    ax.set_xlabel("hazard ratio (log scale); < 1 favours the experimental arm")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# posterior densities
+# ---------------------------------------------------------------------------------------------
+
+
+def _density_names(result: Result) -> list[str]:
+    qs = _quantities(result)
+    keys = DENSITY_KEYS.get(result.summary.model)
+    if keys is None:
+        keys = tuple(n for n, q in qs.items() if q.get("scale") == "hr")
+    out = []
+    for k in keys:
+        if k.endswith("[*]"):
+            stem = k[:-3]
+            out += [n for n in qs if n.startswith(stem + "[")]
+        elif k in qs:
+            out.append(k)
+    return out
+
+
+def posterior_densities_data(result: Result) -> pd.DataFrame:
+    """Density curves: columns ``quantity``, ``distribution`` (``posterior`` / ``prior``), ``panel``
+    (``hr`` for HR-scale quantities, else the quantity name), ``x`` and ``density``.
+
+    HR-scale quantities are estimated on the log scale (density per unit log HR) and plotted against
+    the HR; priors come from ``idata.prior`` (names with ``( )``) and are drawn where present.
+    """
+    qs = _quantities(result)
+    post, prior = _group(result, "posterior"), _group(result, "prior")
+    frames = []
+    for name in _density_names(result):
+        is_hr = qs[name].get("scale") in ("hr", "ratio")
+        for dist, group in (("posterior", post), ("prior", prior)):
+            draws = draws_of(group, name)
+            if draws is None:
+                continue
+            draws = draws[np.isfinite(draws)]
+            if is_hr:
+                draws = np.log(draws[draws > 0])
+            if draws.size < 2 or np.ptp(draws) == 0:
+                continue
+            x, dens = posterior.kde(draws)
+            frames.append(
+                pd.DataFrame({"quantity": name, "distribution": dist, "panel": "hr" if is_hr else name,
+                              "x": np.exp(x) if is_hr else x, "density": dens})
+            )
+    cols = ["quantity", "distribution", "panel", "x", "density"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def posterior_densities(result: Result, ax=None) -> Figure:
+    """Posterior densities (solid) of the key quantities with their priors (dashed).
+
+    Without ``ax`` the figure has one panel for the HR-scale quantities (log axis) and one per other
+    quantity (e.g. tau); with ``ax`` only the HR panel is drawn into it.
+    """
+    df = posterior_densities_data(result)
+    panels = list(dict.fromkeys(df["panel"])) if not df.empty else ["hr"]
+    if "hr" in panels:
+        panels = ["hr"] + [p for p in panels if p != "hr"]
+    if ax is None:
+        widths = [3.0 if p == "hr" else 1.8 for p in panels]
+        fig = Figure(figsize=(min(3.2 * sum(widths) / 1.6, 10.5), 3.3), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = list(fig.subplots(1, len(panels), squeeze=False, gridspec_kw={"width_ratios": widths})[0])
+    else:
+        fig, axes, panels = ax.figure, [ax], panels[:1]
+    if df.empty:
+        _message(axes[0], "no posterior draws to show")
+        return fig
+    qs = _quantities(result)
+    for ax_, panel in zip(axes, panels, strict=True):
+        sub = df[df["panel"] == panel]
+        names = list(dict.fromkeys(sub["quantity"]))
+        post = sub[sub["distribution"] == "posterior"]
+        for i, name in enumerate(names):
+            color = PALETTE[i % len(PALETTE)]
+            p = post[post["quantity"] == name]
+            ax_.plot(p["x"], p["density"], color=color, lw=2, label=f"{name}")
+            pr = sub[(sub["quantity"] == name) & (sub["distribution"] == "prior")]
+            if len(pr):
+                ax_.plot(pr["x"], pr["density"], color=color, lw=1.2, ls="--", alpha=0.8)
+        if (sub["distribution"] == "prior").any():
+            ax_.plot([], [], color=OBSERVED, lw=1.2, ls="--", label="prior (dashed)")
+        if panel == "hr":
+            lo = min(qs[n]["q2.5"] for n in names if n in qs)
+            hi = max(qs[n]["q97.5"] for n in names if n in qs)
+            _hr_axis(ax_, min(lo * 0.8, 0.9), max(hi * 1.25, 1.1))
+            ax_.set_xlabel("hazard ratio (log scale)")
+            ax_.set_ylabel("density per unit log HR")
+        else:
+            q = qs.get(panel, {})
+            if q.get("q97.5") is not None:
+                ax_.set_xlim(left=min(0.0, post["x"].min()), right=q["q97.5"] * 1.6)
+            ax_.set_xlabel(PANEL_LABELS.get(panel, panel))
+        ax_.set_ylim(bottom=0)
+        ax_.legend(fontsize=7, frameon=False, loc="upper right")
+        for side in ("top", "right"):
+            ax_.spines[side].set_visible(False)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# surrogacy scatter
+# ---------------------------------------------------------------------------------------------
+
+_REF_COLS = ("pfs_hr", "pfs_ci_lower", "pfs_ci_upper", "os_hr", "os_ci_lower", "os_ci_upper")
+
+
+def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
+    """Rows ``kind`` = ``reference`` (one per reference comparison: PFS and OS HR with 95% CIs),
+    ``fit`` (the fitted line: OS HR median and 95% band over a PFS HR grid, from the slope/intercept
+    draws: log OS HR = intercept + slope * log PFS HR) and ``target`` (the target trial's PFS HR as
+    published and its forecast OS HR from summary.json).  Missing pieces are simply absent."""
+    cols = ["kind", "label", "pfs_hr", "pfs_lower", "pfs_upper", "os_hr", "os_lower", "os_upper"]
+    rows: list[dict] = []
+    ref = _reference_rows(result)
+    if len(ref) and all(c in ref.columns for c in _REF_COLS):
+        label_col = "comparison" if "comparison" in ref.columns else "trial"
+        for r in ref.to_dict("records"):
+            rows.append({"kind": "reference", "label": str(r.get(label_col, r.get("row_id", ""))),
+                         "pfs_hr": _float(r["pfs_hr"]), "pfs_lower": _float(r["pfs_ci_lower"]),
+                         "pfs_upper": _float(r["pfs_ci_upper"]), "os_hr": _float(r["os_hr"]),
+                         "os_lower": _float(r["os_ci_lower"]), "os_upper": _float(r["os_ci_upper"])})
+    qs = _quantities(result)
+    target = None
+    trials = _trial_rows(result)
+    if len(trials):
+        pfs = trials[trials["endpoint"].astype(str).str.upper() == "PFS"] if "endpoint" in trials else trials
+        if len(pfs):
+            t = pfs.iloc[0]
+            target = {"kind": "target", "label": str(t.get("trial", "target")), "pfs_hr": _float(t.get("hr")),
+                      "pfs_lower": _float(t.get("ci_lower")), "pfs_upper": _float(t.get("ci_upper"))}
+            if "os_hr" in qs:
+                q = qs["os_hr"]
+                target |= {"os_hr": q["median"], "os_lower": q["q2.5"], "os_upper": q["q97.5"]}
+    post = _group(result, "posterior")
+    slope, intercept = draws_of(post, "slope"), draws_of(post, "intercept")
+    xs = [r["pfs_lower"] for r in rows] + [r["pfs_upper"] for r in rows] + [r["pfs_hr"] for r in rows]
+    if target:
+        xs += [target["pfs_hr"]]
+    xs = np.asarray([x for x in xs if np.isfinite(x) and x > 0])
+    if slope is not None and intercept is not None and slope.size == intercept.size and xs.size:
+        grid = np.exp(np.linspace(np.log(xs.min()), np.log(xs.max()), grid_size))
+        log_os = intercept[:, None] + slope[:, None] * np.log(grid)[None, :]
+        lo, med, hi = np.quantile(log_os, [0.025, 0.5, 0.975], axis=0)
+        rows += [{"kind": "fit", "label": "fitted line", "pfs_hr": g, "os_hr": math.exp(m),
+                  "os_lower": math.exp(a), "os_upper": math.exp(b)} for g, m, a, b in zip(grid, med, lo, hi, strict=True)]
+    if target:
+        rows.append(target)
+    return pd.DataFrame(rows, columns=cols).astype({c: float for c in cols[2:]})
+
+
+def surrogacy_scatter(result: Result, ax=None) -> Figure:
+    """Reference comparisons' OS HR against PFS HR (95% CIs both ways, log-log), the fitted
+    surrogacy line with its 95% band, and the target trial's forecast OS HR at its observed PFS HR."""
+    df = surrogacy_scatter_data(result)
+    if ax is None:
+        fig, (ax,) = _new_figure(6.0, 4.8)
+    else:
+        fig = ax.figure
+    ref, fit, tgt = (df[df["kind"] == k] for k in ("reference", "fit", "target"))
+    if ref.empty and fit.empty and not np.isfinite(tgt["os_hr"]).any():
+        _message(ax, "no reference trials or surrogacy draws in this result")
+        return fig
+    if len(ref):
+        ax.errorbar(ref["pfs_hr"], ref["os_hr"],
+                    xerr=[ref["pfs_hr"] - ref["pfs_lower"], ref["pfs_upper"] - ref["pfs_hr"]],
+                    yerr=[ref["os_hr"] - ref["os_lower"], ref["os_upper"] - ref["os_hr"]],
+                    fmt="o", color=OBSERVED, mfc="white", ms=5, lw=0.8, capsize=0, label="reference trials (95% CI)")
+    if len(fit):
+        ax.fill_between(fit["pfs_hr"], fit["os_lower"], fit["os_upper"], color=POSTERIOR, alpha=0.15, lw=0)
+        ax.plot(fit["pfs_hr"], fit["os_hr"], color=POSTERIOR, lw=2, label="fitted line (95% CrI)")
+    if len(tgt) and np.isfinite(tgt["os_hr"]).any():
+        t = tgt.iloc[0]
+        ax.errorbar([t["pfs_hr"]], [t["os_hr"]], yerr=[[t["os_hr"] - t["os_lower"]], [t["os_upper"] - t["os_hr"]]],
+                    xerr=[[t["pfs_hr"] - t["pfs_lower"]], [t["pfs_upper"] - t["pfs_hr"]]]
+                    if np.isfinite(t["pfs_lower"]) else None,
+                    fmt="D", color=SUMMARY, ms=7, lw=1.5, label=f"{t['label']}: forecast OS HR (95% CrI)")
+    vals_x = df[["pfs_hr", "pfs_lower", "pfs_upper"]].to_numpy(float).ravel()
+    vals_y = df[["os_hr", "os_lower", "os_upper"]].to_numpy(float).ravel()
+    vals_x, vals_y = vals_x[np.isfinite(vals_x) & (vals_x > 0)], vals_y[np.isfinite(vals_y) & (vals_y > 0)]
+    if vals_x.size:
+        _hr_axis(ax, min(vals_x.min(), 0.9), max(vals_x.max(), 1.1), "x")
+    if vals_y.size:
+        _hr_axis(ax, min(vals_y.min(), 0.9), max(vals_y.max(), 1.1), "y")
+    ax.set_xlabel("PFS hazard ratio (log scale)")
+    ax.set_ylabel("OS hazard ratio (log scale)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, frameon=False, loc="upper left")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison between results (dates)
+# ---------------------------------------------------------------------------------------------
+
+
+def _result_label(r: Result) -> str:
+    as_of = r.summary.as_of or r.provenance.get("as_of")
+    return f"as of {as_of}" if as_of else f"{r.summary.spec} ({str(r.provenance.get('created', ''))[:10]})"
+
+
+def compare_posteriors_data(results: Sequence[Result], quantity: str) -> pd.DataFrame:
+    """One row per result holding ``quantity``, ordered by as-of date: ``label``, ``spec``, ``as_of``,
+    ``estimate`` / ``lower`` / ``upper`` (median and 95% CrI from summary.json), ``scale`` and
+    ``p_below_1`` (``P(<quantity><1)`` when reported)."""
+    rows = []
+    for r in results:
+        qs, ps = _quantities(r), _probabilities(r)
+        if quantity not in qs:
+            continue
+        q = qs[quantity]
+        p = ps.get(f"P({quantity}<1)")
+        rows.append({"label": _result_label(r), "spec": r.summary.spec, "as_of": r.summary.as_of,
+                     "estimate": q["median"], "lower": q["q2.5"], "upper": q["q97.5"], "scale": q.get("scale"),
+                     "p_below_1": p["value"] if p else math.nan})
+    cols = ["label", "spec", "as_of", "estimate", "lower", "upper", "scale", "p_below_1"]
+    df = pd.DataFrame(rows, columns=cols)
+    if len(df):
+        df = df.sort_values("as_of", kind="stable", na_position="last").reset_index(drop=True)
+    return df
+
+
+def compare_posteriors(results: Sequence[Result], quantity: str, ax=None) -> Figure:
+    """Median and 95% CrI of ``quantity`` in each result, one row per result (earliest on top);
+    P(<quantity> < 1) is printed beside each row when the result reports it."""
+    df = compare_posteriors_data(results, quantity)
+    if ax is None:
+        fig, (ax,) = _new_figure(7.0, 0.5 * max(len(df), 1) + 1.2)
+    else:
+        fig = ax.figure
+    if df.empty:
+        _message(ax, f"no result reports {quantity}")
+        return fig
+    n = len(df)
+    y = np.arange(n)[::-1]
+    ax.hlines(y, df["lower"], df["upper"], color=POSTERIOR, lw=2)
+    ax.plot(df["estimate"], y, "o", color=POSTERIOR, ms=6)
+    for yi, r in zip(y, df.itertuples(index=False), strict=True):
+        text = _hr_text(r.estimate, r.lower, r.upper)
+        if np.isfinite(r.p_below_1):
+            text += f"; P(<1) {r.p_below_1:.3g}"
+        ax.annotate(text, xy=(1.0, yi), xycoords=("axes fraction", "data"), xytext=(6, 0),
+                    textcoords="offset points", va="center", fontsize=8, color=POSTERIOR)
+    ax.set_yticks(y, df["label"])
+    ax.set_ylim(-0.7, n - 0.3)
+    if set(df["scale"]) <= {"hr", "ratio"}:
+        _hr_axis(ax, min(df["lower"].min(), 0.9), max(df["upper"].max(), 1.1))
+        ax.set_xlabel(f"{quantity} (log scale)")
+    else:
+        ax.set_xlabel(quantity)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig

@@ -1,0 +1,55 @@
+"""NUTS agrees with the exact grid engine within Monte Carlo error (slow: real sampling)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harmoni_bayes.inference import SamplerConfig, sample
+from harmoni_bayes.models.random_effects import RandomEffectsModel
+from harmoni_bayes.posterior import mcse_mean
+from harmoni_bayes.run import run_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+CFG = SamplerConfig(draws=1000, tune=1000, chains=2, seed=11, target_accept=0.99, cores=1)
+
+
+def _agree(draws: np.ndarray, exact_mean: float, what: str, k: float = 4.0):
+    err = abs(draws.mean() - exact_mean)
+    assert err < k * mcse_mean(draws) + 1e-3, f"{what}: NUTS {draws.mean():.4f} vs exact {exact_mean:.4f}"
+
+
+@pytest.mark.parametrize("k", [2, 5, 30])
+def test_simulated_trials(k):
+    rng = np.random.default_rng(k)
+    se = rng.uniform(0.1, 0.4, k)
+    y = rng.normal(-0.3 + 0.2 * rng.standard_normal(k), se)
+    fam = RandomEffectsModel([f"t{i}" for i in range(k)], y, se)
+    idata = sample(fam.build_model(), CFG)
+    ex = fam.exact()
+    post = idata.posterior
+    _agree(post["mu"].values, ex.mu.mean(), "mu")
+    _agree(post["tau"].values, ex.tau.mean(), "tau")
+    _agree(post["theta_new"].values, ex.theta_new.mean(), "theta_new")
+    for i in range(min(k, 5)):
+        _agree(post["theta"].values[..., i], ex.theta[i].mean(), f"theta[{i}]")
+    # tail probabilities too: P(HR < 1) of the pooled effect
+    _agree((post["mu"].values < 0).astype(float), ex.mu.prob_below(0.0), "P(mu<0)")
+    # and the spread: posterior SDs within 10%
+    assert post["mu"].values.std() == pytest.approx(ex.mu.sd(), rel=0.1)
+
+
+@pytest.mark.parametrize("spec", ["harmoni2_pfs_pdl1", "harmoni2_pfs_histology", "ivonescimab_pfs_meta"])
+def test_shipped_specs(spec):
+    path = ROOT / "models" / f"{spec}.toml"
+    mcmc = run_spec(path, seed=3)
+    exact = run_spec(path, method="exact")
+    assert mcmc.summary.diagnostics["ok"], mcmc.summary.diagnostics
+    for q_exact in exact.summary.quantities:
+        q = mcmc.summary.quantity(q_exact["name"])
+        tol = 0.06 * q_exact["sd"] * 4 + 1e-3  # generous MC error for 4000 draws, ESS >= 1000
+        assert q["median"] == pytest.approx(q_exact["median"], abs=tol), q_exact["name"]
+    for p_exact in exact.summary.probabilities:
+        p = mcmc.summary.probability(p_exact["name"])
+        assert abs(p["value"] - p_exact["value"]) < 4 * p["mcse"] + 0.005, p_exact["name"]

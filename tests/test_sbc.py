@@ -1,0 +1,83 @@
+"""Simulation-based calibration (Talts et al. 2018) of the NNHM families (slow: real sampling).
+
+For each replicate: draw (mu, tau) from the prior, simulate y with the shipped data's standard errors,
+fit with NUTS (one compiled model, data swapped with pm.set_data), and record the rank of the true
+value among thinned posterior draws.  Ranks must be uniform (chi-square test over 10 bins).
+"""
+
+import numpy as np
+import pymc as pm
+import pytest
+from scipy import stats
+
+from harmoni_bayes.models.random_effects import RandomEffectsModel
+from harmoni_bayes.models.subgroups import SubgroupModel
+
+pytestmark = pytest.mark.slow
+REPLICATES = 100
+KEEP = 99  # thinned draws per replicate -> ranks 0..99, 10 bins of 10
+
+
+def _sbc(family, n_rep=REPLICATES, seed=0):
+    rng = np.random.default_rng(seed)
+    model = family.build_model()
+    prior_mu, prior_tau = family.priors.mu.scipy(), family.priors.tau.scipy()
+    ranks = {"mu": [], "tau": [], "theta0": []}
+    for r in range(n_rep):
+        mu = prior_mu.rvs(random_state=rng)
+        tau = prior_tau.rvs(random_state=rng)
+        theta = rng.normal(mu, tau, len(family.se))
+        y = rng.normal(theta, family.se)
+        with model:
+            pm.set_data({"log_hr": y})
+            idata = pm.sample(
+                draws=400, tune=400, chains=2, cores=1, random_seed=r, target_accept=0.99,
+                progressbar=False, compute_convergence_checks=False,
+            )
+        post = idata.posterior
+        idx = np.linspace(0, 799, KEEP).astype(int)
+        for name, truth, draws in (
+            ("mu", mu, post["mu"].values.ravel()),
+            ("tau", tau, post["tau"].values.ravel()),
+            ("theta0", theta[0], post["theta"].values[..., 0].ravel()),
+        ):
+            ranks[name].append(int((draws[idx] < truth).sum()))
+    return ranks
+
+
+def _uniform(ranks, what):
+    counts = np.bincount(np.asarray(ranks) // 10, minlength=10)
+    p = stats.chisquare(counts).pvalue
+    assert p > 0.001, f"{what}: SBC ranks not uniform (p = {p:.2g}, counts {counts.tolist()})"
+
+
+def test_sbc_random_effects():
+    fam = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.152, 0.153, 0.121])
+    for name, r in _sbc(fam).items():
+        _uniform(r, f"random effects {name}")
+
+
+def test_sbc_subgroups():
+    fam = SubgroupModel(["TPS 1-49%", "TPS >=50%"], [0.0, 0.0], [0.190, 0.256])
+    for name, r in _sbc(fam, seed=1).items():
+        _uniform(r, f"subgroups {name}")
+
+
+def test_sbc_detects_a_wrong_model():
+    """The check can fail: simulating with SE 0.3 but fitting with SE 0.075 gives non-uniform tau ranks."""
+    truth = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.3, 0.3, 0.3])
+    model = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.075, 0.075, 0.075]).build_model()
+    rng = np.random.default_rng(5)
+    ranks = []
+    for r in range(60):
+        mu = truth.priors.mu.scipy().rvs(random_state=rng)
+        tau = truth.priors.tau.scipy().rvs(random_state=rng)
+        y = rng.normal(rng.normal(mu, tau, 3), truth.se)
+        with model:
+            pm.set_data({"log_hr": y})
+            idata = pm.sample(draws=400, tune=400, chains=2, cores=1, random_seed=r, progressbar=False,
+                              compute_convergence_checks=False)
+        draws = idata.posterior["tau"].values.ravel()[np.linspace(0, 799, KEEP).astype(int)]
+        ranks.append(int((draws < tau).sum()))
+    counts = np.bincount(np.asarray(ranks) // 10, minlength=10)
+    assert stats.chisquare(counts).pvalue < 0.001

@@ -1,0 +1,395 @@
+"""select_evidence: as-of date, most mature analysis, source precedence, prefer/exclude, with reasons."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harmoni_bayes.errors import EvidenceError
+from harmoni_bayes.evidence import (
+    load_evidence,
+    load_reference_trials,
+    parse_evidence_text,
+    read_evidence,
+    shipped_path,
+)
+from harmoni_bayes.schema import SOURCE_KINDS
+from harmoni_bayes.selection import ESTIMAND, filter_as_of, select_evidence
+
+
+@functools.cache
+def shipped():
+    return load_evidence()
+
+
+def row_id(df, trial, endpoint, level="ITT", **match) -> str:
+    """The id of the one row of ``trial``/``endpoint``/subgroup ``level`` matching ``match``."""
+    m = (df.trial == trial) & (df.endpoint == endpoint) & (df.subgroup_level == level)
+    for col, value in match.items():
+        m &= df[col] == value
+    hits = df[m]
+    assert len(hits) == 1, hits.row_id.tolist()
+    return hits.row_id.iloc[0]
+
+
+def reasons(sel) -> dict[str, str]:
+    return dict(zip(sel.excluded.row_id, sel.excluded.reason, strict=True))
+
+
+def check_partition(df, sel):
+    """Every in-scope row is used or left out with a reason, never both, never silently dropped."""
+    used, left = set(sel.used.row_id), set(sel.excluded.row_id)
+    assert not used & left
+    assert used | left == set(df.row_id)
+    assert all(sel.excluded.reason.str.len() > 0)
+    # no patient counted twice: one row per estimand
+    assert not sel.used.duplicated(ESTIMAND).any()
+
+
+# --------------------------------------------------------------------------- as of a date
+
+
+@settings(max_examples=60, deadline=None)
+@given(as_of=st.dates(min_value=dt.date(2024, 1, 1), max_value=dt.date(2026, 1, 1)))
+def test_never_admits_a_row_disclosed_after_as_of_on_shipped_data(as_of):
+    df = shipped()
+    sel = select_evidence(df, as_of=as_of)
+    iso = as_of.isoformat()
+    assert (sel.used.disclosed <= iso).all()
+    late = set(df.row_id[df.disclosed > iso])
+    why = reasons(sel)
+    assert all(why[r].startswith("not yet disclosed") for r in late)
+    check_partition(df, sel)
+    # the string form gives the same answer
+    assert select_evidence(df, as_of=iso).row_ids == sel.row_ids
+
+
+@functools.cache
+def _base_row() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    with open(shipped_path("ivonescimab_trials.csv"), newline="", encoding="utf-8") as fh:
+        header, first, *_ = csv.reader(fh)
+    return tuple(header), tuple(first)
+
+
+def synthetic(cells: list[dict[str, str]]):
+    """A table of copies of the first shipped row, each with some cells changed."""
+    header, base = _base_row()
+    rows = []
+    for i, change in enumerate(cells):
+        row = list(base)
+        row[header.index("note")] = f"report {i}"  # rows never exact duplicates
+        for k, v in change.items():
+            row[header.index(k)] = v
+        rows.append(row)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return parse_evidence_text(buf.getvalue())
+
+
+NO_CI = {"ci_lower": "", "ci_upper": "", "ci_level": ""}
+DAY0 = dt.date(2024, 1, 1)
+days = st.integers(min_value=0, max_value=700)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    reports=st.lists(
+        st.tuples(days, st.sampled_from(["ITT", "TPS 1-49%", "TPS >=50%"]), st.sampled_from(SOURCE_KINDS)),
+        min_size=1,
+        max_size=8,
+    ),
+    as_of=days,
+)
+def test_never_admits_a_row_disclosed_after_as_of_on_generated_rows(reports, as_of):
+    df = synthetic(
+        [
+            {
+                "disclosed": (DAY0 + dt.timedelta(days=d)).isoformat(),
+                "subgroup_factor": "overall" if level == "ITT" else "pdl1",
+                "subgroup_level": level,
+                "source_kind": kind,
+            }
+            for d, level, kind in reports
+        ]
+    )
+    iso = (DAY0 + dt.timedelta(days=as_of)).isoformat()
+    sel = select_evidence(df, as_of=iso)
+    assert (sel.used.disclosed <= iso).all()
+    check_partition(df, sel)
+    # every estimand with a row disclosed by then gets exactly one row
+    seen = df[df.disclosed <= iso]
+    assert len(sel.used) == len(seen.drop_duplicates(ESTIMAND))
+
+
+def test_as_of_is_inclusive():
+    df = shipped()
+    rid = row_id(df, "HARMONi", "OS")
+    assert rid in select_evidence(df, as_of="2025-05-30").row_ids
+    assert rid not in select_evidence(df, as_of="2025-05-29").row_ids
+    assert rid in select_evidence(df, as_of=dt.date(2025, 5, 30)).row_ids
+
+
+@pytest.mark.parametrize("bad", ["2025-02-30", "31/03/2025", "yesterday"])
+def test_as_of_must_be_a_real_iso_date(bad):
+    with pytest.raises(EvidenceError, match="ISO date"):
+        select_evidence(shipped(), as_of=bad)
+
+
+def test_as_of_2024_09_30_has_no_harmoni2_os_and_uses_wclc_pdl1_rows():
+    df = shipped()
+    sel = select_evidence(df, as_of="2024-09-30", trials="HARMONi-2")
+    assert not (sel.used.endpoint == "OS").any()
+    pdl1 = sel.used[sel.used.subgroup_factor == "pdl1"]
+    assert len(pdl1) == 2
+    assert set(pdl1.source_kind) == {"news"}
+    assert set(pdl1.disclosed) == {"2024-09-08"}
+    assert sorted(pdl1.hr) == [0.46, 0.54]
+    itt = sel.used[sel.used.subgroup_level == "ITT"]
+    assert itt.disclosed.tolist() == ["2024-09-08"]
+    check_partition(df[df.trial == "HARMONi-2"], sel)
+
+
+# --------------------------------------------------------------------------- duplicate reports
+
+
+def test_harmoni2_pdl1_lancet_rows_are_kept_over_wclc_news_rows():
+    df = shipped()
+    sel = select_evidence(df, as_of="2025-03-31", trials="HARMONi-2")
+    why = reasons(sel)
+    for level, news_hr, journal_hr in [
+        ("TPS 1-49%", "0.54 (0.37-0.79)", "0.54 (0.37-0.78)"),
+        ("TPS >=50%", "0.46 (0.28-0.75)", "0.48 (0.29-0.79)"),
+    ]:
+        kept = row_id(df, "HARMONi-2", "PFS", level, source_kind="journal")
+        dropped = row_id(df, "HARMONi-2", "PFS", level, source_kind="news")
+        assert kept in sel.row_ids
+        assert dropped not in sel.row_ids
+        assert "conflicting report" in why[dropped]
+        assert news_hr in why[dropped] and journal_hr in why[dropped]
+        assert kept in why[dropped]
+
+
+def test_harmoni2_itt_pfs_same_numbers_is_a_duplicate_report():
+    df = shipped()
+    sel = select_evidence(df, trials="HARMONi-2", endpoint="PFS", subgroup_factor="overall")
+    kept = row_id(df, "HARMONi-2", "PFS", source_kind="journal")
+    dropped = row_id(df, "HARMONi-2", "PFS", source_kind="news")
+    assert sel.row_ids == [kept]
+    why = reasons(sel)[dropped]
+    assert "duplicate report" in why and "same numbers" in why and kept in why
+
+
+def test_harmoni2_early_os_press_0777_is_kept_over_news_0784():
+    df = shipped()
+    sel = select_evidence(df, trials="HARMONi-2", endpoint="OS")
+    press = row_id(df, "HARMONi-2", "OS", source_kind="press")
+    news = row_id(df, "HARMONi-2", "OS", source_kind="news")
+    assert sel.row_ids == [press]
+    assert sel.used.hr.tolist() == [0.777]
+    why = reasons(sel)[news]
+    assert "conflicting report" in why and "0.784" in why and "0.777" in why
+
+
+@settings(max_examples=60, deadline=None)
+@given(reports=st.lists(st.tuples(st.sampled_from(SOURCE_KINDS), days), min_size=2, max_size=6))
+def test_source_precedence_then_later_disclosure(reports):
+    """Reports of one analysis: journal > conference > press > news > secondary; within a kind the later one."""
+    df = synthetic(
+        [
+            {"source_kind": kind, "disclosed": (DAY0 + dt.timedelta(days=d)).isoformat(), "hr": f"0.{50 + i}"}
+            for i, (kind, d) in enumerate(reports)
+        ]
+    )
+    best = min(range(len(reports)), key=lambda i: (SOURCE_KINDS.index(reports[i][0]), -reports[i][1], -i))
+    sel = select_evidence(df)
+    assert sel.row_ids == [df.row_id.iloc[best]]
+    why = reasons(sel)
+    assert len(why) == len(reports) - 1
+    assert all("report of the same analysis" in w for w in why.values())
+
+
+# --------------------------------------------------------------------------- most mature analysis
+
+
+def test_harmoni_a_os_52_percent_maturity_supersedes_30_percent():
+    df = shipped()
+    sel = select_evidence(df, trials="HARMONi-A", endpoint="OS")
+    mature = row_id(df, "HARMONi-A", "OS", maturity=0.52)
+    early = row_id(df, "HARMONi-A", "OS", maturity=0.30)
+    assert sel.row_ids == [mature]
+    why = reasons(sel)[early]
+    assert "superseded" in why and mature in why
+
+
+def test_later_data_cutoff_supersedes_earlier():
+    df = synthetic(
+        [
+            {"data_cutoff": "2024-06-01", "disclosed": "2024-09-08", "hr": "0.51"},
+            {"data_cutoff": "2025-01-15", "disclosed": "2025-05-01", "hr": "0.55", "analysis_kind": "updated"},
+        ]
+    )
+    sel = select_evidence(df)
+    assert sel.used.data_cutoff.tolist() == ["2025-01-15"]
+    assert "superseded" in reasons(sel)[df.row_id.iloc[0]]
+
+
+def test_more_events_supersede_fewer():
+    df = synthetic(
+        [
+            {**NO_CI, "events_total": "260", "hr": "0.60"},
+            {**NO_CI, "events_total": "120", "hr": "0.50"},
+        ]
+    )
+    sel = select_evidence(df)
+    assert sel.used.events_total.tolist() == [260.0]
+
+
+def test_final_analysis_supersedes_an_interim_whose_cutoff_alone_is_stated():
+    # HARMONi-A PFS: the interim (JAMA 2024) states its cutoff; a later final analysis with more
+    # events is reported without one.  The final analysis is the more mature one.
+    header, rows = _shipped_rows()
+    interim = dict(zip(header, rows[20], strict=True))
+    assert (interim["trial"], interim["endpoint"], interim["data_cutoff"]) == ("HARMONi-A", "PFS", "2023-03-10")
+    final = {
+        **interim,
+        "analysis": "PFS final analysis",
+        "analysis_kind": "final",
+        "disclosed": "2025-06-01",
+        "data_cutoff": "",
+        "hr": "0.50",
+        "ci_lower": "0.40",
+        "ci_upper": "0.62",
+        "events_total": "250",
+        "source_kind": "journal",
+    }
+    df = parse_evidence_text(_text(header, [[interim[h] for h in header], [final[h] for h in header]]))
+    sel = select_evidence(df)
+    assert sel.used.analysis_kind.tolist() == ["final"], sel.explain()
+
+
+def test_events_disagreeing_by_more_than_10_percent_are_different_analyses():
+    df = synthetic(
+        [
+            {**NO_CI, "events_total": "150", "hr": "0.60", "source_kind": "journal"},
+            {**NO_CI, "events_total": "200", "hr": "0.62", "source_kind": "news"},
+        ]
+    )
+    sel = select_evidence(df)
+    assert sel.used.events_total.tolist() == [200.0]  # more mature wins, although it is news
+    assert "superseded" in reasons(sel)[df.row_id.iloc[0]]
+
+
+# --------------------------------------------------------------------------- prefer, exclude, errors
+
+
+def test_prefer_by_full_id_overrides_precedence():
+    df = shipped()
+    news = row_id(df, "HARMONi-2", "PFS", "TPS >=50%", source_kind="news")
+    journal = row_id(df, "HARMONi-2", "PFS", "TPS >=50%", source_kind="journal")
+    sel = select_evidence(df, trials="HARMONi-2", prefer=[news])
+    assert news in sel.row_ids and journal not in sel.row_ids
+    why = reasons(sel)[journal]
+    assert "preferred by the user" in why
+    assert sel.criteria["prefer"] == [news]
+
+
+def test_prefer_by_hash_suffix_overrides_maturity():
+    df = shipped()
+    early = row_id(df, "HARMONi-A", "OS", maturity=0.30)
+    mature = row_id(df, "HARMONi-A", "OS", maturity=0.52)
+    sel = select_evidence(df, trials="HARMONi-A", endpoint="OS", prefer=[early.rsplit("|", 1)[1]])
+    assert sel.row_ids == [early]
+    assert mature in reasons(sel)
+
+
+def test_exclude_drops_a_row_with_reason_and_the_next_one_is_used():
+    df = shipped()
+    press = row_id(df, "HARMONi-2", "OS", source_kind="press")
+    news = row_id(df, "HARMONi-2", "OS", source_kind="news")
+    sel = select_evidence(df, trials="HARMONi-2", endpoint="OS", exclude=[press.rsplit("|", 1)[1]])
+    assert sel.row_ids == [news]
+    assert reasons(sel)[press] == "excluded by the user"
+
+
+@pytest.mark.parametrize("kind", ["prefer", "exclude"])
+@pytest.mark.parametrize("bad", ["zzzzzz", "HARMONi-2|PFS|overall=ITT|2024-09-08|000000"])
+def test_unknown_ids_raise(kind, bad):
+    with pytest.raises(EvidenceError) as info:
+        select_evidence(shipped(), **{kind: [bad]})
+    assert bad in str(info.value)
+
+
+def test_unknown_trials_raise_naming_each():
+    with pytest.raises(EvidenceError) as info:
+        select_evidence(shipped(), trials=["HARMONi-2", "HARMONi-9", "KEYNOTE-999"])
+    assert {p.reason.split("'")[1] for p in info.value.problems} == {"HARMONi-9", "KEYNOTE-999"}
+
+
+def test_filters_restrict_the_scope():
+    df = shipped()
+    sel = select_evidence(df, trials=["HARMONi-2"], endpoint="PFS", subgroup_factor="overall")
+    assert set(sel.used.trial) == {"HARMONi-2"}
+    assert set(sel.excluded.trial) <= {"HARMONi-2"}
+    assert set(sel.used.endpoint) == {"PFS"} and set(sel.used.subgroup_factor) == {"overall"}
+
+
+def test_unusable_rows_are_shown_with_their_reason():
+    df = shipped()
+    sel = select_evidence(df, trials="HARMONi-2")
+    rid = row_id(df, "HARMONi-2", "PFS", "never")
+    assert reasons(sel)[rid].startswith("cannot enter a likelihood: no standard error")
+
+
+def test_explain_gives_one_sentence_per_row_left_out():
+    sel = select_evidence(shipped())
+    lines = sel.explain()
+    assert len(lines) == len(sel.excluded)
+    assert all(": " in line for line in lines)
+
+
+# --------------------------------------------------------------------------- filter_as_of (reference table)
+
+
+def test_filter_as_of_on_a_table_without_dates():
+    ref = load_reference_trials()
+    kept, left, has_dates = filter_as_of(ref, "2020-01-01")
+    assert has_dates is False and len(kept) == len(ref) and left.empty
+
+
+def test_filter_as_of_on_a_reference_table_with_dates(reference_table, write_csv):
+    header, rows = reference_table
+    path = write_csv(
+        [[*rows[0], "2016-10-09"], [*rows[1], "2019-01-08"], [*rows[3], ""]],
+        header=[*header, "disclosed"],
+        name="ref.csv",
+    )
+    ref = read_evidence(path)
+    kept, left, has_dates = filter_as_of(ref, "2018-01-01")
+    assert has_dates
+    assert len(kept) == 2 and len(left) == 1
+    assert left.reason.iloc[0].startswith("not yet disclosed")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _shipped_rows():
+    with open(shipped_path("ivonescimab_trials.csv"), newline="", encoding="utf-8") as fh:
+        header, *rows = csv.reader(fh)
+    return header, rows
+
+
+def _text(header, rows) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()

@@ -1,0 +1,78 @@
+"""Analysis specs: every shipped spec parses; bad keys and values are refused with clear messages."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harmoni_bayes.cli import app
+from harmoni_bayes.errors import SpecError
+from harmoni_bayes.specs import load_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((ROOT / "models").glob("*.toml"))
+
+
+def test_required_specs_are_shipped():
+    names = {p.stem for p in SHIPPED}
+    assert {"harmoni2_pfs_pdl1", "harmoni2_pfs_histology", "ivonescimab_pfs_meta"} <= names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_specs_parse(path):
+    spec = load_spec(path)
+    assert spec.name == path.stem
+    assert spec.title
+
+
+def _base(**kw):
+    d = {"model": "subgroups", "name": "x", "title": "t", "evidence": {"trials": ["HARMONi-2"], "subgroup_factor": "pdl1"}}
+    d.update(kw)
+    return d
+
+
+def test_all_problems_listed_at_once():
+    bad = _base(
+        evidnce={},
+        priors={"tau": {"dist": "half_normal", "sigma": -1}},
+        sampler={"draws": "many", "backend": "stan"},
+    )
+    with pytest.raises(SpecError) as e:
+        parse_spec(bad)
+    msg = e.value.message()
+    assert "evidnce: unknown key" in msg
+    assert "sigma" in msg and "greater than 0" in msg
+    assert "sampler.draws" in msg
+    assert "sampler.backend" in msg
+    assert len(e.value.problems) == 4
+
+
+def test_unknown_model_and_missing_model():
+    with pytest.raises(SpecError, match="model"):
+        parse_spec({"name": "x", "title": "t"})
+    with pytest.raises(SpecError):
+        parse_spec(_base(model="magic"))
+
+
+def test_unknown_prior_distribution():
+    with pytest.raises(SpecError, match="tau"):
+        parse_spec(_base(priors={"tau": {"dist": "uniform", "lower": 0, "upper": 1}}))
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("model = [unclosed")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_spec(p)
+    with pytest.raises(SpecError, match="not found"):
+        load_spec(tmp_path / "nope.toml")
+
+
+def test_cli_refuses_bad_spec_without_traceback(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text('model = "subgroups"\ntitle = "t"\ncolour = "blue"\n[evidence]\ntrials = ["HARMONi-2"]\n')
+    res = CliRunner().invoke(app, ["run", str(p), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    assert "colour: unknown key" in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "out").exists()
