@@ -52,7 +52,10 @@ def main() -> None:
     ap.add_argument("--backends", nargs="*", default=["pymc", "nutpie"])
     args = ap.parse_args()
 
-    rows = ["| spec | engine | cold (s) | warm (s) | min bulk ESS | ESS/s (warm) | gate |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| spec | engine | cold (s) | warm (s) | min bulk ESS | ESS/s (warm) | gate |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for spec in args.specs:
         s = load_spec(spec)
         name = Path(spec).stem

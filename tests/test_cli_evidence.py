@@ -152,7 +152,9 @@ def test_validate_bad_file_exits_2_with_the_problem_on_stderr(kind, tmp_path, tr
         pytest.fail(f"{kind}: read_evidence accepted a bad file")
 
 
-@pytest.mark.parametrize("kind", BAD_FILES)
+@pytest.mark.parametrize(
+    "kind", ["empty", "binary", "utf16", "latin1", "date_2025_02_30", "duplicate_row", "does_not_exist"]
+)
 def test_validate_bad_file_in_a_real_subprocess_has_no_traceback(kind, tmp_path, trials_table, make_row, write_csv):
     path, fragments = make_bad_file(kind, tmp_path, trials_table, make_row, write_csv)
     proc = run_cli("evidence", "validate", path)
@@ -195,6 +197,10 @@ def test_validate_a_directory_is_bad_input(tmp_path):
 # --------------------------------------------------------------------------- show
 
 
+def short(row_id: str) -> str:
+    return row_id.rsplit("|", 1)[1]
+
+
 def _table_line(stdout: str, short_id: str) -> str:
     lines = [ln for ln in stdout.split("\n\nNot used:")[0].splitlines() if ln.strip().startswith(short_id)]
     assert len(lines) == 1, (short_id, stdout)
@@ -217,23 +223,22 @@ def test_show_harmoni2_as_of_2025_03_31_uses_the_pfs_rows_and_explains_duplicate
     used = sel.used
     assert set(used.endpoint) == {"PFS"} and len(used) >= 3
     for rid in used.row_id:
-        line = _table_line(out, rid.rsplit("|", 1)[1])
+        line = _table_line(out, short(rid))
         assert line.rstrip().endswith("yes")
         assert " ci " in line  # SE route shown
     h2 = df[(df.trial == "HARMONi-2") & (df.endpoint == "PFS")]
-    for level in ["ITT", "TPS 1-49%", "TPS >=50%"]:
+    for level, kind in [
+        ("ITT", "duplicate report"),
+        ("TPS 1-49%", "conflicting report"),
+        ("TPS >=50%", "conflicting report"),
+    ]:
         rows = h2[h2.subgroup_level == level].set_index("source_kind")
         journal, news = rows.loc["journal", "row_id"], rows.loc["news", "row_id"]
-        assert _table_line(out, journal.rsplit("|", 1)[1]).rstrip().endswith("yes")
-        explained = _not_used_line(out, news.rsplit("|", 1)[1])
-        assert "report of the same analysis" in explained and journal in explained
-        if level != "ITT":
-            assert "conflicting report" in explained
-    assert "duplicate report" in _not_used_line(
-        out, h2[(h2.subgroup_level == "ITT") & (h2.source_kind == "news")].row_id.iloc[0].rsplit("|", 1)[1]
-    )
+        assert _table_line(out, short(journal)).rstrip().endswith("yes")
+        explained = _not_used_line(out, short(news))
+        assert f"{kind} of the same analysis" in explained and journal in explained
     for rid in df[(df.trial == "HARMONi-2") & (df.endpoint == "OS")].row_id:
-        assert "not yet disclosed on 2025-03-31" in _not_used_line(out, rid.rsplit("|", 1)[1])
+        assert "not yet disclosed on 2025-03-31" in _not_used_line(out, short(rid))
     assert f"{len(used)} row(s) used" in out
 
 
@@ -243,11 +248,11 @@ def test_show_harmoni2_as_of_2024_09_30_has_no_os_and_uses_wclc_pdl1_rows():
     df = load_evidence()
     h2 = df[df.trial == "HARMONi-2"]
     for rid in h2[h2.endpoint == "OS"].row_id:
-        assert "not yet disclosed" in _not_used_line(result.stdout, rid.rsplit("|", 1)[1])
+        assert "not yet disclosed" in _not_used_line(result.stdout, short(rid))
     wclc = h2[(h2.subgroup_factor == "pdl1") & (h2.source_kind == "news")]
     assert len(wclc) == 2
     for rid in wclc.row_id:
-        assert _table_line(result.stdout, rid.rsplit("|", 1)[1]).rstrip().endswith("yes")
+        assert _table_line(result.stdout, short(rid)).rstrip().endswith("yes")
 
 
 @pytest.mark.parametrize(
@@ -322,6 +327,16 @@ def test_add_keeps_crlf_line_endings(trials_table, write_csv):
     assert after.startswith(before)
     assert after[len(before) :].endswith(b"\r\n")
     assert b"\n" not in after.replace(b"\r\n", b"")
+
+
+def test_add_keeps_a_utf8_bom_of_the_target(trials_table, write_csv):
+    rows = trials_table[1]
+    target = write_csv(rows[:2], name="target.csv", encoding="utf-8-sig")
+    before = target.read_bytes()
+    assert before.startswith(b"\xef\xbb\xbf")
+    assert invoke("evidence", "add", write_csv(rows[2:3], name="new.csv"), "--into", target).exit_code == 0
+    assert target.read_bytes().startswith(before)
+    assert len(read_evidence(target)) == 3
 
 
 def test_add_to_a_target_without_final_newline(trials_table, write_csv):

@@ -31,8 +31,14 @@ def _sbc(family, n_rep=REPLICATES, seed=0):
         with model:
             pm.set_data({"log_hr": y})
             idata = pm.sample(
-                draws=400, tune=400, chains=2, cores=1, random_seed=r, target_accept=0.99,
-                progressbar=False, compute_convergence_checks=False,
+                draws=400,
+                tune=400,
+                chains=2,
+                cores=1,
+                random_seed=r,
+                target_accept=0.99,
+                progressbar=False,
+                compute_convergence_checks=False,
             )
         post = idata.posterior
         idx = np.linspace(0, 799, KEEP).astype(int)
@@ -75,8 +81,15 @@ def test_sbc_detects_a_wrong_model():
         y = rng.normal(rng.normal(mu, tau, 3), truth.se)
         with model:
             pm.set_data({"log_hr": y})
-            idata = pm.sample(draws=400, tune=400, chains=2, cores=1, random_seed=r, progressbar=False,
-                              compute_convergence_checks=False)
+            idata = pm.sample(
+                draws=400,
+                tune=400,
+                chains=2,
+                cores=1,
+                random_seed=r,
+                progressbar=False,
+                compute_convergence_checks=False,
+            )
         draws = idata.posterior["tau"].values.ravel()[np.linspace(0, 799, KEEP).astype(int)]
         ranks.append(int((draws < tau).sum()))
     counts = np.bincount(np.asarray(ranks) // 10, minlength=10)

@@ -241,6 +241,19 @@ def test_later_data_cutoff_supersedes_earlier():
     assert "superseded" in reasons(sel)[df.row_id.iloc[0]]
 
 
+def test_later_data_cutoff_wins_even_when_disclosed_earlier():
+    # an update presented at a congress (later cutoff) before the journal prints the earlier cutoff
+    df = synthetic(
+        [
+            {"data_cutoff": "2024-12-01", "disclosed": "2025-03-01", "hr": "0.55", "analysis_kind": "updated"},
+            {"data_cutoff": "2024-06-01", "disclosed": "2025-06-01", "hr": "0.51", "source_kind": "journal"},
+        ]
+    )
+    sel = select_evidence(df)
+    assert sel.used.data_cutoff.tolist() == ["2024-12-01"]
+    assert "superseded" in reasons(sel)[df.row_id.iloc[1]]
+
+
 def test_more_events_supersede_fewer():
     df = synthetic(
         [

@@ -26,7 +26,12 @@ def test_shipped_specs_parse(path):
 
 
 def _base(**kw):
-    d = {"model": "subgroups", "name": "x", "title": "t", "evidence": {"trials": ["HARMONi-2"], "subgroup_factor": "pdl1"}}
+    d = {
+        "model": "subgroups",
+        "name": "x",
+        "title": "t",
+        "evidence": {"trials": ["HARMONi-2"], "subgroup_factor": "pdl1"},
+    }
     d.update(kw)
     return d
 

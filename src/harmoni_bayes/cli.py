@@ -74,6 +74,13 @@ def evidence_show(
 
     df = _load(file)
     _echo_warnings(df)
+    if df.attrs.get("schema") == "reference":
+        from .errors import EvidenceError
+
+        raise EvidenceError(
+            f"{file}: 'evidence show' lists trial evidence rows; this is the reference PFS/OS table "
+            "(use 'evidence validate' to check it)"
+        )
     sel = select_evidence(df, as_of=as_of, trials=trial or None, endpoint=endpoint, subgroup_factor=factor)
     typer.echo(format_selection(df, sel))
 
@@ -131,7 +138,9 @@ def run(
     spec: Annotated[Path, typer.Argument(help="analysis spec (TOML) in models/")],
     out: Annotated[Path, typer.Option("--out", help="directory for posterior.nc, summary.json, summary.csv")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="use only evidence disclosed by this date")] = None,
-    evidence: Annotated[Path | None, typer.Option("--evidence", help="evidence CSV (default: spec's or shipped)")] = None,
+    evidence: Annotated[
+        Path | None, typer.Option("--evidence", help="evidence CSV (default: spec's or shipped)")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="random seed (default: the spec's)")] = None,
     method: Annotated[str | None, typer.Option("--method", help="exact or mcmc (default: the spec's)")] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="pymc or nutpie")] = None,
@@ -140,8 +149,9 @@ def run(
     report: Annotated[bool, typer.Option("--report", help="also write report.html and report.md")] = False,
 ) -> None:
     """Fit SPEC and write the result to --out."""
-    code = _run_one(spec, out, as_of=as_of, evidence=evidence, seed=seed, method=method, backend=backend,
-                    draws=draws, report=report)
+    code = _run_one(
+        spec, out, as_of=as_of, evidence=evidence, seed=seed, method=method, backend=backend, draws=draws, report=report
+    )
     if strict and code:
         raise typer.Exit(EXIT_DIAGNOSTICS)
 

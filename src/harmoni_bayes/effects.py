@@ -51,7 +51,9 @@ def parse_p_value(text: str) -> tuple[float | None, str]:
     if not 0 < p < 1:
         return None, f"p-value {text!r} is not in (0, 1)"
     if "one" in m.group("rest").lower():
-        return min(2 * p, 1.0), "one-sided, doubled"
+        if 2 * p >= 1:
+            return None, f"one-sided p-value {text!r} doubles to 1 or more, which carries no information on the SE"
+        return 2 * p, "one-sided, doubled"
     return p, "two-sided assumed"
 
 

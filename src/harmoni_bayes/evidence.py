@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import io
 import math
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -30,6 +31,10 @@ from .errors import EvidenceError, Problem
 from .schema import REFERENCE, TRIALS, HRTriple, Schema
 
 _NUMERIC_KINDS = {"positive", "count", "level", "fraction", "rate", "number"}
+DERIVED_COLUMNS = frozenset(
+    {"row_id", "line_no", "log_hr", "se", "se_method", "usable", "unusable_reason"}
+    | {"log_hr_pfs", "se_pfs", "log_hr_os", "se_os"}
+)
 
 
 def shipped_path(name: str) -> Path:
@@ -116,6 +121,11 @@ def parse_evidence_text(text: str, name: str = "<text>", schema: Schema | None =
     missing = [c.name for c in schema.columns if c.required and c.name not in header]
     if missing:
         problems.append(Problem(f"missing required column(s): {', '.join(missing)}"))
+    reserved = [h for h in header if h in DERIVED_COLUMNS]
+    if reserved:
+        problems.append(
+            Problem(f"column(s) {', '.join(reserved)} are computed by harmoni_bayes and cannot be given in the file")
+        )
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         problems.append(Problem(f"duplicate column name(s): {', '.join(dupes)}"))
@@ -211,8 +221,12 @@ def _numeric_problem(kind: str, x: float | None) -> str | None:
     return None
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 def _is_iso_date(v: str) -> bool:
-    if len(v) != 10:
+    # fromisoformat alone would also accept week dates such as 2025-W10-6
+    if not _ISO_DATE.match(v):
         return False
     try:
         dt.date.fromisoformat(v)
@@ -291,8 +305,6 @@ def evidence_summary(df: pd.DataFrame) -> str:
     """One line: how many rows, trials and usable estimates."""
     if df.attrs.get("schema") == "reference":
         usable = int((df.se_pfs.notna() & df.se_os.notna()).sum())
-        return (
-            f"{len(df)} rows, {df.trial.nunique()} comparisons, {usable} with both PFS and OS standard errors"
-        )
+        return f"{len(df)} rows, {df.trial.nunique()} comparisons, {usable} with both PFS and OS standard errors"
     usable = int(df.usable.sum())
     return f"{len(df)} rows, {df.trial.nunique()} trials, {usable} usable estimates (log HR with SE)"

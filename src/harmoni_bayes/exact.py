@@ -91,7 +91,9 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _shortest_interval(ppf, prob: float, transform=None, log_density=None, n: int = 21) -> tuple[float, float]:
+def _shortest_interval(
+    ppf, prob: float, transform=None, log_density=None, n: int = 21
+) -> tuple[float, float]:
     """Shortest interval with probability ``prob``: ``[Q(p), Q(p + prob)]`` minimising the width.
 
     For a unimodal density (also one whose mode is at a boundary, as for ``tau``) the shortest
@@ -306,7 +308,7 @@ class NormalMixture:
             var = float(np.dot(w, within + (e1 - mean) ** 2))
         return mean, math.sqrt(var) if math.isfinite(var) else math.inf
 
-    def summary(self, scale: Literal["log", "hr"] = "log") -> dict[str, float]:
+    def summary(self, scale: Literal["log", "hr"]) -> dict[str, float]:
         """Posterior summary with keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high``.
 
         ``scale="log"``: of ``X`` itself.  ``scale="hr"``: of ``exp(X)``, with mean and SD exact
@@ -547,7 +549,8 @@ def nnhm_exact(
         raise ValueError(f"mu_prior must be a NormalPrior or None (flat), got {type(mu_prior).__name__}")
     if not isinstance(tau_prior, HalfNormalPrior | HalfCauchyPrior | TurnerPrior):
         raise ValueError(
-            f"tau_prior must be a HalfNormalPrior, HalfCauchyPrior or TurnerPrior, got {type(tau_prior).__name__}"
+            "tau_prior must be a HalfNormalPrior, HalfCauchyPrior or TurnerPrior, "
+            f"got {type(tau_prior).__name__}"
         )
     dist = tau_prior.scipy()
     s2 = se**2

@@ -51,6 +51,15 @@ SUMMARY = "#b2182b"
 PRIOR = "#e08214"
 PALETTE = ("#1f5fa8", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f")
 HR_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
+HR_TICKS_DENSE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5, 2.0, 2.5, 3.0)
+SHORT_LABELS = {
+    "hr_pooled": "Pooled",
+    "hr_new_trial": "New trial",
+    "hr_overall": "Overall (weighted)",
+    "os_hr": "OS HR (forecast)",
+    "os_hr_later_estimate": "OS HR at the later analysis (predicted)",
+    "ste_hr_pfs": "Surrogate threshold effect (PFS HR)",
+}
 
 PANEL_LABELS = {
     "tau": "tau: SD of true log HRs (heterogeneity)",
@@ -93,7 +102,9 @@ def _hr_axis(ax, lo: float, hi: float, axis: str = "x") -> None:
     lo, hi = max(lo, 1e-3), max(hi, lo * 1.01)
     pad = (math.log(hi) - math.log(lo)) * 0.08 + 0.05
     lo, hi = math.exp(math.log(lo) - pad), math.exp(math.log(hi) + pad)
-    ticks = [t for t in HR_TICKS if lo <= t <= hi] or [1.0]
+    ticks = [t for t in HR_TICKS if lo <= t <= hi]
+    if len(ticks) < 4:
+        ticks = [t for t in HR_TICKS_DENSE if lo <= t <= hi] or ticks or [1.0]
     if axis == "x":
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
@@ -185,11 +196,14 @@ def _interval_row(q: dict, **extra) -> dict:
 
 
 def _hr_text(est: float, lo: float, hi: float) -> str:
+    """``0.52 (0.39–0.70)``, formatted exactly as the report formats numbers."""
+    from .report import fmt_estimate  # report imports this module; import lazily
+
     if not np.isfinite(est):
         return ""
-    body = f"{est:.2f}"
+    body = fmt_estimate(float(est))
     if np.isfinite(lo) and np.isfinite(hi):
-        body += f" ({lo:.2f}\u2013{hi:.2f})"
+        body += f" ({fmt_estimate(float(lo))}\u2013{fmt_estimate(float(hi))})"
     return body
 
 
@@ -226,7 +240,8 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
                 rows.append(_interval_row(qs[f"hr_raw[{lev}]"], row=lev, kind="observed", source=f"hr_raw[{lev}]"))
             rows.append(_interval_row(qs[f"hr[{lev}]"], row=lev, kind="posterior", source=f"hr[{lev}]"))
         if "hr_overall" in qs:
-            rows.append(_interval_row(qs["hr_overall"], row="Overall (weighted)", kind="summary", source="hr_overall"))
+            rows.append(_interval_row(qs["hr_overall"], row=SHORT_LABELS["hr_overall"], kind="summary",
+                                      source="hr_overall"))
     elif model == "random_effects":
         for r in trials.itertuples(index=False):
             rows.append(
@@ -235,9 +250,9 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
             )
             if f"hr[{r.trial}]" in qs:
                 rows.append(_interval_row(qs[f"hr[{r.trial}]"], row=r.trial, kind="posterior", source=f"hr[{r.trial}]"))
-        for name, label in (("hr_pooled", "Pooled"), ("hr_new_trial", "New trial")):
+        for name in ("hr_pooled", "hr_new_trial"):
             if name in qs:
-                rows.append(_interval_row(qs[name], row=label, kind="summary", source=name))
+                rows.append(_interval_row(qs[name], row=SHORT_LABELS[name], kind="summary", source=name))
     else:
         for r in trials.itertuples(index=False):
             label = " ".join(str(x) for x in (getattr(r, "trial", ""), getattr(r, "endpoint", "")) if x)
@@ -248,7 +263,7 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
             )
         for name, q in qs.items():
             if q.get("scale") == "hr":
-                rows.append(_interval_row(q, row=name, kind="summary", source=name))
+                rows.append(_interval_row(q, row=SHORT_LABELS.get(name, name), kind="summary", source=name))
     df = pd.DataFrame(rows, columns=["row", "kind", "estimate", "lower", "upper", "source"])
     return df.astype({"estimate": float, "lower": float, "upper": float})
 
@@ -443,8 +458,11 @@ def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
         grid = np.exp(np.linspace(np.log(xs.min()), np.log(xs.max()), grid_size))
         log_os = intercept[:, None] + slope[:, None] * np.log(grid)[None, :]
         lo, med, hi = np.quantile(log_os, [0.025, 0.5, 0.975], axis=0)
-        rows += [{"kind": "fit", "label": "fitted line", "pfs_hr": g, "os_hr": math.exp(m),
-                  "os_lower": math.exp(a), "os_upper": math.exp(b)} for g, m, a, b in zip(grid, med, lo, hi, strict=True)]
+        rows += [
+            {"kind": "fit", "label": "fitted line", "pfs_hr": g, "os_hr": math.exp(m), "os_lower": math.exp(a),
+             "os_upper": math.exp(b)}
+            for g, m, a, b in zip(grid, med, lo, hi, strict=True)
+        ]
     if target:
         rows.append(target)
     return pd.DataFrame(rows, columns=cols).astype({c: float for c in cols[2:]})
@@ -541,7 +559,9 @@ def compare_posteriors(results: Sequence[Result], quantity: str, ax=None) -> Fig
     for yi, r in zip(y, df.itertuples(index=False), strict=True):
         text = _hr_text(r.estimate, r.lower, r.upper)
         if np.isfinite(r.p_below_1):
-            text += f"; P(<1) {r.p_below_1:.3g}"
+            from .report import fmt_probability
+
+            text += f"; P(<1) {fmt_probability(float(r.p_below_1))}"
         ax.annotate(text, xy=(1.0, yi), xycoords=("axes fraction", "data"), xytext=(6, 0),
                     textcoords="offset points", va="center", fontsize=8, color=POSTERIOR)
     ax.set_yticks(y, df["label"])

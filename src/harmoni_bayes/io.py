@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -24,6 +25,7 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
     payload = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, _target_mode(path))  # mkstemp makes 0600; keep the file's own (or the usual) mode
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
@@ -32,6 +34,14 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _target_mode(path: Path) -> int:
+    if path.exists():
+        return stat.S_IMODE(path.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def append_evidence(new_path: str | Path, into: str | Path) -> int:

@@ -14,7 +14,7 @@ All effect priors are on the log-HR scale (theta = log HR, experimental vs contr
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
@@ -153,8 +153,8 @@ class FixedValue(_Prior):
         return f"fixed at {self.value:g}"
 
 
-TauPrior = Annotated[Union[HalfNormalPrior, HalfCauchyPrior, TurnerPrior], Field(discriminator="dist")]
-CorrelationPrior = Annotated[Union[UniformPrior, FixedValue], Field(discriminator="dist")]
+TauPrior = Annotated[HalfNormalPrior | HalfCauchyPrior | TurnerPrior, Field(discriminator="dist")]
+CorrelationPrior = Annotated[UniformPrior | FixedValue, Field(discriminator="dist")]
 
 
 def _describe_tau(label: str, dist) -> str:

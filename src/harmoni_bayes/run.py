@@ -13,12 +13,15 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelError
-from .evidence import load_evidence, read_evidence
+from .evidence import load_evidence, load_reference_trials, read_evidence
 from .models.random_effects import RandomEffectsModel
 from .models.subgroups import SubgroupModel
+from .models.surrogacy import SurrogacyModel, TargetTrial
+from .reference import select_reference
+from .schema import REFERENCE
 from .posterior import diagnose, from_draws
 from .results import Result, make_provenance
-from .selection import Selection, as_of_string, select_evidence
+from .selection import Selection, as_of_string, filter_as_of, select_evidence
 from .specs import load_spec, spec_to_dict
 from .summaries import (
     Summary,
@@ -63,8 +66,12 @@ def run_spec(
         | ({"draws": draws, "tune": draws} if draws else {})
     )
     spec = spec.model_copy(update={"sampler": sampler, "method": method or spec.method})
-    if getattr(spec, "evidence", None) is not None and as_of is not None:
-        spec.evidence.as_of = dt.date.fromisoformat(as_of_string(as_of))
+    if as_of is not None:
+        date = dt.date.fromisoformat(as_of_string(as_of))
+        if getattr(spec, "evidence", None) is not None:
+            spec.evidence.as_of = date
+        else:
+            spec.as_of = date
     table = _evidence_table(spec, evidence)
     family, selection, extra = BUILDERS[spec.model](spec, table)
     as_of_s = selection.criteria.get("as_of")
@@ -74,7 +81,9 @@ def run_spec(
             raise ModelError(f"model '{spec.model}' has no exact engine; use method = 'mcmc'")
         ex = family.exact()
         quantities = [quantity_record(n, scale_of(n), s) for n, s in family.exact_quantities(ex)]
-        probabilities = [{"name": n, "value": float(f"{v:.6g}"), "mcse": 0.0} for n, v in family.exact_probabilities(ex)]
+        probabilities = [
+            {"name": n, "value": float(f"{v:.6g}"), "mcse": 0.0} for n, v in family.exact_probabilities(ex)
+        ]
         rng = np.random.default_rng(spec.sampler.seed)
         draws_ = family.exact_draws(ex, EXACT_DRAWS, rng)
         idata = from_draws(draws_, coords={family.dim: family.labels}, dims=_dims_of(draws_, family))
@@ -117,7 +126,10 @@ def run_spec(
         evidence_excluded=excluded,
         assumptions=family.assumptions() + list(spec.notes),
         provenance=make_provenance(
-            spec.sampler.seed, spec.method, as_of_s, {"evidence_source": table.attrs.get("source")} | extra.get("provenance", {})
+            spec.sampler.seed,
+            spec.method,
+            as_of_s,
+            {"evidence_source": table.attrs.get("source")} | extra.get("provenance", {}),
         ),
     )
 
@@ -183,6 +195,69 @@ def _build_subgroups(spec, table):
     return fam, sel, {}
 
 
+def _reference(spec, as_of, target_trials: list[str]):
+    """Reference comparisons for the surrogacy model, filtered by date where rows carry one.
+
+    A trial never serves as its own reference: the target trial is excluded from the reference set.
+    """
+    ref_spec = spec.reference
+    table = read_evidence(ref_spec.file, schema=REFERENCE) if ref_spec.file else load_reference_trials()
+    dated, late, has_dates = filter_as_of(table, as_of)
+    chosen = select_reference(
+        dated,
+        groups=ref_spec.groups,
+        lines=ref_spec.lines,
+        shared_control=ref_spec.shared_control,
+        exclude_trials=[*ref_spec.exclude_trials, *[t for t in target_trials if t in set(table.trial)]],
+    )
+    excluded = pd.concat([late, chosen.excluded], ignore_index=True)
+    note = (
+        "reference rows filtered by their disclosure dates"
+        if has_dates
+        else "the reference table carries no disclosure dates, so it was not filtered by the as-of date"
+    )
+    extra = {
+        "reference_rows": list(chosen.used.row_id),
+        "reference_used": chosen.used,
+        "reference_excluded": excluded,
+        "provenance": {"reference_filtered_by_date": has_dates, "reference_note": note},
+    }
+    return chosen.used, extra
+
+
+def _build_surrogacy(spec, table):
+    as_of = as_of_string(spec.as_of)
+    used, extra = _reference(spec, as_of, [])
+    fam = SurrogacyModel(used, priors=spec.priors)
+    sel = Selection(used=table.iloc[0:0], excluded=table.iloc[0:0][["row_id"]].assign(reason=""), criteria={"as_of": as_of})
+    return fam, sel, extra
+
+
+def _build_os_forecast(spec, table):
+    ev = spec.evidence
+    if len(ev.trials) != 1:
+        raise ModelError("an OS forecast has one target trial; list exactly one in evidence.trials")
+    sel = select_evidence(
+        table, as_of=ev.as_of, trials=ev.trials, subgroup_factor="overall", prefer=ev.prefer, exclude=ev.exclude
+    )
+    pfs = sel.used[sel.used.endpoint == "PFS"]
+    os_ = sel.used[sel.used.endpoint == "OS"]
+    if pfs.empty:
+        raise ModelError(f"no usable ITT PFS estimate for {ev.trials[0]} as of {ev.as_of}", _reasons(sel))
+    sel.used = sel.used[sel.used.endpoint.isin(["PFS", "OS"])]
+    target = TargetTrial(
+        label=ev.trials[0],
+        y_pfs=float(pfs.log_hr.iloc[0]),
+        se_pfs=float(pfs.se.iloc[0]),
+        y_os=float(os_.log_hr.iloc[0]) if len(os_) else None,
+        se_os=float(os_.se.iloc[0]) if len(os_) else None,
+        later_deaths=spec.target.later_deaths,
+        alpha=spec.target.alpha,
+    )
+    used, extra = _reference(spec, sel.criteria["as_of"], ev.trials)
+    return SurrogacyModel(used, priors=spec.priors, target=target), sel, extra
+
+
 def _reasons(sel: Selection):
     from .errors import Problem
 
@@ -192,6 +267,8 @@ def _reasons(sel: Selection):
 BUILDERS: dict[str, Callable] = {
     "random_effects": _build_random_effects,
     "subgroups": _build_subgroups,
+    "surrogacy": _build_surrogacy,
+    "os_forecast": _build_os_forecast,
 }
 
 __all__ = ["BUILDERS", "run_spec"]

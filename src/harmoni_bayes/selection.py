@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cmp_to_key
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,10 @@ def select_evidence(
         if unknown:
             raise EvidenceError(
                 "unknown trial(s)",
-                [Problem(f"no rows for trial {t!r}; known trials: {', '.join(sorted(set(df.trial)))}") for t in unknown],
+                [
+                    Problem(f"no rows for trial {t!r}; known trials: {', '.join(sorted(set(df.trial)))}")
+                    for t in unknown
+                ],
             )
         in_scope = in_scope[in_scope.trial.isin(trials)]
     if endpoint is not None:
@@ -143,7 +147,10 @@ def filter_as_of(df: pd.DataFrame, as_of: str | dt.date | None) -> tuple[pd.Data
         return df, pd.DataFrame(columns=["row_id", "reason"]), has_dates
     late = (df["disclosed"] != "") & (df["disclosed"] > as_of_s)
     left = pd.DataFrame(
-        {"row_id": df.row_id[late], "reason": [f"not yet disclosed on {as_of_s} (disclosed {d})" for d in df.disclosed[late]]}
+        {
+            "row_id": df.row_id[late],
+            "reason": [f"not yet disclosed on {as_of_s} (disclosed {d})" for d in df.disclosed[late]],
+        }
     )
     return df[~late], left, has_dates
 
@@ -195,17 +202,36 @@ def _same_analysis(a, b) -> bool:
     if a.data_cutoff and b.data_cutoff and a.data_cutoff != b.data_cutoff:
         return False
     ia, ib = _information(a), _information(b)
-    if ia is not None and ib is not None and abs(ia - ib) > _INFO_TOLERANCE * max(ia, ib):
-        return False
-    return True
+    return not (ia is not None and ib is not None and abs(ia - ib) > _INFO_TOLERANCE * max(ia, ib))
 
 
-def _maturity_key(analysis: list) -> tuple:
-    cutoff = max((r.data_cutoff for r in analysis if r.data_cutoff), default="")
-    info = max((_information(r) or 0.0 for r in analysis), default=0.0)
-    kind = max(ANALYSIS_KINDS.index(r.analysis_kind) for r in analysis)
-    disclosed = max(r.disclosed for r in analysis)
-    return (cutoff, info, kind, disclosed)
+def _compare_maturity(a: list, b: list) -> int:
+    """Order two analyses of one estimand by maturity; each criterion applies only when both state it.
+
+    Data cutoff first, then events, then the analysis kind (interim < primary < updated < final), then the
+    latest disclosure.  A criterion that one analysis leaves blank is skipped rather than read as "earliest".
+    """
+    for key in (_cutoff, _events, _kind_rank, _disclosed):
+        ka, kb = key(a), key(b)
+        if ka is not None and kb is not None and ka != kb:
+            return -1 if ka < kb else 1
+    return 0
+
+
+def _cutoff(analysis: list):
+    return max((r.data_cutoff for r in analysis if r.data_cutoff), default=None)
+
+
+def _events(analysis: list):
+    return max((i for r in analysis if (i := _information(r)) is not None), default=None)
+
+
+def _kind_rank(analysis: list):
+    return max(ANALYSIS_KINDS.index(r.analysis_kind) for r in analysis)
+
+
+def _disclosed(analysis: list):
+    return max(r.disclosed for r in analysis)
 
 
 def _precedence_key(r) -> tuple:
@@ -229,7 +255,7 @@ def _choose(rows: list, prefer: set[str], reasons: dict[str, str]) -> str:
             analyses.append([r])
 
     preferred = [a for a in analyses if any(r.row_id in prefer for r in a)]
-    best = preferred[0] if preferred else max(analyses, key=_maturity_key)
+    best = preferred[0] if preferred else max(analyses, key=cmp_to_key(_compare_maturity))
     ranked = sorted(best, key=lambda r: (r.row_id not in prefer, *_precedence_key(r)))
     keep = ranked[0]
     why_keep = "preferred by the user" if keep.row_id in prefer else f"{keep.source_kind} ranks first"
@@ -243,7 +269,9 @@ def _choose(rows: list, prefer: set[str], reasons: dict[str, str]) -> str:
         if a is best:
             continue
         for r in a:
-            reasons[r.row_id] = f"superseded by a more mature analysis ({keep.analysis or keep.analysis_kind}; kept {keep.row_id})"
+            reasons[r.row_id] = (
+                f"superseded by a more mature analysis ({keep.analysis or keep.analysis_kind}; kept {keep.row_id})"
+            )
     return keep.row_id
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,6 +35,7 @@ from .errors import Problem, SpecError
 from .inference import SamplerConfig
 from .models.random_effects import RandomEffectsPriors
 from .models.subgroups import ExnexOptions, SubgroupPriors
+from .models.surrogacy import SurrogacyPriors
 from .posterior import DiagnosticThresholds
 
 
@@ -77,8 +78,48 @@ class SubgroupSpec(_SpecBase):
     exnex: ExnexOptions = Field(default_factory=ExnexOptions)
 
 
-SPEC_TYPES: tuple[type[_SpecBase], ...] = (RandomEffectsSpec, SubgroupSpec)
-AnySpec = Annotated[Union[RandomEffectsSpec, SubgroupSpec], Field(discriminator="model")]  # noqa: UP007
+class ReferenceSpec(_Strict):
+    """Which reference PFS/OS comparisons train the surrogacy model (see :mod:`harmoni_bayes.reference`)."""
+
+    file: str | None = None  # default: the shipped nsclc_pfs_os_trials.csv
+    groups: list[Literal["IO", "IO+antiVEGF", "antiVEGF"]] | None = Field(default_factory=lambda: ["IO", "IO+antiVEGF"])
+    lines: list[str] | None = Field(default_factory=lambda: ["1L"])
+    shared_control: Literal["inflate", "keep", "first"] = "inflate"
+    exclude_trials: list[str] = Field(default_factory=list)
+
+
+class SurrogacySpec(_SpecBase):
+    model: Literal["surrogacy"]
+    reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
+    priors: SurrogacyPriors = Field(default_factory=SurrogacyPriors)
+    as_of: dt.date | None = None  # filters reference rows that carry a disclosure date
+
+
+class TargetSpec(_Strict):
+    """The later OS analysis to forecast.
+
+    HARMONi-2's planned number of deaths is not public.  The default, 314, is an assumption: twice the
+    157 deaths of the early OS look (39% maturity), i.e. about 79% of the 398 patients.  Change it when the
+    plan is known.  ``alpha`` is the one-sided significance level of that later test.
+    """
+
+    later_deaths: int = Field(314, gt=0)
+    alpha: float = Field(0.025, gt=0, lt=0.5)
+
+
+class OSForecastSpec(_SpecBase):
+    model: Literal["os_forecast"]
+    evidence: EvidenceSpec  # the target trial: its ITT PFS row and, when disclosed, its ITT OS row
+    target: TargetSpec = Field(default_factory=TargetSpec)
+    reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
+    priors: SurrogacyPriors = Field(default_factory=SurrogacyPriors)
+
+
+SPEC_TYPES: tuple[type[_SpecBase], ...] = (RandomEffectsSpec, SubgroupSpec, SurrogacySpec, OSForecastSpec)
+AnySpec = Annotated[
+    RandomEffectsSpec | SubgroupSpec | SurrogacySpec | OSForecastSpec,
+    Field(discriminator="model"),
+]
 
 
 class _SpecFile(_Strict):
@@ -96,9 +137,9 @@ def load_spec(path: str | Path) -> _SpecBase:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None
     data.setdefault("name", path.stem)
     spec = parse_spec(data, source=str(path))
-    ev = getattr(spec, "evidence", None)
-    if ev is not None and ev.file and not Path(ev.file).is_absolute():
-        ev.file = str((path.parent / ev.file).resolve())
+    for section in (getattr(spec, "evidence", None), getattr(spec, "reference", None)):
+        if section is not None and section.file and not Path(section.file).is_absolute():
+            section.file = str((path.parent / section.file).resolve())
     return spec
 
 

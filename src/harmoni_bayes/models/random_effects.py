@@ -84,7 +84,11 @@ class RandomEffectsModel:
         return nnhm_exact(self.y, self.se, mu_prior=self.priors.mu, tau_prior=self.priors.tau)
 
     def exact_quantities(self, ex) -> list[tuple[str, dict]]:
-        out = [("hr_pooled", ex.mu.summary("hr")), ("tau", ex.tau.summary()), ("hr_new_trial", ex.theta_new.summary("hr"))]
+        out = [
+            ("hr_pooled", ex.mu.summary("hr")),
+            ("tau", ex.tau.summary()),
+            ("hr_new_trial", ex.theta_new.summary("hr")),
+        ]
         out += [(f"hr[{lab}]", ex.theta[i].summary("hr")) for i, lab in enumerate(self.labels)]
         return out
 

@@ -65,7 +65,9 @@ class SubgroupModel:
     family = "subgroups"
     dim = "subgroup"
 
-    def __init__(self, labels: list[str], y, se, priors: SubgroupPriors | None = None, exnex: ExnexOptions | None = None):
+    def __init__(
+        self, labels: list[str], y, se, priors: SubgroupPriors | None = None, exnex: ExnexOptions | None = None
+    ):
         if len(labels) < 2:
             raise ModelError(f"subgroup shrinkage needs at least two levels of the factor; got {len(labels)}")
         self.labels = list(labels)
