@@ -1,8 +1,9 @@
 """Reports and figures: one ReportContent rendered three ways, every shown number traced to summary.json.
 
-Results come from the shipped specs fitted with the exact engine (well under a second each) and saved
-into a temporary directory; the future families (os_forecast, surrogacy) are exercised through a
-small synthetic Result built from seeded draws with the package's own summary functions.
+Results come from the shipped specs that have an exact engine (well under a second each), saved into a
+temporary directory.  The MCMC-only families (os_forecast, surrogacy) are exercised fast through a small
+synthetic Result built from seeded draws with the package's own summary functions, and for real, with
+few draws, in the tests marked ``slow``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import re
 import shutil
 import time
+import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -41,7 +43,18 @@ from harmoni_bayes.results import Result, load_result, save_result
 from harmoni_bayes.summaries import Summary, probabilities_from_draws, quantities_from_draws
 
 REPO = Path(__file__).resolve().parents[1]
-SPECS = sorted((REPO / "models").glob("*.toml"))
+EXACT_FAMILIES = {"random_effects", "subgroups"}  # the families run_spec(method="exact") can fit
+
+
+def _family(path: Path) -> tuple[str, bool]:
+    spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    return spec.get("model", ""), bool(spec.get("exnex", {}).get("enabled", False))
+
+
+ALL_SPECS = sorted((REPO / "models").glob("*.toml"))
+# fast tests: specs with an exact engine (well under a second each); the others need MCMC (slow tests)
+SPECS = [p for p in ALL_SPECS if _family(p)[0] in EXACT_FAMILIES and not _family(p)[1]]
+MCMC_SPECS = [p for p in ALL_SPECS if p not in SPECS]
 SPEC_NAMES = [p.stem for p in SPECS]
 
 
@@ -672,3 +685,44 @@ def test_write_index_falls_back_to_summary_json(result_dirs, tmp_path):
     page = write_index([d], tmp_path / "index.html").read_text()
     assert "report.html not written" in page
     assert "pooled HR (average across trials) below 1: <span" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# MCMC-only families, for real (few draws): slow
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mcmc_result_dirs(tmp_path_factory) -> dict[str, Path]:
+    from harmoni_bayes.run import run_spec
+
+    root = tmp_path_factory.mktemp("mcmc_results")
+    return {p.stem: save_result(run_spec(p, draws=200), root / p.stem) for p in MCMC_SPECS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [p.stem for p in MCMC_SPECS])
+def test_mcmc_family_report(mcmc_result_dirs, name):
+    d = mcmc_result_dirs[name]
+    html_path, _, json_path = write_report(d, fmt="all")
+    summary = summary_json(d)
+    content = json.loads(json_path.read_text())
+    assert content["headline"] and content["headline"][0]["role"] == "answer"
+    page = html_path.read_text()
+    spans = num_spans(page)
+    assert [s for s in spans if s["section"] == "headline"]
+    for s in spans:
+        assert shows(s["text"], lookup(summary, (s["data-section"], s["data-name"], s["data-stat"]))), s
+    assert len([s for s in spans if s["table"] == "probabilities"]) == 2 * len(summary["probabilities"])
+    assert "surrogacy" in [f["name"] for f in content["figures"]]
+    result = load_result(d)
+    scatter = F.surrogacy_scatter_data(result)
+    n_ref = int((result.evidence_used["table"] == "reference").sum())
+    assert (scatter.kind == "reference").sum() == n_ref >= 3 and (scatter.kind == "fit").sum() > 10
+    if summary["model"] == "os_forecast":
+        refs = [n["ref"][1] for h in content["headline"] for n in h["parts"] if isinstance(n, dict)]
+        assert refs[0] == "P(os_hr<1)" and "P(later_os_significant)" in refs
+        tgt = scatter[scatter.kind == "target"].iloc[0]
+        assert tgt.os_hr == lookup(summary, ("quantities", "os_hr", "median"))
+    for tag, _, v in loaded_refs(page).refs:
+        assert tag == "a" or v.startswith(("data:", "#"))

@@ -215,6 +215,24 @@ def run_all(
         raise typer.Exit(EXIT_DIAGNOSTICS)
 
 
+@app.command("compare")
+@_errors_to_exit
+def compare(
+    spec: Annotated[Path, typer.Argument(help="analysis spec (TOML)")],
+    as_of: Annotated[list[str], typer.Option("--as-of", help="a date (give two or more)")],
+    out: Annotated[Path, typer.Option("--out", help="directory for the comparison")],
+    seed: Annotated[int | None, typer.Option("--seed", help="random seed (default: the spec's)")] = None,
+    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain")] = None,
+) -> None:
+    """Fit SPEC as of each date and show how the forecast moved (table, evidence added, figure)."""
+    from .compare import compare_as_of, write_comparison
+
+    comp = compare_as_of(spec, as_of, seed=seed, draws=draws)
+    for path in write_comparison(comp, out):
+        typer.echo(f"wrote {path}")
+    typer.echo(comp.table().to_string())
+
+
 @app.command("report")
 @_errors_to_exit
 def report(

@@ -52,6 +52,8 @@ PRIOR = "#e08214"
 PALETTE = ("#1f5fa8", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f")
 HR_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 HR_TICKS_DENSE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5, 2.0, 2.5, 3.0)
+Z95 = 1.959963984540054
+NOT_IN_FOREST = {"ste_hr_pfs"}  # a PFS threshold, not an effect estimate
 SHORT_LABELS = {
     "hr_pooled": "Pooled",
     "hr_new_trial": "New trial",
@@ -191,6 +193,17 @@ def _group(result: Result, name: str):
         return None
 
 
+def _observed(r: dict) -> dict:
+    """A published HR with its 95% CI; where no CI was published but an SE was derived (from events,
+    maturity or a p-value), the interval is exp(log HR +- 1.96 SE)."""
+    est, lo, hi = _float(r.get("hr")), _float(r.get("ci_lower")), _float(r.get("ci_upper"))
+    se, log_hr = _float(r.get("se")), _float(r.get("log_hr"))
+    if not (np.isfinite(lo) and np.isfinite(hi)) and np.isfinite(se) and se > 0:
+        centre = log_hr if np.isfinite(log_hr) else (math.log(est) if est > 0 else math.nan)
+        lo, hi = math.exp(centre - Z95 * se), math.exp(centre + Z95 * se)
+    return {"estimate": est, "lower": lo, "upper": hi}
+
+
 def _interval_row(q: dict, **extra) -> dict:
     return {"estimate": q.get("median"), "lower": q.get("q2.5"), "upper": q.get("q97.5"), **extra}
 
@@ -243,26 +256,20 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
             rows.append(_interval_row(qs["hr_overall"], row=SHORT_LABELS["hr_overall"], kind="summary",
                                       source="hr_overall"))
     elif model == "random_effects":
-        for r in trials.itertuples(index=False):
-            rows.append(
-                {"row": r.trial, "kind": "observed", "estimate": _float(r.hr), "lower": _float(r.ci_lower),
-                 "upper": _float(r.ci_upper), "source": r.row_id}
-            )
-            if f"hr[{r.trial}]" in qs:
-                rows.append(_interval_row(qs[f"hr[{r.trial}]"], row=r.trial, kind="posterior", source=f"hr[{r.trial}]"))
+        for r in trials.to_dict("records"):
+            trial = r["trial"]
+            rows.append({"row": trial, "kind": "observed", **_observed(r), "source": r["row_id"]})
+            if f"hr[{trial}]" in qs:
+                rows.append(_interval_row(qs[f"hr[{trial}]"], row=trial, kind="posterior", source=f"hr[{trial}]"))
         for name in ("hr_pooled", "hr_new_trial"):
             if name in qs:
                 rows.append(_interval_row(qs[name], row=SHORT_LABELS[name], kind="summary", source=name))
     else:
-        for r in trials.itertuples(index=False):
-            label = " ".join(str(x) for x in (getattr(r, "trial", ""), getattr(r, "endpoint", "")) if x)
-            rows.append(
-                {"row": label or str(r.row_id), "kind": "observed", "estimate": _float(getattr(r, "hr", None)),
-                 "lower": _float(getattr(r, "ci_lower", None)), "upper": _float(getattr(r, "ci_upper", None)),
-                 "source": r.row_id}
-            )
+        for r in trials.to_dict("records"):
+            label = " ".join(str(r[k]) for k in ("trial", "endpoint") if r.get(k))
+            rows.append({"row": label or str(r["row_id"]), "kind": "observed", **_observed(r), "source": r["row_id"]})
         for name, q in qs.items():
-            if q.get("scale") == "hr":
+            if q.get("scale") == "hr" and name not in NOT_IN_FOREST:
                 rows.append(_interval_row(q, row=SHORT_LABELS.get(name, name), kind="summary", source=name))
     df = pd.DataFrame(rows, columns=["row", "kind", "estimate", "lower", "upper", "source"])
     return df.astype({"estimate": float, "lower": float, "upper": float})

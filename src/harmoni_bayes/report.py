@@ -793,19 +793,44 @@ def _provenance(result: Result) -> tuple[list[tuple[str, str]], dict[str, str]]:
 
 # --- figures ------------------------------------------------------------------------------------
 
-_FIGURES: list[tuple[str, str, str, Callable, Callable, Callable[[str], bool]]] = [
-    ("forest", "Published estimates and posterior estimates",
-     "Grey squares: each published HR with its 95% confidence interval. Blue dots: the model's estimate "
-     "for the same trial or subgroup after borrowing strength, with its 95% credible interval. Red "
-     "diamonds: pooled or overall estimates. Left of the vertical line (HR 1) favours the experimental arm.",
-     F.forest_plot, F.forest_plot_data, lambda m: True),
-    ("densities", "Posterior and prior",
-     "Solid curves: how plausible each value is after seeing the evidence (posterior). Dashed curves: "
-     "before seeing it (prior). Where they look alike, the data say little about that quantity.",
+def _forest_caption(df: pd.DataFrame) -> str:
+    kinds = set(df["kind"])
+    parts = []
+    if "observed" in kinds:
+        parts.append("Grey squares: each published HR with its 95% confidence interval (from the published CI, "
+                     "or from the SE where no CI was published).")
+    if "posterior" in kinds:
+        parts.append("Blue dots: the model's estimate for the same trial or subgroup after borrowing strength, "
+                     "with its 95% credible interval.")
+    if "summary" in kinds:
+        parts.append("Red diamonds: pooled, overall or forecast estimates (95% credible intervals).")
+    parts.append("Left of the vertical line (HR 1) favours the experimental arm.")
+    return " ".join(parts)
+
+
+def _densities_caption(df: pd.DataFrame) -> str:
+    text = "Solid curves: how plausible each value is after seeing the evidence (posterior)."
+    if (df["distribution"] == "prior").any():
+        return text + (" Dashed curves: before seeing it (prior). Where the two look alike, the data say little "
+                       "about that quantity.")
+    return text + " No prior draws were stored with this result, so no prior is overlaid."
+
+
+def _surrogacy_caption(df: pd.DataFrame) -> str:
+    text = ("Each grey point is a reference trial (95% CIs). The blue line and band are the fitted PFS-to-OS "
+            "relation (posterior median and 95% credible band).")
+    if ((df["kind"] == "target") & df["os_hr"].notna()).any():
+        text += " The red diamond is the target trial's forecast OS HR at its observed PFS HR."
+    return text
+
+
+# (name, title, caption from the plotted data, plot, data, shown for which summary.model)
+_FIGURES: list[tuple[str, str, Callable, Callable, Callable, Callable[[str], bool]]] = [
+    ("forest", "Published estimates and posterior estimates", _forest_caption,
+     F.forest_plot, F.forest_plot_data, lambda m: m != "surrogacy"),
+    ("densities", "Posterior and prior", _densities_caption,
      F.posterior_densities, F.posterior_densities_data, lambda m: True),
-    ("surrogacy", "PFS and OS effects across reference trials",
-     "Each grey point is a reference trial (95% CIs). The blue line and band are the fitted PFS-to-OS relation; "
-     "the red diamond is the target trial's forecast OS HR at its observed PFS HR.",
+    ("surrogacy", "PFS and OS effects across reference trials", _surrogacy_caption,
      F.surrogacy_scatter, F.surrogacy_scatter_data, lambda m: m in ("os_forecast", "surrogacy")),
 ]
 
@@ -823,7 +848,7 @@ def _figures(result: Result) -> list[FigureView]:
             png = F.figure_png_base64(fig)
         finally:
             fig.clf()  # made without pyplot, so nothing global holds it; clear to release memory now
-        out.append(FigureView(name, title, caption, png, data))
+        out.append(FigureView(name, title, caption(data), png, data))
     return out
 
 

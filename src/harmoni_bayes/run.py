@@ -17,10 +17,10 @@ from .evidence import load_evidence, load_reference_trials, read_evidence
 from .models.random_effects import RandomEffectsModel
 from .models.subgroups import SubgroupModel
 from .models.surrogacy import SurrogacyModel, TargetTrial
-from .reference import select_reference
-from .schema import REFERENCE
 from .posterior import diagnose, from_draws
+from .reference import select_reference
 from .results import Result, make_provenance
+from .schema import REFERENCE
 from .selection import Selection, as_of_string, filter_as_of, select_evidence
 from .specs import load_spec, spec_to_dict
 from .summaries import (
@@ -229,7 +229,9 @@ def _build_surrogacy(spec, table):
     as_of = as_of_string(spec.as_of)
     used, extra = _reference(spec, as_of, [])
     fam = SurrogacyModel(used, priors=spec.priors)
-    sel = Selection(used=table.iloc[0:0], excluded=table.iloc[0:0][["row_id"]].assign(reason=""), criteria={"as_of": as_of})
+    sel = Selection(
+        used=table.iloc[0:0], excluded=table.iloc[0:0][["row_id"]].assign(reason=""), criteria={"as_of": as_of}
+    )
     return fam, sel, extra
 
 

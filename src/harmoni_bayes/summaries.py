@@ -81,11 +81,18 @@ class Summary:
 
 
 def quantity_record(name: str, scale: str, stats: dict) -> dict:
+    """One entry of ``quantities``; a statistic that does not exist (e.g. an infinite mean) is null."""
     return {"name": name, "scale": scale, **{k: _r(stats[k]) for k in STAT_KEYS}}
 
 
 def quantities_from_draws(draws: list[Draws]) -> list[dict]:
-    return [quantity_record(d.name, d.scale, summarise_draws(d.values)) for d in draws]
+    out = []
+    for d in draws:
+        stats = summarise_draws(d.values)
+        if not d.moments:
+            stats |= {"mean": None, "sd": None}
+        out.append(quantity_record(d.name, d.scale, stats))
+    return out
 
 
 def probabilities_from_draws(draws: list[Draws]) -> list[dict]:

@@ -32,6 +32,9 @@ class Draws:
     name: str
     scale: Scale
     values: np.ndarray
+    # False for quantities without finite moments (e.g. a ratio with the slope in the denominator):
+    # the summary then reports mean and sd as null and keeps the median and intervals.
+    moments: bool = True
 
 
 class ModelFamily(Protocol):
