@@ -31,8 +31,8 @@ def _sbc(family, n_rep=REPLICATES, seed=0):
         with model:
             pm.set_data({"log_hr": y})
             idata = pm.sample(
-                draws=400,
-                tune=400,
+                draws=250,
+                tune=250,
                 chains=2,
                 cores=1,
                 random_seed=r,
@@ -41,7 +41,7 @@ def _sbc(family, n_rep=REPLICATES, seed=0):
                 compute_convergence_checks=False,
             )
         post = idata.posterior
-        idx = np.linspace(0, 799, KEEP).astype(int)
+        idx = np.linspace(0, 499, KEEP).astype(int)
         for name, truth, draws in (
             ("mu", mu, post["mu"].values.ravel()),
             ("tau", tau, post["tau"].values.ravel()),
@@ -75,22 +75,22 @@ def test_sbc_detects_a_wrong_model():
     model = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.075, 0.075, 0.075]).build_model()
     rng = np.random.default_rng(5)
     ranks = []
-    for r in range(60):
+    for r in range(40):
         mu = truth.priors.mu.scipy().rvs(random_state=rng)
         tau = truth.priors.tau.scipy().rvs(random_state=rng)
         y = rng.normal(rng.normal(mu, tau, 3), truth.se)
         with model:
             pm.set_data({"log_hr": y})
             idata = pm.sample(
-                draws=400,
-                tune=400,
+                draws=250,
+                tune=250,
                 chains=2,
                 cores=1,
                 random_seed=r,
                 progressbar=False,
                 compute_convergence_checks=False,
             )
-        draws = idata.posterior["tau"].values.ravel()[np.linspace(0, 799, KEEP).astype(int)]
+        draws = idata.posterior["tau"].values.ravel()[np.linspace(0, 499, KEEP).astype(int)]
         ranks.append(int((draws < tau).sum()))
     counts = np.bincount(np.asarray(ranks) // 10, minlength=10)
     assert stats.chisquare(counts).pvalue < 0.001

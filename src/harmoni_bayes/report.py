@@ -476,7 +476,7 @@ def _headline_surrogacy(c: _Ctx) -> list[Sentence]:
     if "P(slope>0)" in c.ps:
         out.append(_S("estimate", "Probability that a better PFS effect goes with a better OS effect (slope > 0): ",
                       c.p("P(slope>0)"), "."))
-    if "ste_hr_pfs" in c.qs:
+    if "ste_hr_pfs" in c.qs and _finite(c.qs["ste_hr_pfs"].get("median")) and c.qs["ste_hr_pfs"]["median"] < 1:
         out.append(_S("detail", "A trial needs a PFS HR below about ", c.q("ste_hr_pfs"),
                       " to predict an OS benefit (surrogate threshold effect, posterior median)."))
     return out

@@ -104,6 +104,9 @@ def select_evidence(
             reasons[row.row_id] = f"cannot enter a likelihood: {row.unusable_reason}"
         else:
             candidates.append(row)
+            continue
+        if row.row_id in prefer_ids:  # say so, rather than ignore the user's preference silently
+            reasons[row.row_id] += " (listed in prefer, but it cannot be used)"
 
     kept: list[str] = []
     for _, group in _group_by_estimand(candidates):
@@ -111,19 +114,13 @@ def select_evidence(
 
     used = in_scope[in_scope.row_id.isin(kept)].copy()
     order = {rid: i for i, rid in enumerate(in_scope.row_id)}
-    excluded = pd.DataFrame(
-        [
-            {
-                "row_id": rid,
-                "trial": rid.split("|")[0],
-                "endpoint": rid.split("|")[1],
-                "subgroup": rid.split("|")[2],
-                "reason": reason,
-            }
-            for rid, reason in sorted(reasons.items(), key=lambda kv: order[kv[0]])
-        ],
-        columns=["row_id", "trial", "endpoint", "subgroup", "reason"],
-    )
+    # Rows left out keep their identity and source, so reports can link every row they mention.
+    shown = ["row_id", "trial", "endpoint", "subgroup_factor", "subgroup_level", "hr", "ci_lower", "ci_upper"]
+    shown += ["disclosed", "source", "source_kind"]
+    excluded = in_scope[in_scope.row_id.isin(reasons)][shown].copy()
+    excluded["subgroup"] = excluded.subgroup_factor + "=" + excluded.subgroup_level
+    excluded["reason"] = excluded.row_id.map(reasons)
+    excluded = excluded.sort_values("row_id", key=lambda ids: ids.map(order)).reset_index(drop=True)
     criteria = {
         "as_of": as_of_s,
         "trials": trials,
