@@ -1,0 +1,38 @@
+"""The main job (run-all) and the report command, on exact fits so they stay fast."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from harmoni_bayes.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_run_all_writes_reports_and_index(tmp_path):
+    specs = tmp_path / "models"
+    specs.mkdir()
+    for name in ("harmoni2_pfs_pdl1", "ivonescimab_pfs_meta"):
+        text = (ROOT / "models" / f"{name}.toml").read_text().replace('method = "mcmc"', 'method = "exact"')
+        (specs / f"{name}.toml").write_text(text)
+    res = CliRunner().invoke(
+        app, ["run-all", str(specs), "--out", str(tmp_path / "out"), "--reports", str(tmp_path / "rep")]
+    )
+    assert res.exit_code == 0, res.output
+    index = (tmp_path / "rep" / "index.html").read_text()
+    for name in ("harmoni2_pfs_pdl1", "ivonescimab_pfs_meta"):
+        assert (tmp_path / "rep" / name / "report.html").exists()
+        assert f"{name}/report.html" in index
+
+
+def test_report_command(tmp_path):
+    runner = CliRunner()
+    spec = ROOT / "models" / "harmoni2_pfs_histology.toml"
+    assert runner.invoke(app, ["run", str(spec), "--out", str(tmp_path), "--method", "exact"]).exit_code == 0
+    res = runner.invoke(app, ["report", str(tmp_path), "--format", "md"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "report.md").read_text().startswith("#")
+    missing = runner.invoke(app, ["report", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "posterior.nc missing" in missing.output
+    bad = runner.invoke(app, ["run", str(spec), "--out", str(tmp_path / "x"), "--method", "magic"])
+    assert bad.exit_code == 2 and "--method" in bad.output

@@ -1,0 +1,97 @@
+"""The OS forecast: evidence as of a date, the target trial, the reference rows, and real fits (slow)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harmoni_bayes.cli import app
+from harmoni_bayes.evidence import load_evidence
+from harmoni_bayes.run import BUILDERS, run_spec
+from harmoni_bayes.specs import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+FORECAST = ROOT / "models" / "harmoni2_os_forecast.toml"
+SURROGACY = ROOT / "models" / "nsclc_surrogacy.toml"
+
+
+def _build(as_of):
+    spec = load_spec(FORECAST)
+    spec.evidence.as_of = as_of
+    return BUILDERS["os_forecast"](spec, load_evidence())
+
+
+def test_before_the_os_look_the_target_has_pfs_only():
+    import datetime as dt
+
+    fam, sel, extra = _build(dt.date(2024, 9, 30))
+    assert not fam.target.has_os
+    assert set(sel.used.endpoint) == {"PFS"}
+    assert all(d <= "2024-09-30" for d in sel.used.disclosed)
+    assert any("not yet disclosed" in r for r in sel.excluded.reason)
+
+
+def test_after_the_os_look_the_company_release_is_used():
+    import datetime as dt
+
+    fam, sel, extra = _build(dt.date(2025, 6, 30))
+    assert fam.target.has_os
+    os_row = sel.used[sel.used.endpoint == "OS"].iloc[0]
+    assert os_row.hr == pytest.approx(0.777)  # press release beats the news report of 0.784
+    assert any("conflicting report" in r and "0.784" in r for r in sel.excluded.reason)
+    # the reference table has no dates: recorded, not silently ignored
+    assert extra["provenance"]["reference_filtered_by_date"] is False
+    assert "not filtered" in extra["provenance"]["reference_note"]
+    # the target never serves as its own reference
+    assert "HARMONi-2" not in set(extra["reference_used"].trial)
+
+
+def test_the_later_analysis_must_have_more_deaths():
+    import datetime as dt
+
+    from harmoni_bayes.errors import ModelError
+
+    spec = load_spec(FORECAST)
+    spec.evidence.as_of = dt.date(2025, 6, 30)
+    spec.target.later_deaths = 100  # fewer than the ~155 deaths behind the early look
+    with pytest.raises(ModelError, match="later_deaths"):
+        BUILDERS["os_forecast"](spec, load_evidence())
+
+
+@pytest.mark.slow
+def test_forecast_run_writes_the_contract(tmp_path):
+    res = CliRunner().invoke(app, ["run", str(FORECAST), "--as-of", "2025-06-30", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["diagnostics"]["ok"] is True
+    names = {q["name"] for q in summary["quantities"]}
+    assert {"slope", "intercept", "residual_sd", "r2_trial", "ste_hr_pfs", "os_hr", "os_hr_later_estimate"} <= names
+    probs = {p["name"]: p["value"] for p in summary["probabilities"]}
+    assert {"P(os_hr<1)", "P(os_hr<0.8)", "P(later_os_significant)"} <= set(probs)
+    # benefit and significance are different questions, and the second is the harder one
+    assert probs["P(later_os_significant)"] < probs["P(os_hr<1)"]
+    assert any(r.startswith("HARMONi-2|OS") for r in summary["evidence_rows"])
+
+
+@pytest.mark.slow
+def test_compare_two_dates(tmp_path):
+    out = tmp_path / "cmp"
+    args = ["compare", str(FORECAST), "--as-of", "2024-09-30", "--as-of", "2025-06-30", "--out", str(out)]
+    res = CliRunner().invoke(app, [*args, "--draws", "300"])
+    assert res.exit_code == 0, res.output
+    comp = json.loads((out / "comparison.json").read_text())
+    assert comp["evidence"]["added"] and any("|OS|" in r for r in comp["evidence"]["added"])
+    assert "data:image/png;base64," in (out / "comparison.html").read_text()
+    for date in ("2024-09-30", "2025-06-30"):
+        assert (out / date / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_surrogacy_agrees_in_direction_with_published_analyses():
+    """Published trial-level slopes in NSCLC are 0.33-0.40: expect a positive slope of that rough size."""
+    result = run_spec(SURROGACY)
+    slope = result.summary.quantity("slope")
+    assert result.summary.diagnostics["ok"]
+    assert 0.1 < slope["median"] < 0.8
+    assert slope["q2.5"] > 0
