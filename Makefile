@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 report: $(STAMP)
 	$(BIN)/harmoni-bayes run-all models --out out --reports reports
 
+# Notebooks run top to bottom with few draws (nbmake); the slow sampling tests run too.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest $(PYTEST_ARGS)
+	HARMONI_NOTEBOOK_DRAWS=150 MPLBACKEND=Agg $(BIN)/pytest --nbmake tests notebooks $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

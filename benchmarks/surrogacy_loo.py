@@ -14,12 +14,12 @@ predictive density (log scale, higher is better), the mean width of the 95% inte
 and, in a second table, each comparison's prediction.  The held-out comparison is predicted
 with its *reported* SEs; the training comparisons use the SEs that enter the likelihood
 (shared-control families inflated).  MCMC: nutpie, the model compiled once for K-1 comparisons
-and the data swapped with ``with_data``; 2 chains x (500 tune + 1000 draws) per fit.
+and the data swapped with ``with_data``; 2 chains x (1000 tune + 2000 draws) per fit.
 
 Usage::
 
     PYTHONPATH=src python benchmarks/surrogacy_loo.py [--out benchmarks/results/surrogacy_loo.md]
-        [--draws 1000] [--tune 500] [--seed 1]
+        [--draws 2000] [--tune 1000] [--seed 1]
 """
 
 from __future__ import annotations
@@ -118,9 +118,20 @@ def run(draws: int, tune: int, seed: int) -> tuple[pd.DataFrame, dict]:
     t1 = time.perf_counter()
     for j in range(k):
         keep = np.array([i for i in range(k) if i != j])
-        data = {"ref_y_pfs": y_s[keep], "ref_se_pfs": s_s[keep], "ref_y_os": y_t[keep], "ref_se_os": s_t[keep]}
+        data = {
+            "ref_y_pfs": y_s[keep],
+            "ref_se_pfs": s_s[keep],
+            "ref_y_os": y_t[keep],
+            "ref_se_os": s_t[keep],
+        }
         idata = nutpie.sample(
-            compiled.with_data(**data), draws=draws, tune=tune, chains=2, cores=2, seed=seed + j, progress_bar=False
+            compiled.with_data(**data),
+            draws=draws,
+            tune=tune,
+            chains=2,
+            cores=2,
+            seed=seed + j,
+            progress_bar=False,
         )
         fam = SurrogacyModel.from_arrays(y_s[keep], s_s[keep], y_t[keep], s_t[keep])
         divergences += int(idata.sample_stats["diverging"].sum())
@@ -135,8 +146,10 @@ def run(draws: int, tune: int, seed: int) -> tuple[pd.DataFrame, dict]:
             "mean OS of others": NormalMixture(mu_re, math.sqrt(se_mu**2 + tau_re**2 + s_t_rep[j] ** 2)),
         }
         for method, pred in preds.items():
-            rows.append({"comparison": used.at[j, "comparison"], "method": method, "y_pfs": y_s[j], "y_os": y_t[j]}
-                        | score(pred, y_t[j]))
+            rows.append(
+                {"comparison": used.at[j, "comparison"], "method": method, "y_pfs": y_s[j], "y_os": y_t[j]}
+                | score(pred, y_t[j])
+            )
     t_sample = time.perf_counter() - t1
     meta = {
         "k": k,
@@ -156,7 +169,9 @@ def run(draws: int, tune: int, seed: int) -> tuple[pd.DataFrame, dict]:
 def _diagnose(idata) -> tuple[float, float]:
     from harmoni_bayes.posterior import DiagnosticThresholds, diagnose
 
-    d = diagnose(idata, ["eta_pfs", "tau_pfs", "intercept", "slope", "residual_sd", "rho_w"], DiagnosticThresholds())
+    d = diagnose(
+        idata, ["eta_pfs", "tau_pfs", "intercept", "slope", "residual_sd", "rho_w"], DiagnosticThresholds()
+    )
     return (d.max_rhat or math.nan), (d.min_ess_bulk or math.nan)
 
 
@@ -165,9 +180,13 @@ def _diagnose(idata) -> tuple[float, float]:
 
 def markdown(res: pd.DataFrame, meta: dict) -> str:
     order = ["surrogacy model", "OS HR = PFS HR", "mean OS of others"]
-    g = res.groupby("method").agg(
-        cov50=("cov50", "mean"), cov95=("cov95", "mean"), lpd=("lpd", "mean"), width95=("width95", "mean")
-    ).loc[order]
+    g = (
+        res.groupby("method")
+        .agg(
+            cov50=("cov50", "mean"), cov95=("cov95", "mean"), lpd=("lpd", "mean"), width95=("width95", "mean")
+        )
+        .loc[order]
+    )
     k = meta["k"]
     lines = [
         "# Surrogacy model: leave-one-comparison-out prediction of the OS log-HR estimate",
@@ -185,7 +204,8 @@ def markdown(res: pd.DataFrame, meta: dict) -> str:
     for method, r in g.iterrows():
         n50, n95 = round(r.cov50 * k), round(r.cov95 * k)
         lines.append(
-            f"| {method} | {r.cov50:.2f} ({n50}/{k}) | {r.cov95:.2f} ({n95}/{k}) | {r.lpd:.3f} | {r.width95:.3f} |"
+            f"| {method} | {r.cov50:.2f} ({n50}/{k}) | {r.cov95:.2f} ({n95}/{k}) "
+            f"| {r.lpd:.3f} | {r.width95:.3f} |"
         )
     lines += [
         "",
@@ -195,7 +215,8 @@ def markdown(res: pd.DataFrame, meta: dict) -> str:
         "",
         "## Per comparison (HR scale: observed, and predictive median with 95% interval)",
         "",
-        "| comparison | PFS HR | OS HR observed | surrogacy model | PIT | OS HR = PFS HR | mean OS of others |",
+        "| comparison | PFS HR | OS HR observed | surrogacy model | PIT | OS HR = PFS HR "
+        "| mean OS of others |",
         "|---|---|---|---|---|---|---|",
     ]
     wide = {m: res[res.method == m].set_index("comparison") for m in order}
@@ -216,8 +237,8 @@ def markdown(res: pd.DataFrame, meta: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "surrogacy_loo.md"))
-    ap.add_argument("--draws", type=int, default=1000)
-    ap.add_argument("--tune", type=int, default=500)
+    ap.add_argument("--draws", type=int, default=2000)
+    ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     res, meta = run(args.draws, args.tune, args.seed)

@@ -25,11 +25,13 @@ def with_derived(df: pd.DataFrame) -> pd.DataFrame:
     if "row_id" not in df:
         df["row_id"] = [
             f"{t}|OS {str(a).split(' ')[0]}|{hashlib.sha1(f'{t}{a}{n}'.encode()).hexdigest()[:6]}"
-            for t, a, n in zip(df["trial"], df["os_analysis"], df["line_no"])
+            for t, a, n in zip(df["trial"], df["os_analysis"], df["line_no"], strict=True)
         ]
     for ep in ("pfs", "os"):
         df[f"log_hr_{ep}"] = np.log(df[f"{ep}_hr"].astype(float))
-        df[f"se_{ep}"] = (np.log(df[f"{ep}_ci_upper"].astype(float)) - np.log(df[f"{ep}_ci_lower"].astype(float))) / Z95X2
+        df[f"se_{ep}"] = (
+            np.log(df[f"{ep}_ci_upper"].astype(float)) - np.log(df[f"{ep}_ci_lower"].astype(float))
+        ) / Z95X2
     return df
 
 
@@ -89,7 +91,7 @@ def test_most_mature_os_analysis_is_chosen(trials):
 
 def test_default_selection_reasons(trials):
     sel = select_reference(trials)
-    reasons = dict(zip(sel.excluded["line_no"], sel.excluded["reason"]))
+    reasons = dict(zip(sel.excluded["line_no"], sel.excluded["reason"], strict=True))
     assert reasons[2] == "superseded by a more mature OS analysis (5yr)"  # KEYNOTE-024 interim
     assert reasons[16] == "superseded by a more mature OS analysis (updated)"  # IMpower110 primary
     assert reasons[24] == "no PFS HR: cannot enter the likelihood"  # CheckMate 9LA
@@ -103,7 +105,7 @@ def test_default_selection_reasons(trials):
 
 def test_missing_ci_reason_when_groups_and_lines_are_open(trials):
     sel = select_reference(trials, groups=None, lines=None)
-    reasons = dict(zip(sel.excluded["trial"], sel.excluded["reason"]))
+    reasons = dict(zip(sel.excluded["trial"], sel.excluded["reason"], strict=True))
     assert reasons["BEYOND"] == "no PFS CI; no OS CI: cannot enter the likelihood"
     assert reasons["BeTa"] == "no PFS HR: cannot enter the likelihood"
     assert "REVEL" in set(sel.used["comparison"])  # 2L admitted when lines=None
@@ -199,7 +201,7 @@ def test_tie_goes_to_later_line_and_incomplete_later_analysis_does_not_win():
     used = sel.used.set_index("comparison")
     assert used.loc["A", "os_hr"] == 0.82 and used.loc["A", "line_no"] == 3
     assert used.loc["B", "maturity"] == "interim"
-    reasons = dict(zip(sel.excluded["line_no"], sel.excluded["reason"]))
+    reasons = dict(zip(sel.excluded["line_no"], sel.excluded["reason"], strict=True))
     assert reasons == {
         2: "superseded by a more mature OS analysis (final)",
         5: "no OS CI: cannot enter the likelihood",
@@ -207,7 +209,12 @@ def test_tie_goes_to_later_line_and_incomplete_later_analysis_does_not_win():
 
 
 def test_subgroup_rule_is_case_sensitive_marker():
-    df = toy([{"trial": "A", "population": "PD-L1>=50% SUBGROUP"}, {"trial": "B", "population": "subgroup-free ITT"}])
+    df = toy(
+        [
+            {"trial": "A", "population": "PD-L1>=50% SUBGROUP"},
+            {"trial": "B", "population": "subgroup-free ITT"},
+        ]
+    )
     sel = select_reference(df)
     assert list(sel.used["comparison"]) == ["B"]
     assert sel.excluded["reason"].tolist() == ["subgroup, not ITT"]
@@ -216,7 +223,9 @@ def test_subgroup_rule_is_case_sensitive_marker():
 def test_non_positive_se_is_excluded():
     df = toy([{"trial": "A", "pfs_ci_lower": 0.72, "pfs_ci_upper": 0.5}, {"trial": "B"}])
     sel = select_reference(df)
-    assert sel.excluded["reason"].tolist() == ["PFS CI does not give a positive SE: cannot enter the likelihood"]
+    assert sel.excluded["reason"].tolist() == [
+        "PFS CI does not give a positive SE: cannot enter the likelihood"
+    ]
 
 
 def test_unrankable_analysis_raises_with_line():

@@ -70,9 +70,9 @@ def test_sbc_subgroups():
 
 
 def test_sbc_detects_a_wrong_model():
-    """The check can fail: simulating with SE 0.3 but fitting with SE 0.075 gives non-uniform tau ranks."""
-    truth = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.3, 0.3, 0.3])
-    model = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.075, 0.075, 0.075]).build_model()
+    """The check can fail: simulating with SE 0.6 but fitting with SE 0.06 gives non-uniform tau ranks."""
+    truth = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.6, 0.6, 0.6])
+    model = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.06, 0.06, 0.06]).build_model()
     rng = np.random.default_rng(5)
     ranks = []
     for r in range(40):

@@ -37,7 +37,9 @@ def _slow_only_on_request(request):
     if request.node.get_closest_marker("slow") is None:
         return
     markexpr = request.config.getoption("markexpr", default="") or ""
-    run_slow_flag = request.config.getoption("--run-slow", default=False) if _has_option(request, "--run-slow") else False
+    run_slow_flag = (
+        request.config.getoption("--run-slow", default=False) if _has_option(request, "--run-slow") else False
+    )
     if "slow" in markexpr and "not slow" not in markexpr:
         return
     if run_slow_flag or os.environ.get("HARMONI_RUN_SLOW"):
@@ -172,9 +174,9 @@ def test_reference_problems_raise_model_error():
 
 def test_accepts_reference_selection():
     import pandas as pd
-    from test_reference import CSV, with_derived
 
     from harmoni_bayes.reference import select_reference
+    from test_reference import CSV, with_derived
 
     sel = select_reference(with_derived(pd.read_csv(CSV)))
     fam = SurrogacyModel(sel)
@@ -187,7 +189,9 @@ def test_accepts_reference_selection():
 
 def test_is_a_model_family_and_lazy():
     fam = make_model(toy_target())
-    for attr in ModelFamily.__annotations__ | {n: None for n in ("build_model", "quantities", "probabilities")}:
+    for attr in ModelFamily.__annotations__ | {
+        n: None for n in ("build_model", "quantities", "probabilities")
+    }:
         assert hasattr(fam, attr), attr
     assert callable(fam.assumptions)
     assert fam.family == "surrogacy"
@@ -203,7 +207,9 @@ def test_structure_with_target(with_os):
     det = {v.name for v in model.deterministics}
     assert det == {"r2_trial", "target_mu_pfs", "target_mu_os", "os_hr", "os_hr_later_estimate"}
     obs = {v.name for v in model.observed_RVs}
-    assert obs == ({"y_pfs", "y_os", "target_pfs", "target_os"} if with_os else {"y_pfs", "y_os", "target_pfs"})
+    assert obs == (
+        {"y_pfs", "y_os", "target_pfs", "target_os"} if with_os else {"y_pfs", "y_os", "target_pfs"}
+    )
     assert model.named_vars_to_dims["y_pfs"] == ("comparison",)
     assert model.named_vars_to_dims["y_os"] == ("comparison",)
     assert list(model.coords["comparison"]) == fam.comparisons
@@ -238,7 +244,7 @@ def test_likelihood_is_the_marginal_bivariate_normal():
     yt = [*fam.y_os, TOY_YT]
     st = [*fam.se_os, TOY_ST]
     expected = 0.0
-    for a, sa, b, sbb in zip(ys, ss, yt, st):
+    for a, sa, b, sbb in zip(ys, ss, yt, st, strict=True):
         sw = np.array([[sa**2, h["rho_w"] * sa * sbb], [h["rho_w"] * sa * sbb, sbb**2]])
         expected += stats.multivariate_normal(eta, sb + sw).logpdf([a, b])
     assert obs_logp == pytest.approx(expected, rel=1e-10)
@@ -339,18 +345,27 @@ def test_later_estimate_graph_uses_independent_increments():
 
 
 def test_toy_probabilities_match_methods():
-    """Methods §d: P(HR_OS < 1) = 0.996 and P(final OS significant) = 0.31 (D_F = 1.6 x interim, rho_w 0.5)."""
+    """Methods §d: P(HR_OS < 1) = 0.996 and P(final OS significant) = 0.31.
+
+    (Final deaths = 1.6 x interim deaths, rho_w = 0.5.)
+    """
     interim_deaths = 4 / TOY_ST**2
-    fam = make_model(TargetTrial("toy", TOY_YS, TOY_SS, TOY_YT, TOY_ST, int(round(1.6 * interim_deaths))))
+    fam = make_model(TargetTrial("toy", TOY_YS, TOY_SS, TOY_YT, TOY_ST, round(1.6 * interim_deaths)))
     idata = fake_idata({k: np.full(4, v) for k, v in (TOY_PN | {"rho_w": 0.5}).items()})
     probs = {d.name: d.values for d in fam.probabilities(idata)}
     assert set(probs) == {"P(slope>0)", "P(os_hr<1)", "P(os_hr<0.8)", "P(later_os_significant)"}
     assert probs["P(os_hr<1)"].mean() == pytest.approx(0.996, abs=5e-4)
     assert probs["P(later_os_significant)"].mean() == pytest.approx(0.31, abs=5e-3)
     mean, cov = forecast_fixed_hyperparameters(
-        TOY_ETA, TOY_TAU, TOY_RHO_B, [TOY_YS, TOY_YT], [[TOY_SS**2, 0.5 * TOY_SS * TOY_ST], [0.5 * TOY_SS * TOY_ST, TOY_ST**2]]
+        TOY_ETA,
+        TOY_TAU,
+        TOY_RHO_B,
+        [TOY_YS, TOY_YT],
+        [[TOY_SS**2, 0.5 * TOY_SS * TOY_ST], [0.5 * TOY_SS * TOY_ST, TOY_ST**2]],
     )
-    assert probs["P(os_hr<0.8)"].mean() == pytest.approx(stats.norm.cdf((math.log(0.8) - mean[1]) / math.sqrt(cov[1, 1])))
+    assert probs["P(os_hr<0.8)"].mean() == pytest.approx(
+        stats.norm.cdf((math.log(0.8) - mean[1]) / math.sqrt(cov[1, 1]))
+    )
     assert probs["P(os_hr<1)"].shape == (1, 4)
 
 
@@ -396,7 +411,15 @@ def test_quantities_names_and_values():
         "os_hr_later_estimate": np.array([0.72, 0.85, 0.95]),
     }
     q = {d.name: d for d in fam.quantities(fake_idata(h))}
-    assert list(q) == ["slope", "intercept", "residual_sd", "r2_trial", "ste_hr_pfs", "os_hr", "os_hr_later_estimate"]
+    assert list(q) == [
+        "slope",
+        "intercept",
+        "residual_sd",
+        "r2_trial",
+        "ste_hr_pfs",
+        "os_hr",
+        "os_hr_later_estimate",
+    ]
     assert q["os_hr"].scale == "hr" and q["ste_hr_pfs"].scale == "hr" and q["residual_sd"].scale == "sd"
     b2 = h["slope"] ** 2 * h["tau_pfs"] ** 2
     np.testing.assert_allclose(q["r2_trial"].values.ravel(), b2 / (b2 + h["residual_sd"] ** 2))
@@ -450,14 +473,28 @@ def test_recovery_of_slope_and_residual_sd():
 
     rng = np.random.default_rng(2024)
     k = 40
-    truth = {"eta_pfs": -0.4, "tau_pfs": 0.3, "intercept": -0.05, "slope": 0.5, "residual_sd": 0.12, "rho_w": 0.5}
-    se_s, se_t = rng.uniform(0.06, 0.15, k), rng.uniform(0.08, 0.18, k)
+    truth = {
+        "eta_pfs": -0.4,
+        "tau_pfs": 0.4,
+        "intercept": -0.05,
+        "slope": 0.5,
+        "residual_sd": 0.12,
+        "rho_w": 0.5,
+    }
+    se_s, se_t = rng.uniform(0.05, 0.12, k), rng.uniform(0.06, 0.14, k)
     _, _, y_s, y_t = simulate_reference(rng, k, truth, se_s, se_t)
     fam = SurrogacyModel.from_arrays(y_s, se_s, y_t, se_t)
     with fam.build_model():
         idata = pm.sample(1000, tune=1000, chains=2, cores=2, random_seed=5, progressbar=False)
     assert int(idata.sample_stats["diverging"].sum()) == 0
-    for name, tol in (("slope", 0.15), ("intercept", 0.08), ("residual_sd", 0.06), ("eta_pfs", 0.1), ("tau_pfs", 0.08)):
+    # Tolerances are about 1.5 posterior SDs (here: slope 0.07, intercept 0.04, residual_sd 0.03).
+    for name, tol in (
+        ("slope", 0.12),
+        ("intercept", 0.07),
+        ("residual_sd", 0.05),
+        ("eta_pfs", 0.1),
+        ("tau_pfs", 0.1),
+    ):
         d = idata.posterior[name].values.ravel()
         lo, hi = np.quantile(d, [0.025, 0.975])
         assert lo < truth[name] < hi, (name, lo, hi)
@@ -466,13 +503,16 @@ def test_recovery_of_slope_and_residual_sd():
 
 @pytest.mark.slow
 def test_simulation_based_calibration():
-    """SBC (Talts et al. 2018): 200 prior draws, model compiled once (nutpie), data swapped with with_data.
+    """SBC (Talts et al. 2018): 600 prior draws, model compiled once (nutpie), data swapped with with_data.
 
     Ranks of each hyperparameter, the target's true OS log HR and its later OS estimate among 99 thinned
-    posterior draws must be uniform (chi-square over 10 bins, p > 0.001 each).
+    posterior draws must be uniform: chi-square over 10 bins (p > 0.001), and z-tests of the mean
+    (bias) and of the variance (over/under-dispersion) of the normalised ranks (|z| < 3.3).  The
+    variance test is what detects small errors in the target's conditional draw or in the
+    independent-increment step (checked by mutating each: z = -3.6 and -3.5).
     """
     nutpie = pytest.importorskip("nutpie")
-    reps, k, n_keep = 200, 15, 99
+    reps, k, n_keep = 600, 15, 99
     rng = np.random.default_rng(20250101)
     se_s, se_t = rng.uniform(0.08, 0.2, k), rng.uniform(0.1, 0.25, k)
     tg = TargetTrial("sim", -0.5, 0.15, -0.2, 0.2, later_deaths=250)
@@ -486,12 +526,18 @@ def test_simulation_based_calibration():
     for r in range(reps):
         truth = {n: float(getattr(priors, n).scipy().rvs(random_state=rng)) for n in HYPER}
         _, _, y_s, y_t = simulate_reference(rng, k, truth, se_s, se_t)
-        mu_s, mu_t, ty_s, ty_t = (
-            float(v[0]) for v in simulate_reference(rng, 1, truth, np.array([tg.se_pfs]), np.array([tg.se_os]))
+        _, mu_t, ty_s, ty_t = (
+            float(v[0])
+            for v in simulate_reference(rng, 1, truth, np.array([tg.se_pfs]), np.array([tg.se_os]))
         )
         truth["target_mu_os"] = mu_t
         truth["later_log_os"] = (i_i * ty_t + (i_f - i_i) * rng.normal(mu_t, 1 / math.sqrt(i_f - i_i))) / i_f
-        data = {"ref_y_pfs": y_s, "ref_y_os": y_t, "target_y_pfs": np.array(ty_s), "target_y_os": np.array(ty_t)}
+        data = {
+            "ref_y_pfs": y_s,
+            "ref_y_os": y_t,
+            "target_y_pfs": np.array(ty_s),
+            "target_y_os": np.array(ty_t),
+        }
         tr = nutpie.sample(
             compiled.with_data(**data), draws=200, tune=300, chains=2, cores=2, seed=r, progress_bar=False
         )
@@ -504,17 +550,27 @@ def test_simulation_based_calibration():
     elapsed = time.perf_counter() - t0
     bins = 10
     for n in names:
-        counts = np.bincount(np.asarray(ranks[n]) * bins // (n_keep + 1), minlength=bins)
+        rk = np.asarray(ranks[n])
+        counts = np.bincount(rk * bins // (n_keep + 1), minlength=bins)
         p = stats.chisquare(counts).pvalue
-        assert p > 0.001, (n, counts.tolist(), p)
+        u = (rk + 0.5) / (n_keep + 1)
+        z_mean = (u.mean() - 0.5) / math.sqrt(1 / 12 / reps)
+        z_var = (np.mean((u - 0.5) ** 2) - 1 / 12) / math.sqrt((1 / 80 - 1 / 144) / reps)
+        assert p > 0.001 and abs(z_mean) < 3.3 and abs(z_var) < 3.3, (n, counts.tolist(), p, z_mean, z_var)
     assert elapsed < 600
 
 
 def _harmoni2_target() -> TargetTrial:
     # HARMONi-2 PFS 0.51 (0.38-0.69); OS interim 0.784 with 157 deaths (news report); final at ~400 deaths.
     se_os = 2 / math.sqrt(157)
-    return TargetTrial("HARMONi-2", math.log(0.51), (math.log(0.69) - math.log(0.38)) / 3.919928,
-                       math.log(0.784), se_os, later_deaths=400)
+    return TargetTrial(
+        "HARMONi-2",
+        math.log(0.51),
+        (math.log(0.69) - math.log(0.38)) / 3.919928,
+        math.log(0.784),
+        se_os,
+        later_deaths=400,
+    )
 
 
 @pytest.mark.slow

@@ -260,10 +260,8 @@ def select_reference(
         used["variance_inflation"] = 1.0
         if shared_control == "first":
             first = used.groupby("family", sort=False)["comparison"].transform("first")
-            for i, row in used[used["comparison"] != first].iterrows():
-                reasons[i] = (
-                    f"shares its control arm with {first[i]}, kept instead (shared_control='first')"
-                )
+            for i in used.index[used["comparison"] != first]:
+                reasons[i] = f"shares its control arm with {first[i]}, kept instead (shared_control='first')"
             used = used[used["comparison"] == first].copy()
     used["se_pfs"] = used["se_pfs_reported"] * np.sqrt(used["variance_inflation"])
     used["se_os"] = used["se_os_reported"] * np.sqrt(used["variance_inflation"])

@@ -59,13 +59,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import pymc as pm
 
 __all__ = [
+    "SurrogacyModel",
     "SurrogacyPriors",
     "TargetTrial",
-    "SurrogacyModel",
-    "forecast_fixed_hyperparameters",
     "brma_from_product_normal",
-    "surrogate_threshold_effect",
+    "forecast_fixed_hyperparameters",
     "summarize_ste",
+    "surrogate_threshold_effect",
     "target_conditional",
 ]
 
@@ -112,10 +112,7 @@ class SurrogacyPriors(BaseModel):
     @model_validator(mode="after")
     def _rho_in_range(self):
         r = self.rho_w
-        if isinstance(r, FixedValue):
-            ok = -1.0 < r.value < 1.0
-        else:
-            ok = -1.0 < r.lower and r.upper < 1.0
+        ok = -1.0 < r.value < 1.0 if isinstance(r, FixedValue) else (r.lower > -1.0 and r.upper < 1.0)
         if not ok:
             raise ValueError("rho_w must lie strictly between -1 and 1")
         return self
@@ -400,7 +397,9 @@ class SurrogacyModel:
 
     family = "surrogacy"
 
-    def __init__(self, reference, *, priors: SurrogacyPriors | None = None, target: TargetTrial | None = None):
+    def __init__(
+        self, reference, *, priors: SurrogacyPriors | None = None, target: TargetTrial | None = None
+    ):
         labels, y_s, s_s, y_t, s_t = _reference_arrays(reference)
         problems = []
         for name, arr, positive in (
@@ -409,7 +408,7 @@ class SurrogacyModel:
             ("log_hr_os", y_t, False),
             ("se_os", s_t, True),
         ):
-            for lab, v in zip(labels, arr):
+            for lab, v in zip(labels, arr, strict=True):
                 if not np.isfinite(v) or (positive and v <= 0):
                     problems.append(
                         Problem(
@@ -526,13 +525,7 @@ class SurrogacyModel:
     # ---- results ----------------------------------------------------------------------------
 
     def _hyper_draws(self, idata) -> dict[str, np.ndarray]:
-        out = {}
-        for name in HYPERPARAMETERS:
-            arr = posterior_array(idata, name)
-            if name == "rho_w" and arr.ndim == 0:  # pragma: no cover - defensive
-                arr = np.full(posterior_array(idata, "slope").shape, float(arr))
-            out[name] = arr
-        return out
+        return {name: posterior_array(idata, name) for name in HYPERPARAMETERS}
 
     def quantities(self, idata: az.InferenceData) -> list[Draws]:
         h = self._hyper_draws(idata)
@@ -543,7 +536,9 @@ class SurrogacyModel:
             Draws("intercept", "log", h["intercept"]),
             Draws("residual_sd", "sd", h["residual_sd"]),
             Draws("r2_trial", "identity", r2),
-            Draws("ste_hr_pfs", "hr", surrogate_threshold_effect(h["intercept"], h["slope"], h["residual_sd"])),
+            Draws(
+                "ste_hr_pfs", "hr", surrogate_threshold_effect(h["intercept"], h["slope"], h["residual_sd"])
+            ),
         ]
         if self.target is not None:
             out.append(Draws("os_hr", "hr", posterior_array(idata, "os_hr")))
