@@ -49,7 +49,9 @@ def diagnose(idata: az.InferenceData, var_names: list[str], thresholds: Diagnost
 
     Constant variables (a fixed prior) have undefined R-hat and are skipped.
     """
-    post = idata.posterior[var_names]
+    # A constant variable (a fixed prior) has no R-hat or ESS; leave it out rather than divide by zero.
+    varying = [v for v in var_names if np.ptp(np.asarray(idata.posterior[v].values)) > 0]
+    post = idata.posterior[varying]
     rhat = _flat_values(az.rhat(post, method="rank"))
     ess_bulk = _flat_values(az.ess(post, method="bulk"))
     ess_tail = _flat_values(az.ess(post, method="tail"))

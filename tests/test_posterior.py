@@ -1,0 +1,45 @@
+"""The ArviZ layer: the diagnostics gate and draw summaries, on fake InferenceData from seeded arrays."""
+
+import arviz as az
+import numpy as np
+import pytest
+
+from harmoni_bayes.posterior import DiagnosticThresholds, diagnose, mcse_mean, summarise_draws
+
+
+def _idata(post: dict, diverging=None):
+    n = next(iter(post.values())).shape
+    div = np.zeros(n, bool) if diverging is None else diverging
+    return az.from_dict(posterior=post, sample_stats={"diverging": div})
+
+
+def test_gate_passes_on_good_draws_and_skips_constants():
+    rng = np.random.default_rng(0)
+    idata = _idata({"a": rng.normal(size=(4, 1000)), "fixed": np.full((4, 1000), 0.5)})
+    with np.errstate(all="raise"):  # no division by zero on the constant variable
+        d = diagnose(idata, ["a", "fixed"], DiagnosticThresholds())
+    assert d.ok and not d.problems
+    assert d.max_rhat < 1.01
+
+
+def test_gate_fails_on_divergences_rhat_and_ess():
+    rng = np.random.default_rng(1)
+    stuck = rng.normal(size=(4, 200)) + np.arange(4)[:, None]  # chains disagree
+    div = np.zeros((4, 200), bool)
+    div[0, :3] = True
+    d = diagnose(_idata({"b": stuck}, div), ["b"], DiagnosticThresholds())
+    assert not d.ok
+    text = " ".join(d.problems)
+    assert "R-hat" in text and "ESS" in text and "3 divergent" in text
+
+
+def test_summaries():
+    rng = np.random.default_rng(2)
+    x = rng.normal(1.0, 2.0, size=(4, 5000))
+    s = summarise_draws(x)
+    assert s["mean"] == pytest.approx(1.0, abs=0.1)
+    assert s["sd"] == pytest.approx(2.0, rel=0.05)
+    assert s["q2.5"] == pytest.approx(1 - 1.96 * 2, abs=0.15)
+    assert s["hdi_high"] - s["hdi_low"] == pytest.approx(2 * 1.96 * 2, rel=0.05)
+    assert mcse_mean(np.ones((2, 50))) == 0.0
+    assert mcse_mean(x) == pytest.approx(2.0 / np.sqrt(20000), rel=0.2)
