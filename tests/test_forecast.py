@@ -95,3 +95,43 @@ def test_surrogacy_agrees_in_direction_with_published_analyses():
     assert result.summary.diagnostics["ok"]
     assert 0.1 < slope["median"] < 0.8
     assert slope["q2.5"] > 0
+
+
+def test_a_final_os_analysis_replaces_the_interim_and_ends_the_forecast():
+    """A final OS row supersedes the early look (replace, don't add); there is no later analysis left."""
+    import csv
+    import datetime as dt
+    import io
+
+    from harmoni_bayes.evidence import parse_evidence_text, shipped_path
+
+    text = shipped_path("ivonescimab_trials.csv").read_text()
+    header = next(csv.reader(io.StringIO(text)))
+    row = dict.fromkeys(header, "")
+    row |= {
+        "trial": "HARMONi-2",
+        "endpoint": "OS",
+        "analysis": "HYPOTHETICAL final OS",
+        "analysis_kind": "final",
+        "disclosed": "2026-06-30",
+        "subgroup_factor": "overall",
+        "subgroup_level": "ITT",
+        "hr": "0.80",
+        "ci_lower": "0.64",
+        "ci_upper": "1.00",
+        "ci_level": "0.95",
+        "events_total": "314",
+        "source": "HYPOTHETICAL",
+        "source_kind": "journal",
+    }
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([row[c] for c in header])
+    table = parse_evidence_text(text + buf.getvalue(), name="with final")
+    spec = load_spec(FORECAST)
+    spec.evidence.as_of = dt.date(2026, 7, 1)
+    fam, sel, _ = BUILDERS["os_forecast"](spec, table)
+    assert fam.target.later_deaths is None
+    assert sel.used[sel.used.endpoint == "OS"].hr.tolist() == [0.80]
+    assert any("superseded by a more mature analysis" in r for r in sel.excluded.reason)
+    model = fam.build_model()
+    assert "os_hr" in model.named_vars and "os_hr_later_estimate" not in model.named_vars

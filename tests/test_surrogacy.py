@@ -1,13 +1,12 @@
 """Bivariate PFS -> OS surrogacy model and the joint target forecast (harmoni_bayes.models.surrogacy).
 
-Default tests build graphs and evaluate closed forms only.  Tests marked ``slow`` sample; they are
-skipped unless selected with ``-m slow`` (or ``HARMONI_RUN_SLOW=1``).
+Default tests build graphs and evaluate closed forms only.  Tests marked ``slow`` sample; CI runs them
+(``-m "not slow"`` skips them for a quick loop).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import numpy as np
@@ -30,29 +29,6 @@ from harmoni_bayes.models.surrogacy import (
 from harmoni_bayes.priors import FixedValue, HalfCauchyPrior, UniformPrior
 
 HYPER = ("eta_pfs", "tau_pfs", "intercept", "slope", "residual_sd", "rho_w")
-
-
-@pytest.fixture(autouse=True)
-def _slow_only_on_request(request):
-    if request.node.get_closest_marker("slow") is None:
-        return
-    markexpr = request.config.getoption("markexpr", default="") or ""
-    run_slow_flag = (
-        request.config.getoption("--run-slow", default=False) if _has_option(request, "--run-slow") else False
-    )
-    if "slow" in markexpr and "not slow" not in markexpr:
-        return
-    if run_slow_flag or os.environ.get("HARMONI_RUN_SLOW"):
-        return
-    pytest.skip("real sampling: run with -m slow (or HARMONI_RUN_SLOW=1)")
-
-
-def _has_option(request, name: str) -> bool:
-    try:
-        request.config.getoption(name)
-    except ValueError:
-        return False
-    return True
 
 
 # ---- shared inputs ----------------------------------------------------------------------------

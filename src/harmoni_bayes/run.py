@@ -247,13 +247,15 @@ def _build_os_forecast(spec, table):
     if pfs.empty:
         raise ModelError(f"no usable ITT PFS estimate for {ev.trials[0]} as of {ev.as_of}", _reasons(sel))
     sel.used = sel.used[sel.used.endpoint.isin(["PFS", "OS"])]
+    # Once the OS estimate comes from the final analysis there is no later analysis to forecast.
+    final_os = len(os_) > 0 and os_.analysis_kind.iloc[0] == "final"
     target = TargetTrial(
         label=ev.trials[0],
         y_pfs=float(pfs.log_hr.iloc[0]),
         se_pfs=float(pfs.se.iloc[0]),
         y_os=float(os_.log_hr.iloc[0]) if len(os_) else None,
         se_os=float(os_.se.iloc[0]) if len(os_) else None,
-        later_deaths=spec.target.later_deaths,
+        later_deaths=None if final_os else spec.target.later_deaths,
         alpha=spec.target.alpha,
     )
     used, extra = _reference(spec, sel.criteria["as_of"], ev.trials)

@@ -138,7 +138,7 @@ class TargetTrial:
     se_pfs: float
     y_os: float | None
     se_os: float | None
-    later_deaths: int
+    later_deaths: int | None  # None: the OS estimate is final, no later analysis is forecast
     alpha: float = 0.025
 
     def __post_init__(self):
@@ -147,11 +147,11 @@ class TargetTrial:
             problems.append(Problem("target PFS estimate needs a finite log HR and a positive SE"))
         if (self.y_os is None) != (self.se_os is None):
             problems.append(Problem("give both y_os and se_os for the interim OS estimate, or neither"))
-        elif self.y_os is not None and not (
-            np.isfinite(self.y_os) and np.isfinite(self.se_os) and self.se_os > 0
-        ):
+        elif self.y_os is not None and not (np.isfinite(self.y_os) and np.isfinite(self.se_os) and self.se_os > 0):
             problems.append(Problem("target OS estimate needs a finite log HR and a positive SE"))
-        if not (isinstance(self.later_deaths, (int, np.integer)) and self.later_deaths > 0):
+        if self.later_deaths is None:
+            pass
+        elif not (isinstance(self.later_deaths, (int, np.integer)) and self.later_deaths > 0):
             problems.append(Problem("later_deaths must be a positive integer", value=str(self.later_deaths)))
         elif self.has_os and self.se_os and np.isfinite(self.se_os) and self.se_os > 0:
             interim_deaths = 4.0 / self.se_os**2
@@ -245,9 +245,7 @@ def forecast_fixed_hyperparameters(eta, tau, rho_b, y, sigma_w) -> tuple[np.ndar
     """
     eta = np.asarray(eta, dtype=float).reshape(2)
     tau = np.asarray(tau, dtype=float).reshape(2)
-    sb = np.array(
-        [[tau[0] ** 2, rho_b * tau[0] * tau[1]], [rho_b * tau[0] * tau[1], tau[1] ** 2]], dtype=float
-    )
+    sb = np.array([[tau[0] ** 2, rho_b * tau[0] * tau[1]], [rho_b * tau[0] * tau[1], tau[1] ** 2]], dtype=float)
     y_arr = np.array([np.nan if v is None else v for v in np.atleast_1d(np.asarray(y, dtype=object))], float)
     sw = np.atleast_2d(np.asarray(sigma_w, dtype=float))
     has_os = y_arr.size == 2 and np.isfinite(y_arr[1])
@@ -397,9 +395,7 @@ class SurrogacyModel:
 
     family = "surrogacy"
 
-    def __init__(
-        self, reference, *, priors: SurrogacyPriors | None = None, target: TargetTrial | None = None
-    ):
+    def __init__(self, reference, *, priors: SurrogacyPriors | None = None, target: TargetTrial | None = None):
         labels, y_s, s_s, y_t, s_t = _reference_arrays(reference)
         problems = []
         for name, arr, positive in (
@@ -490,7 +486,6 @@ class SurrogacyModel:
         tg = self.target
         ys = pm.Data("target_y_pfs", float(tg.y_pfs))
         ss = pm.Data("target_se_pfs", float(tg.se_pfs))
-        deaths = pm.Data("target_later_deaths", float(tg.later_deaths))
         # The target's estimates enter the same likelihood as one more row.
         pm.Normal("target_pfs", mu=eta, sigma=pm.math.sqrt(tau**2 + ss**2), observed=ys)
         if tg.has_os:
@@ -511,7 +506,10 @@ class SurrogacyModel:
         mu_t = pm.Deterministic("target_mu_os", m_t + l21 * z[0] + l22 * z[1])
         pm.Deterministic("os_hr", pm.math.exp(mu_t))
 
+        if tg.later_deaths is None:
+            return
         # Later OS estimate with D deaths: independent increment on top of the interim estimate.
+        deaths = pm.Data("target_later_deaths", float(tg.later_deaths))
         zf = pm.Normal("later_os_z", 0.0, 1.0)
         i_f = deaths / 4.0
         if tg.has_os:
@@ -536,13 +534,18 @@ class SurrogacyModel:
             Draws("intercept", "log", h["intercept"]),
             Draws("residual_sd", "sd", h["residual_sd"]),
             Draws("r2_trial", "identity", r2),
+            # The STE divides by the slope, so it has no finite moments: report median and intervals only.
             Draws(
-                "ste_hr_pfs", "hr", surrogate_threshold_effect(h["intercept"], h["slope"], h["residual_sd"])
+                "ste_hr_pfs",
+                "hr",
+                surrogate_threshold_effect(h["intercept"], h["slope"], h["residual_sd"]),
+                moments=False,
             ),
         ]
         if self.target is not None:
             out.append(Draws("os_hr", "hr", posterior_array(idata, "os_hr")))
-            out.append(Draws("os_hr_later_estimate", "hr", posterior_array(idata, "os_hr_later_estimate")))
+            if self.target.later_deaths is not None:
+                out.append(Draws("os_hr_later_estimate", "hr", posterior_array(idata, "os_hr_later_estimate")))
         return out
 
     def target_conditional_draws(self, idata) -> tuple[np.ndarray, np.ndarray]:
@@ -577,6 +580,8 @@ class SurrogacyModel:
         norm = stats.norm
         out.append(Draws("P(os_hr<1)", "identity", norm.cdf((0.0 - m_t) / sd_t)))
         out.append(Draws("P(os_hr<0.8)", "identity", norm.cdf((math.log(0.8) - m_t) / sd_t)))
+        if tg.later_deaths is None:
+            return out
         c = tg.success_bound
         i_f = tg.later_information
         if tg.has_os:
@@ -588,6 +593,20 @@ class SurrogacyModel:
             mean = m_t
             sd = np.sqrt(sd_t**2 + 4.0 / tg.later_deaths)
         out.append(Draws("P(later_os_significant)", "identity", norm.cdf((c - mean) / sd)))
+        return out
+
+    def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Prior draws of the key quantities, for prior/posterior overlays in reports.
+
+        ``os_hr`` here is the OS HR of a new comparison before any data: true PFS effect from
+        N(eta_pfs, tau_pfs^2), then the regression line plus residual scatter.
+        """
+        h = {name: getattr(self.priors, name).scipy().rvs(n, random_state=rng) for name in HYPERPARAMETERS}
+        mu_s = h["eta_pfs"] + h["tau_pfs"] * rng.standard_normal(n)
+        mu_t = h["intercept"] + h["slope"] * mu_s + h["residual_sd"] * rng.standard_normal(n)
+        out = {"slope": h["slope"], "intercept": h["intercept"], "residual_sd": h["residual_sd"]}
+        if self.target is not None:
+            out["os_hr"] = np.exp(mu_t)
         return out
 
     def os_estimate_predictive(self, idata, y_pfs: float, se_pfs: float, se_os: float):
@@ -610,7 +629,9 @@ class SurrogacyModel:
             "Comparisons that share a control arm are handled approximately (variance inflation, one per "
             "family, or independence), as chosen when the reference comparisons were selected.",
         ]
-        if self.target is not None:
+        if self.target is not None and self.target.later_deaths is None:
+            out.append("The target's OS estimate is from its final analysis, so no later analysis is forecast.")
+        elif self.target is not None:
             out.append(
                 "The later OS analysis adds an independent increment of information (D/4 for 1:1 "
                 "allocation) to the interim estimate, with the same analysis model and population; the "
