@@ -25,7 +25,7 @@ def _build(as_of):
 def test_before_the_os_look_the_target_has_pfs_only():
     import datetime as dt
 
-    fam, sel, extra = _build(dt.date(2024, 9, 30))
+    fam, sel, _extra = _build(dt.date(2024, 9, 30))
     assert not fam.target.has_os
     assert set(sel.used.endpoint) == {"PFS"}
     assert all(d <= "2024-09-30" for d in sel.used.disclosed)
