@@ -457,6 +457,9 @@ def _headline_os_forecast(c: _Ctx) -> list[Sentence]:
         _S("answer", f"Probability that {c.experimental} improves OS over {c.control}{where} (true OS HR < 1): ",
            c.p("P(os_hr<1)"), c.when_suffix),
         _S("estimate", "Forecast OS HR ", c.ci("os_hr"), "."),
+        _S("note", "This forecast assumes that the PFS-to-OS relationship seen in the reference trials (other "
+                   "drugs, mostly checkpoint inhibitors against chemotherapy) carries over to this trial; see "
+                   "Assumptions."),
     ]
     if "P(later_os_significant)" in c.ps:
         out.append(_S("estimate", "Probability that the later OS analysis is statistically significant: ",
