@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,10 @@ import pandas as pd
 import typer
 
 from .errors import HarmoniError
+
+# PyTensor installed from pip warns on every start that it found no optimised BLAS; for a command-line
+# user this is noise about the environment, not about their analysis.
+warnings.filterwarnings("ignore", message=r".*BLAS.*", category=UserWarning)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 evidence_app = typer.Typer(no_args_is_help=True, help="Validate, show and append evidence tables.")
