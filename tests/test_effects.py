@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import warnings
 
@@ -19,8 +17,8 @@ from harmoni_bayes.evidence import (
     load_reference_trials,
     parse_evidence_text,
     read_evidence,
-    shipped_path,
 )
+from helpers import csv_text, shipped_header_and_row
 
 Z95 = stats.norm.ppf(0.975)
 Z90 = stats.norm.ppf(0.95)
@@ -300,23 +298,9 @@ def test_log_hr_and_se_survive_a_printed_round_trip(log_hr, se):
 def test_p_value_route_inverts_the_wald_test(hr, p, one_sided):
     """The SE derived from an exact p gives back that (two-sided) p in a Wald test."""
     printed = f"{p / 2 if one_sided else p!r}" + (" (one-sided)" if one_sided else "")
-    header, row = _shipped_header_and_row()
+    header, row = shipped_header_and_row()
     for k, v in {**NO_CI, "hr": hr, "p_value": printed}.items():
         row[header.index(k)] = v
-    r = parse_evidence_text(_csv_text(header, [row])).iloc[0]
+    r = parse_evidence_text(csv_text(header, [row])).iloc[0]
     assert r.se_method == "p_value" and r.usable
     assert 2 * stats.norm.sf(abs(r.log_hr) / r.se) == pytest.approx(p, rel=1e-6)
-
-
-def _shipped_header_and_row() -> tuple[list[str], list[str]]:
-    with open(shipped_path("ivonescimab_trials.csv"), newline="", encoding="utf-8") as fh:
-        header, first, *_ = csv.reader(fh)
-    return header, list(first)
-
-
-def _csv_text(header, rows) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()

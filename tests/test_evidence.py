@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 
@@ -20,8 +18,8 @@ from harmoni_bayes.evidence import (
     load_reference_trials,
     parse_evidence_text,
     read_evidence,
-    shipped_path,
 )
+from helpers import csv_text, shipped_header_and_row
 
 ROW_ID = re.compile(r"^[^|]+\|(PFS|OS|ORR)\|[^|]+=[^|]+\|\d{4}-\d{2}-\d{2}\|[0-9a-f]{6}$")
 
@@ -275,10 +273,10 @@ def test_printed_symmetric_cis_always_validate_without_warning(hr, se, level, de
     lo, hi = ci_from_se(math.log(hr), se, level)
     cells = {k: f"{v:.{decimals}f}" for k, v in {"hr": hr, "ci_lower": lo, "ci_upper": hi}.items()}
     cells["ci_level"] = f"{level:.2f}"
-    header, row = _shipped_header_and_row()
+    header, row = shipped_header_and_row()
     for k, v in cells.items():
         row[header.index(k)] = v
-    df = parse_evidence_text(_csv_text(header, [row]))
+    df = parse_evidence_text(csv_text(header, [row]))
     assert df.attrs["warnings"] == []
     assert df.log_hr.iloc[0] == pytest.approx(math.log(float(cells["hr"])))
     assert df.se.iloc[0] == pytest.approx(se_from_ci(float(cells["ci_lower"]), float(cells["ci_upper"]), level))
@@ -352,7 +350,7 @@ def test_problem_rows_are_file_lines_even_with_a_multiline_cell(make_row, write_
 
 def test_blank_lines_are_skipped_but_counted(make_row, trials_table, tmp_path):
     header = trials_table[0]
-    text = _csv_text(header, [make_row()]) + "\n" + _csv_text(header, [make_row(1, hr="x")]).split("\n", 1)[1]
+    text = csv_text(header, [make_row()]) + "\n" + csv_text(header, [make_row(1, hr="x")]).split("\n", 1)[1]
     path = tmp_path / "gaps.csv"
     path.write_text(text)
     p = only_problem(path)
@@ -421,17 +419,3 @@ def test_numbers_keep_their_float_type_and_blanks_are_nan(make_row, write_csv):
 
 
 # --------------------------------------------------------------------------- helpers for hypothesis
-
-
-def _shipped_header_and_row() -> tuple[list[str], list[str]]:
-    with open(shipped_path("ivonescimab_trials.csv"), newline="", encoding="utf-8") as fh:
-        header, first, *_ = csv.reader(fh)
-    return header, list(first)
-
-
-def _csv_text(header, rows) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()

@@ -135,7 +135,8 @@ def _probabilities(result: Result) -> dict[str, dict]:
     return {p["name"]: p for p in result.summary.probabilities}
 
 
-def _trial_rows(result: Result) -> pd.DataFrame:
+def trial_rows(result: Result) -> pd.DataFrame:
+    """The trial-evidence rows a result used (reference comparisons left out)."""
     df = result.evidence_used
     if df is None or len(df) == 0:
         return pd.DataFrame()
@@ -245,7 +246,7 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
     qs = _quantities(result)
     model = result.summary.model
     rows: list[dict] = []
-    trials = _trial_rows(result)
+    trials = trial_rows(result)
     if model == "subgroups":
         levels = [n[len("hr[") : -1] for n in qs if n.startswith("hr[")]
         for lev in levels:
@@ -445,7 +446,7 @@ def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
                          "os_lower": _float(r["os_ci_lower"]), "os_upper": _float(r["os_ci_upper"])})
     qs = _quantities(result)
     target = None
-    trials = _trial_rows(result)
+    trials = trial_rows(result)
     if len(trials):
         pfs = trials[trials["endpoint"].astype(str).str.upper() == "PFS"] if "endpoint" in trials else trials
         if len(pfs):

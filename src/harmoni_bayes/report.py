@@ -537,17 +537,8 @@ def _common_words(values) -> str:
     return " ".join(prefix).rstrip("+,;/ ")
 
 
-def _trial_rows(result: Result) -> pd.DataFrame:
-    df = result.evidence_used
-    if df is None or len(df) == 0:
-        return pd.DataFrame()
-    if "table" in df.columns:
-        df = df[df["table"].fillna("trials") != "reference"]
-    return df
-
-
 def _arms(result: Result) -> tuple[str, str]:
-    rows = _trial_rows(result)
+    rows = F.trial_rows(result)
     exp = _common_words(rows["experimental"]) if "experimental" in rows else ""
     ctl = _common_words(rows["control"]) if "control" in rows else ""
     return exp or "experimental", ctl or "control"
@@ -557,7 +548,7 @@ def _endpoint(result: Result) -> str:
     ev = result.spec.get("evidence") if isinstance(result.spec, dict) else None
     if isinstance(ev, dict) and ev.get("endpoint"):
         return str(ev["endpoint"])
-    rows = _trial_rows(result)
+    rows = F.trial_rows(result)
     eps = sorted({_text(e) for e in rows.get("endpoint", [])} - {""})
     return eps[0] if len(eps) == 1 else "the outcome"
 
@@ -565,13 +556,13 @@ def _endpoint(result: Result) -> str:
 def _when(result: Result) -> str:
     if result.summary.as_of:
         return f"as of {result.summary.as_of}"
-    rows = _trial_rows(result)
+    rows = F.trial_rows(result)
     dates = sorted({_text(d) for d in rows.get("disclosed", [])} - {""})
     return f"evidence disclosed up to {dates[-1]}" if dates else ""
 
 
 def _target(result: Result) -> str:
-    rows = _trial_rows(result)
+    rows = F.trial_rows(result)
     trials = list(dict.fromkeys(_text(t) for t in rows.get("trial", [])))
     return trials[0] if len(trials) == 1 else ""
 

@@ -40,7 +40,7 @@ def conditional_theta(dim: str, y, se, mu, tau, name: str = "theta"):
 
 
 def exact_joint_draws(exact, y: np.ndarray, se: np.ndarray, n: int, rng: np.random.Generator) -> dict:
-    """IID joint draws of (tau, mu, theta, theta_new) from the exact grid posterior.
+    """IID joint draws of (tau, mu, theta, theta_new) and hr = exp(theta) from the exact grid posterior.
 
     tau ~ its grid posterior; mu | tau, y ~ N(mu_hat(tau), V_mu(tau)) (the grid engine's mixture components,
     aligned with the tau grid); theta_i | mu, tau, y and theta_new | mu, tau as in the module docstring.
@@ -52,7 +52,7 @@ def exact_joint_draws(exact, y: np.ndarray, se: np.ndarray, n: int, rng: np.rand
     shrink = se[None, :] ** 2 / (se[None, :] ** 2 + tau[:, None] ** 2)
     theta = rng.normal(shrink * mu[:, None] + (1 - shrink) * y[None, :], np.sqrt(1 - shrink) * se[None, :])
     theta_new = rng.normal(mu, tau)
-    return {"tau": tau, "mu": mu, "theta": theta, "theta_new": theta_new}
+    return {"tau": tau, "mu": mu, "theta": theta, "theta_new": theta_new, "hr": np.exp(theta)}
 
 
 def information_shares(se: np.ndarray) -> np.ndarray:

@@ -103,15 +103,7 @@ class RandomEffectsModel:
 
     def exact_draws(self, ex, n: int, rng: np.random.Generator) -> dict:
         d = exact_joint_draws(ex, self.y, self.se, n, rng)
-        return {
-            "mu": d["mu"],
-            "tau": d["tau"],
-            "theta": d["theta"],
-            "theta_new": d["theta_new"],
-            "hr_pooled": np.exp(d["mu"]),
-            "hr_new_trial": np.exp(d["theta_new"]),
-            "hr": np.exp(d["theta"]),
-        }
+        return d | {"hr_pooled": np.exp(d["mu"]), "hr_new_trial": np.exp(d["theta_new"])}
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Prior draws of the key HR-scale quantities, for prior/posterior overlays."""

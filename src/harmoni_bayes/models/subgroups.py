@@ -178,14 +178,7 @@ class SubgroupModel:
 
     def exact_draws(self, ex, n: int, rng: np.random.Generator) -> dict:
         d = exact_joint_draws(ex, self.y, self.se, n, rng)
-        return {
-            "mu": d["mu"],
-            "tau": d["tau"],
-            "theta": d["theta"],
-            "theta_new": d["theta_new"],
-            "hr": np.exp(d["theta"]),
-            "hr_overall": np.exp(d["theta"] @ self.shares),
-        }
+        return d | {"hr_overall": np.exp(d["theta"] @ self.shares)}
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         mu = self.priors.mu.scipy().rvs(n, random_state=rng)
