@@ -135,3 +135,13 @@ def test_a_final_os_analysis_replaces_the_interim_and_ends_the_forecast():
     assert any("superseded by a more mature analysis" in r for r in sel.excluded.reason)
     model = fam.build_model()
     assert "os_hr" in model.named_vars and "os_hr_later_estimate" not in model.named_vars
+
+
+@pytest.mark.slow
+def test_forecast_is_reproducible():
+    """Same spec, evidence and seed: byte-identical summary.json (few draws; the gate is not the point)."""
+    first = run_spec(FORECAST, as_of="2025-06-30", draws=100, seed=5).summary.to_json()
+    again = run_spec(FORECAST, as_of="2025-06-30", draws=100, seed=5).summary.to_json()
+    other = run_spec(FORECAST, as_of="2025-06-30", draws=100, seed=6).summary.to_json()
+    assert first == again
+    assert first != other
