@@ -106,6 +106,8 @@ def lookup(summary: dict, ref) -> float:
 def shows(text: str, value: float) -> bool:
     """Does the displayed ``text`` faithfully show ``value`` (to the digits displayed)?"""
     t = text.replace(",", "").strip()
+    if value is None:  # a statistic that does not exist (e.g. the mean of the STE) shows as a dash
+        return t == "\u2013"
     if t.startswith(">"):
         return value >= float(t[1:])
     if t.startswith("<"):
