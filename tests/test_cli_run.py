@@ -36,3 +36,18 @@ def test_report_command(tmp_path):
     assert missing.exit_code == 2 and "posterior.nc missing" in missing.output
     bad = runner.invoke(app, ["run", str(spec), "--out", str(tmp_path / "x"), "--method", "magic"])
     assert bad.exit_code == 2 and "--method" in bad.output
+
+
+def test_run_all_goes_on_past_a_bad_spec(tmp_path):
+    """One broken spec is reported (exit 2) but the other analyses are still fitted and indexed."""
+    specs = tmp_path / "models"
+    specs.mkdir()
+    good = (ROOT / "models" / "harmoni2_pfs_pdl1.toml").read_text().replace('method = "mcmc"', 'method = "exact"')
+    (specs / "a_good.toml").write_text(good)
+    (specs / "b_bad.toml").write_text(good.replace('subgroup_factor = "pdl1"', 'subgroup_factor = "eye_colour"'))
+    res = CliRunner().invoke(
+        app, ["run-all", str(specs), "--out", str(tmp_path / "o"), "--reports", str(tmp_path / "r")]
+    )
+    assert res.exit_code == 2
+    assert "b_bad.toml" in res.output and "Traceback" not in res.output
+    assert "a_good/report.html" in (tmp_path / "r" / "index.html").read_text()

@@ -204,18 +204,27 @@ def run_all(
         from .errors import SpecError
 
         raise SpecError(f"no *.toml specs in {specs_dir}")
-    failed, report_dirs, start = 0, [], time.perf_counter()
+    failed, broken, report_dirs, start = 0, [], [], time.perf_counter()
     for spec in specs:
         result_dir = out / spec.stem
-        failed += _run_one(spec, result_dir, draws=draws)
+        try:
+            failed += _run_one(spec, result_dir, draws=draws)
+        except HarmoniError as exc:  # one bad spec must not cost the user the other analyses
+            typer.echo(f"error: {spec.name}: {exc.message()}", err=True)
+            broken.append(spec.name)
+            continue
         write_report(result_dir, fmt="all")
         target = reports / spec.stem
         target.mkdir(parents=True, exist_ok=True)
         for name in ("report.html", "report.md", "report.json", "summary.json"):
             shutil.copy2(result_dir / name, target / name)
         report_dirs.append(target)
-    index = write_index(report_dirs, reports / "index.html")
-    typer.echo(f"wrote {index} ({len(specs)} analyses, {time.perf_counter() - start:.0f} s)")
+    if report_dirs:
+        index = write_index(report_dirs, reports / "index.html")
+        typer.echo(f"wrote {index} ({len(report_dirs)} analyses, {time.perf_counter() - start:.0f} s)")
+    if broken:
+        typer.echo(f"error: {len(broken)} spec(s) could not run: {', '.join(broken)}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
     if strict and failed:
         raise typer.Exit(EXIT_DIAGNOSTICS)
 
