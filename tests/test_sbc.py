@@ -28,27 +28,33 @@ def _sbc(family, n_rep=REPLICATES, seed=0):
         tau = prior_tau.rvs(random_state=rng)
         theta = rng.normal(mu, tau, len(family.se))
         y = rng.normal(theta, family.se)
-        with model:
-            pm.set_data({"log_hr": y})
-            idata = pm.sample(
-                draws=250,
-                tune=250,
-                chains=2,
-                cores=1,
-                random_seed=r,
-                target_accept=0.99,
-                progressbar=False,
-                compute_convergence_checks=False,
-            )
-        post = idata.posterior
-        idx = np.linspace(0, 499, KEEP).astype(int)
-        for name, truth, draws in (
-            ("mu", mu, post["mu"].values.ravel()),
-            ("tau", tau, post["tau"].values.ravel()),
-            ("theta0", theta[0], post["theta"].values[..., 0].ravel()),
-        ):
-            ranks[name].append(int((draws[idx] < truth).sum()))
+        post = _fit(model, y, seed=r)
+        for name, truth in (("mu", mu), ("tau", tau), ("theta0", theta[0])):
+            ranks[name].append(int((post[name] < truth).sum()))
     return ranks
+
+
+def _fit(model, y, seed: int) -> dict[str, np.ndarray]:
+    """Swap in the simulated data, sample, and return KEEP thinned draws of mu, tau and theta[0]."""
+    with model:
+        pm.set_data({"log_hr": y})
+        idata = pm.sample(
+            draws=250,
+            tune=250,
+            chains=2,
+            cores=1,
+            random_seed=seed,
+            target_accept=0.99,
+            progressbar=False,
+            compute_convergence_checks=False,
+        )
+    post = idata.posterior
+    idx = np.linspace(0, 499, KEEP).astype(int)
+    return {
+        "mu": post["mu"].values.ravel()[idx],
+        "tau": post["tau"].values.ravel()[idx],
+        "theta0": post["theta"].values[..., 0].ravel()[idx],
+    }
 
 
 def _uniform(ranks, what):
@@ -79,18 +85,6 @@ def test_sbc_detects_a_wrong_model():
         mu = truth.priors.mu.scipy().rvs(random_state=rng)
         tau = truth.priors.tau.scipy().rvs(random_state=rng)
         y = rng.normal(rng.normal(mu, tau, 3), truth.se)
-        with model:
-            pm.set_data({"log_hr": y})
-            idata = pm.sample(
-                draws=250,
-                tune=250,
-                chains=2,
-                cores=1,
-                random_seed=r,
-                progressbar=False,
-                compute_convergence_checks=False,
-            )
-        draws = idata.posterior["tau"].values.ravel()[np.linspace(0, 499, KEEP).astype(int)]
-        ranks.append(int((draws < tau).sum()))
+        ranks.append(int((_fit(model, y, seed=r)["tau"] < tau).sum()))
     counts = np.bincount(np.asarray(ranks) // 10, minlength=10)
     assert stats.chisquare(counts).pvalue < 0.001

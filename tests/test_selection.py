@@ -21,6 +21,7 @@ from harmoni_bayes.evidence import (
 )
 from harmoni_bayes.schema import SOURCE_KINDS
 from harmoni_bayes.selection import ESTIMAND, filter_as_of, select_evidence
+from helpers import csv_text
 
 
 @functools.cache
@@ -283,7 +284,7 @@ def test_final_analysis_supersedes_an_interim_whose_cutoff_alone_is_stated():
         "events_total": "250",
         "source_kind": "journal",
     }
-    df = parse_evidence_text(_text(header, [[interim[h] for h in header], [final[h] for h in header]]))
+    df = parse_evidence_text(csv_text(header, [[interim[h] for h in header], [final[h] for h in header]]))
     sel = select_evidence(df)
     assert sel.used.analysis_kind.tolist() == ["final"], sel.explain()
 
@@ -398,11 +399,3 @@ def _shipped_rows():
     with open(shipped_path("ivonescimab_trials.csv"), newline="", encoding="utf-8") as fh:
         header, *rows = csv.reader(fh)
     return header, rows
-
-
-def _text(header, rows) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()

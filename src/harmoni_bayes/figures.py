@@ -107,24 +107,15 @@ def _hr_axis(ax, lo: float, hi: float, axis: str = "x") -> None:
     ticks = [t for t in HR_TICKS if lo <= t <= hi]
     if len(ticks) < 4:
         ticks = [t for t in HR_TICKS_DENSE if lo <= t <= hi] or ticks or [1.0]
-    if axis == "x":
-        ax.set_xscale("log")
-        ax.set_xlim(lo, hi)
-        ax.xaxis.set_major_locator(FixedLocator(ticks))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xticklabels([f"{t:g}" for t in ticks])
-        if lo < 1 < hi:
-            ax.axvline(1.0, color="black", lw=0.9, zorder=0)
-    else:
-        ax.set_yscale("log")
-        ax.set_ylim(lo, hi)
-        ax.yaxis.set_major_locator(FixedLocator(ticks))
-        ax.yaxis.set_minor_locator(NullLocator())
-        ax.yaxis.set_minor_formatter(NullFormatter())
-        ax.set_yticklabels([f"{t:g}" for t in ticks])
-        if lo < 1 < hi:
-            ax.axhline(1.0, color="black", lw=0.9, zorder=0)
+    getattr(ax, f"set_{axis}scale")("log")
+    getattr(ax, f"set_{axis}lim")(lo, hi)
+    scale = getattr(ax, f"{axis}axis")
+    scale.set_major_locator(FixedLocator(ticks))
+    scale.set_minor_locator(NullLocator())
+    scale.set_minor_formatter(NullFormatter())
+    getattr(ax, f"set_{axis}ticklabels")([f"{t:g}" for t in ticks])
+    if lo < 1 < hi:
+        (ax.axvline if axis == "x" else ax.axhline)(1.0, color="black", lw=0.9, zorder=0)
 
 
 def _quantities(result: Result) -> dict[str, dict]:
@@ -254,8 +245,9 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
                 rows.append(_interval_row(qs[f"hr_raw[{lev}]"], row=lev, kind="observed", source=f"hr_raw[{lev}]"))
             rows.append(_interval_row(qs[f"hr[{lev}]"], row=lev, kind="posterior", source=f"hr[{lev}]"))
         if "hr_overall" in qs:
-            rows.append(_interval_row(qs["hr_overall"], row=SHORT_LABELS["hr_overall"], kind="summary",
-                                      source="hr_overall"))
+            rows.append(
+                _interval_row(qs["hr_overall"], row=SHORT_LABELS["hr_overall"], kind="summary", source="hr_overall")
+            )
     elif model == "random_effects":
         for r in trials.to_dict("records"):
             trial = r["trial"]
@@ -304,10 +296,27 @@ def forest_plot(result: Result, ax=None) -> Figure:
         seen.add(r["kind"])
         if np.isfinite(r["lower"]) and np.isfinite(r["upper"]):
             ax.plot([r["lower"], r["upper"]], [y, y], color=s["color"], lw=1.8, solid_capstyle="butt")
-        ax.plot([r["estimate"]], [y], linestyle="none", marker=s["marker"], color=s["color"], mfc=s["mfc"],
-                ms=s["ms"], label=lab, zorder=3)
-        ax.annotate(_hr_text(r["estimate"], r["lower"], r["upper"]), xy=(1.0, y), xycoords=("axes fraction", "data"),
-                    xytext=(6, 0), textcoords="offset points", va="center", fontsize=8, color=s["color"])
+        ax.plot(
+            [r["estimate"]],
+            [y],
+            linestyle="none",
+            marker=s["marker"],
+            color=s["color"],
+            mfc=s["mfc"],
+            ms=s["ms"],
+            label=lab,
+            zorder=3,
+        )
+        ax.annotate(
+            _hr_text(r["estimate"], r["lower"], r["upper"]),
+            xy=(1.0, y),
+            xycoords=("axes fraction", "data"),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color=s["color"],
+        )
     vals = np.concatenate([df[c].to_numpy(float) for c in ("estimate", "lower", "upper")])
     vals = vals[np.isfinite(vals) & (vals > 0)]
     _hr_axis(ax, min(vals.min(), 0.9), max(vals.max(), 1.1))
@@ -363,8 +372,15 @@ def posterior_densities_data(result: Result) -> pd.DataFrame:
                 continue
             x, dens = posterior.kde(draws)
             frames.append(
-                pd.DataFrame({"quantity": name, "distribution": dist, "panel": "hr" if is_hr else name,
-                              "x": np.exp(x) if is_hr else x, "density": dens})
+                pd.DataFrame(
+                    {
+                        "quantity": name,
+                        "distribution": dist,
+                        "panel": "hr" if is_hr else name,
+                        "x": np.exp(x) if is_hr else x,
+                        "density": dens,
+                    }
+                )
             )
     cols = ["quantity", "distribution", "panel", "x", "density"]
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
@@ -440,10 +456,18 @@ def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
     if len(ref) and all(c in ref.columns for c in _REF_COLS):
         label_col = "comparison" if "comparison" in ref.columns else "trial"
         for r in ref.to_dict("records"):
-            rows.append({"kind": "reference", "label": str(r.get(label_col, r.get("row_id", ""))),
-                         "pfs_hr": _float(r["pfs_hr"]), "pfs_lower": _float(r["pfs_ci_lower"]),
-                         "pfs_upper": _float(r["pfs_ci_upper"]), "os_hr": _float(r["os_hr"]),
-                         "os_lower": _float(r["os_ci_lower"]), "os_upper": _float(r["os_ci_upper"])})
+            rows.append(
+                {
+                    "kind": "reference",
+                    "label": str(r.get(label_col, r.get("row_id", ""))),
+                    "pfs_hr": _float(r["pfs_hr"]),
+                    "pfs_lower": _float(r["pfs_ci_lower"]),
+                    "pfs_upper": _float(r["pfs_ci_upper"]),
+                    "os_hr": _float(r["os_hr"]),
+                    "os_lower": _float(r["os_ci_lower"]),
+                    "os_upper": _float(r["os_ci_upper"]),
+                }
+            )
     qs = _quantities(result)
     target = None
     trials = trial_rows(result)
@@ -451,8 +475,13 @@ def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
         pfs = trials[trials["endpoint"].astype(str).str.upper() == "PFS"] if "endpoint" in trials else trials
         if len(pfs):
             t = pfs.iloc[0]
-            target = {"kind": "target", "label": str(t.get("trial", "target")), "pfs_hr": _float(t.get("hr")),
-                      "pfs_lower": _float(t.get("ci_lower")), "pfs_upper": _float(t.get("ci_upper"))}
+            target = {
+                "kind": "target",
+                "label": str(t.get("trial", "target")),
+                "pfs_hr": _float(t.get("hr")),
+                "pfs_lower": _float(t.get("ci_lower")),
+                "pfs_upper": _float(t.get("ci_upper")),
+            }
             if "os_hr" in qs:
                 q = qs["os_hr"]
                 target |= {"os_hr": q["median"], "os_lower": q["q2.5"], "os_upper": q["q97.5"]}
@@ -467,8 +496,14 @@ def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
         log_os = intercept[:, None] + slope[:, None] * np.log(grid)[None, :]
         lo, med, hi = np.quantile(log_os, [0.025, 0.5, 0.975], axis=0)
         rows += [
-            {"kind": "fit", "label": "fitted line", "pfs_hr": g, "os_hr": math.exp(m), "os_lower": math.exp(a),
-             "os_upper": math.exp(b)}
+            {
+                "kind": "fit",
+                "label": "fitted line",
+                "pfs_hr": g,
+                "os_hr": math.exp(m),
+                "os_lower": math.exp(a),
+                "os_upper": math.exp(b),
+            }
             for g, m, a, b in zip(grid, med, lo, hi, strict=True)
         ]
     if target:
@@ -489,19 +524,37 @@ def surrogacy_scatter(result: Result, ax=None) -> Figure:
         _message(ax, "no reference trials or surrogacy draws in this result")
         return fig
     if len(ref):
-        ax.errorbar(ref["pfs_hr"], ref["os_hr"],
-                    xerr=[ref["pfs_hr"] - ref["pfs_lower"], ref["pfs_upper"] - ref["pfs_hr"]],
-                    yerr=[ref["os_hr"] - ref["os_lower"], ref["os_upper"] - ref["os_hr"]],
-                    fmt="o", color=OBSERVED, mfc="white", ms=5, lw=0.8, capsize=0, label="reference trials (95% CI)")
+        ax.errorbar(
+            ref["pfs_hr"],
+            ref["os_hr"],
+            xerr=[ref["pfs_hr"] - ref["pfs_lower"], ref["pfs_upper"] - ref["pfs_hr"]],
+            yerr=[ref["os_hr"] - ref["os_lower"], ref["os_upper"] - ref["os_hr"]],
+            fmt="o",
+            color=OBSERVED,
+            mfc="white",
+            ms=5,
+            lw=0.8,
+            capsize=0,
+            label="reference trials (95% CI)",
+        )
     if len(fit):
         ax.fill_between(fit["pfs_hr"], fit["os_lower"], fit["os_upper"], color=POSTERIOR, alpha=0.15, lw=0)
         ax.plot(fit["pfs_hr"], fit["os_hr"], color=POSTERIOR, lw=2, label="fitted line (95% CrI)")
     if len(tgt) and np.isfinite(tgt["os_hr"]).any():
         t = tgt.iloc[0]
-        ax.errorbar([t["pfs_hr"]], [t["os_hr"]], yerr=[[t["os_hr"] - t["os_lower"]], [t["os_upper"] - t["os_hr"]]],
-                    xerr=[[t["pfs_hr"] - t["pfs_lower"]], [t["pfs_upper"] - t["pfs_hr"]]]
-                    if np.isfinite(t["pfs_lower"]) else None,
-                    fmt="D", color=SUMMARY, ms=7, lw=1.5, label=f"{t['label']}: forecast OS HR (95% CrI)")
+        ax.errorbar(
+            [t["pfs_hr"]],
+            [t["os_hr"]],
+            yerr=[[t["os_hr"] - t["os_lower"]], [t["os_upper"] - t["os_hr"]]],
+            xerr=[[t["pfs_hr"] - t["pfs_lower"]], [t["pfs_upper"] - t["pfs_hr"]]]
+            if np.isfinite(t["pfs_lower"])
+            else None,
+            fmt="D",
+            color=SUMMARY,
+            ms=7,
+            lw=1.5,
+            label=f"{t['label']}: forecast OS HR (95% CrI)",
+        )
     vals_x = df[["pfs_hr", "pfs_lower", "pfs_upper"]].to_numpy(float).ravel()
     vals_y = df[["os_hr", "os_lower", "os_upper"]].to_numpy(float).ravel()
     vals_x, vals_y = vals_x[np.isfinite(vals_x) & (vals_x > 0)], vals_y[np.isfinite(vals_y) & (vals_y > 0)]
@@ -539,9 +592,18 @@ def compare_posteriors_data(results: Sequence[Result], quantity: str) -> pd.Data
             continue
         q = qs[quantity]
         p = ps.get(f"P({quantity}<1)")
-        rows.append({"label": _result_label(r), "spec": r.summary.spec, "as_of": r.summary.as_of,
-                     "estimate": q["median"], "lower": q["q2.5"], "upper": q["q97.5"], "scale": q.get("scale"),
-                     "p_below_1": p["value"] if p else math.nan})
+        rows.append(
+            {
+                "label": _result_label(r),
+                "spec": r.summary.spec,
+                "as_of": r.summary.as_of,
+                "estimate": q["median"],
+                "lower": q["q2.5"],
+                "upper": q["q97.5"],
+                "scale": q.get("scale"),
+                "p_below_1": p["value"] if p else math.nan,
+            }
+        )
     cols = ["label", "spec", "as_of", "estimate", "lower", "upper", "scale", "p_below_1"]
     df = pd.DataFrame(rows, columns=cols)
     if len(df):
@@ -570,8 +632,16 @@ def compare_posteriors(results: Sequence[Result], quantity: str, ax=None) -> Fig
             from .report import fmt_probability
 
             text += f"; P(<1) {fmt_probability(float(r.p_below_1))}"
-        ax.annotate(text, xy=(1.0, yi), xycoords=("axes fraction", "data"), xytext=(6, 0),
-                    textcoords="offset points", va="center", fontsize=8, color=POSTERIOR)
+        ax.annotate(
+            text,
+            xy=(1.0, yi),
+            xycoords=("axes fraction", "data"),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color=POSTERIOR,
+        )
     ax.set_yticks(y, df["label"])
     ax.set_ylim(-0.7, n - 0.3)
     if set(df["scale"]) <= {"hr", "ratio"}:
