@@ -728,3 +728,16 @@ def test_mcmc_family_report(mcmc_result_dirs, name):
         assert tgt.os_hr == lookup(summary, ("quantities", "os_hr", "median"))
     for tag, _, v in loaded_refs(page).refs:
         assert tag == "a" or v.startswith(("data:", "#"))
+
+
+def test_diagnostic_checks_use_the_spec_thresholds():
+    """A spec that allows R-hat up to 1.1 shows R-hat 1.05 as within its threshold; without one, the gate's defaults."""
+    loose = fake_forecast_result(ok=False)
+    loose.spec["diagnostics"] = {"max_rhat": 1.1, "min_ess_bulk": 100, "min_ess_tail": 100, "max_divergences": 5}
+    checks = {k.label: k for k in build_report(loose).diagnostics.checks}
+    assert all(k.ok for k in checks.values())
+    assert any("1.1" in k.threshold for k in checks.values())
+    bare = fake_forecast_result(ok=False)
+    bare.spec.pop("diagnostics")
+    failed = [k.label for k in build_report(bare).diagnostics.checks if not k.ok]
+    assert len(failed) == 3  # R-hat 1.05 > 1.01, bulk ESS 120 < 400, 3 divergences > 0

@@ -118,6 +118,20 @@ def _hr_axis(ax, lo: float, hi: float, axis: str = "x") -> None:
         (ax.axvline if axis == "x" else ax.axhline)(1.0, color="black", lw=0.9, zorder=0)
 
 
+def _label_right(ax, y: float, text: str, color: str) -> None:
+    """Write an estimate's numbers just right of the axes, level with its row."""
+    ax.annotate(
+        text,
+        xy=(1.0, y),
+        xycoords=("axes fraction", "data"),
+        xytext=(6, 0),
+        textcoords="offset points",
+        va="center",
+        fontsize=8,
+        color=color,
+    )
+
+
 def _quantities(result: Result) -> dict[str, dict]:
     return {q["name"]: q for q in result.summary.quantities}
 
@@ -307,16 +321,7 @@ def forest_plot(result: Result, ax=None) -> Figure:
             label=lab,
             zorder=3,
         )
-        ax.annotate(
-            _hr_text(r["estimate"], r["lower"], r["upper"]),
-            xy=(1.0, y),
-            xycoords=("axes fraction", "data"),
-            xytext=(6, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=8,
-            color=s["color"],
-        )
+        _label_right(ax, y, _hr_text(r["estimate"], r["lower"], r["upper"]), s["color"])
     vals = np.concatenate([df[c].to_numpy(float) for c in ("estimate", "lower", "upper")])
     vals = vals[np.isfinite(vals) & (vals > 0)]
     _hr_axis(ax, min(vals.min(), 0.9), max(vals.max(), 1.1))
@@ -632,16 +637,7 @@ def compare_posteriors(results: Sequence[Result], quantity: str, ax=None) -> Fig
             from .report import fmt_probability
 
             text += f"; P(<1) {fmt_probability(float(r.p_below_1))}"
-        ax.annotate(
-            text,
-            xy=(1.0, yi),
-            xycoords=("axes fraction", "data"),
-            xytext=(6, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=8,
-            color=POSTERIOR,
-        )
+        _label_right(ax, yi, text, POSTERIOR)
     ax.set_yticks(y, df["label"])
     ax.set_ylim(-0.7, n - 0.3)
     if set(df["scale"]) <= {"hr", "ratio"}:

@@ -111,11 +111,6 @@ def mcse_mean(values: np.ndarray) -> float:
     return float(np.ravel(az.mcse(arr, method="mean"))[0])
 
 
-def ess_bulk(values: np.ndarray) -> float:
-    arr = np.asarray(values, dtype=float)
-    return float(az.ess(arr if arr.ndim == 2 else arr[None, :], method="bulk"))
-
-
 def from_draws(draws: dict[str, np.ndarray], coords: dict, dims: dict) -> az.InferenceData:
     """InferenceData from iid draws (the exact engine's), shaped as one chain."""
     return az.from_dict(posterior={k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords=coords, dims=dims)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 from scipy import stats
 
@@ -169,12 +168,3 @@ def _describe_tau(label: str, dist) -> str:
         f"{label} on tau (log-HR SD); prior median tau {med:.3g}: two trials' true HRs "
         f"typically within a factor of {ratio:.3g} of each other"
     )
-
-
-def prior_probability_tau_above(prior, value: float) -> float:
-    """P(tau > value) under a tau prior (used to explain priors in reports)."""
-    return float(prior.scipy().sf(value))
-
-
-def as_float_array(x) -> np.ndarray:
-    return np.asarray(x, dtype=float)

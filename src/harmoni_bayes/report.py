@@ -35,6 +35,7 @@ import pandas as pd
 
 from . import figures as F
 from .io import atomic_write
+from .posterior import DiagnosticThresholds
 from .results import Result, load_result
 
 __all__ = [
@@ -729,7 +730,7 @@ def _diagnostics(result: Result) -> DiagnosticsView:
     status = "PASS" if ok else "FAIL"
     if result.summary.method == "exact":
         return DiagnosticsView(status, "exact computation; no MCMC diagnostics needed")
-    th = {"max_rhat": 1.01, "min_ess_bulk": 400.0, "min_ess_tail": 400.0, "max_divergences": 0}
+    th = DiagnosticThresholds().model_dump()  # the gate's defaults, overridden by the spec's own thresholds
     spec_th = result.spec.get("diagnostics") if isinstance(result.spec, dict) else None
     th |= {k: v for k, v in (spec_th or {}).items() if v is not None}
 

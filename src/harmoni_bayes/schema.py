@@ -24,7 +24,7 @@ fill it in.  Columns not listed here are kept, with a warning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ENDPOINTS = ("PFS", "OS", "ORR")
 SOURCE_KINDS = ("journal", "conference", "press", "news", "secondary")
@@ -57,7 +57,6 @@ class Schema:
     name: str
     columns: tuple[Column, ...]
     triples: tuple[HRTriple, ...]
-    id_columns: tuple[str, ...] = field(default=())
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -115,7 +114,6 @@ TRIALS = Schema(
         C("note", "text", "caveats"),
     ),
     triples=(HRTriple("hr", "ci_lower", "ci_upper", "ci_level"),),
-    id_columns=("trial", "endpoint", "subgroup_factor", "subgroup_level", "disclosed"),
 )
 
 REFERENCE = Schema(
@@ -151,7 +149,4 @@ REFERENCE = Schema(
         HRTriple("pfs_hr", "pfs_ci_lower", "pfs_ci_upper"),
         HRTriple("os_hr", "os_ci_lower", "os_ci_upper"),
     ),
-    id_columns=("trial", "os_analysis"),
 )
-
-SCHEMAS = {"trials": TRIALS, "reference": REFERENCE}
