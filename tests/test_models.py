@@ -82,3 +82,11 @@ def test_information_shares_reproduce_itt():
     pooled = float(w @ y)
     assert np.exp(pooled) == pytest.approx(0.518, abs=0.0015)
     assert 1 / np.sqrt((1 / se**2).sum()) == pytest.approx(0.153, abs=0.001)
+
+
+def test_tau_prior_tail_probabilities_match_the_methods_brief():
+    """Methods §c: under HN(0.25), P(tau > ln 1.5) = 0.10; under HN(0.5), 0.42."""
+    from harmoni_bayes.priors import HalfNormalPrior, prior_probability_tau_above
+
+    assert prior_probability_tau_above(HalfNormalPrior(sigma=0.25), np.log(1.5)) == pytest.approx(0.10, abs=0.005)
+    assert prior_probability_tau_above(HalfNormalPrior(sigma=0.5), np.log(1.5)) == pytest.approx(0.42, abs=0.005)

@@ -168,3 +168,8 @@ def _describe_tau(label: str, dist) -> str:
         f"{label} on tau (log-HR SD); prior median tau {med:.3g}: two trials' true HRs "
         f"typically within a factor of {ratio:.3g} of each other"
     )
+
+
+def prior_probability_tau_above(prior, value: float) -> float:
+    """P(tau > value) under a tau prior, e.g. the prior chance of a 1.5-fold subgroup difference (ln 1.5)."""
+    return float(prior.scipy().sf(value))
