@@ -131,7 +131,7 @@ def evidence_add(
     into: Annotated[Path, typer.Option("--into", help="evidence CSV to append to")],
 ) -> None:
     """Validate NEW together with the rows in --into, then append atomically (existing rows untouched)."""
-    from .io import append_evidence
+    from .append import append_evidence
 
     n = append_evidence(new, into)
     typer.echo(f"appended {n} row(s) to {into}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import atomic_write
+from .files import atomic_write
 from .results import Result, save_result
 from .run import run_spec
 

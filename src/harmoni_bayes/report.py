@@ -34,7 +34,7 @@ import jinja2
 import pandas as pd
 
 from . import figures as F
-from .io import atomic_write
+from .files import atomic_write
 from .posterior import DiagnosticThresholds
 from .results import Result, load_result
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import atomic_write
+from .files import atomic_write
 from .posterior import load_netcdf, save_netcdf
 from .summaries import Summary
 
