@@ -173,7 +173,7 @@ def _run_one(spec: Path, out: Path, report: bool = False, **overrides) -> int:
     result = run_spec(spec, **overrides)
     save_result(result, out)
     if report:
-        from .report import write_report
+        from .reporting import write_report
 
         write_report(out, fmt="all")
     diag = result.summary.diagnostics
@@ -197,7 +197,7 @@ def run_all(
     import shutil
     import time
 
-    from .report import write_index, write_report
+    from .reporting import write_index, write_report
 
     specs = sorted(specs_dir.glob("*.toml"))
     if not specs:
@@ -239,7 +239,7 @@ def compare(
     draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain")] = None,
 ) -> None:
     """Fit SPEC as of each date and show how the forecast moved (table, evidence added, figure)."""
-    from .compare import compare_as_of, write_comparison
+    from .reporting import compare_as_of, write_comparison
 
     comp = compare_as_of(spec, as_of, seed=seed, draws=draws)
     for path in write_comparison(comp, out):
@@ -255,7 +255,7 @@ def report(
 ) -> None:
     """Render a saved result into a self-contained report."""
     from .errors import SpecError
-    from .report import write_report
+    from .reporting import write_report
 
     if not (result_dir / "posterior.nc").exists():
         raise SpecError(f"{result_dir}: no saved result here (posterior.nc missing); run 'harmoni-bayes run' first")

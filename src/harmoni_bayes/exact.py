@@ -58,14 +58,11 @@ from typing import Literal
 import numpy as np
 from scipy import optimize, special
 
+from harmoni_bayes.constants import INTERVAL_PROB
+from harmoni_bayes.constants import STAT_KEYS as SUMMARY_KEYS
 from harmoni_bayes.priors import HalfCauchyPrior, HalfNormalPrior, NormalPrior, TurnerPrior
 
-__all__ = ["INTERVAL_PROB", "GridDistribution", "NNHMExact", "NormalMixture", "nnhm_exact"]
-
-INTERVAL_PROB = 0.95
-"""Probability of the equal-tailed and highest-density intervals in every summary."""
-
-SUMMARY_KEYS = ("mean", "sd", "median", "q2.5", "q97.5", "hdi_low", "hdi_high")
+__all__ = ["GridDistribution", "NNHMExact", "NormalMixture", "nnhm_exact"]
 
 _LOG_DENSITY_CUTOFF = 40.0  # keep grid where the tau integrand is within e^-40 of its maximum
 _PRIOR_TAIL = 1e-12  # the first-pass grid reaches beyond the prior's 1 - 1e-12 quantile

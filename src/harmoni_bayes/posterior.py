@@ -15,39 +15,34 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from .constants import INTERVAL_PROB, Q_HI, Q_LO
+from .config import DiagnosticThresholds
 
-INTERVAL_PROB = 0.95
-_Q_LO, _Q_HI = (1 - INTERVAL_PROB) / 2, 1 - (1 - INTERVAL_PROB) / 2
-
-
-class DiagnosticThresholds(BaseModel):
-    """Acceptance thresholds of the diagnostics gate (methods §g; Vehtari et al. 2021)."""
-
-    model_config = ConfigDict(extra="forbid")
-    max_rhat: float = Field(1.01, gt=1.0)
-    min_ess_bulk: float = Field(400, gt=0)
-    min_ess_tail: float = Field(400, gt=0)
-    max_divergences: int = Field(0, ge=0)
 
 
 @dataclass
 class Diagnostics:
+    """The diagnostics gate's verdict: the worst value of each statistic and every check with its threshold."""
+
     max_rhat: float | None
     min_ess_bulk: float | None
     min_ess_tail: float | None
     divergences: int
     ok: bool
     problems: list[str] = field(default_factory=list)
+    checks: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict."""
         return asdict(self)
 
 
 def diagnose(idata: az.InferenceData, var_names: list[str], thresholds: DiagnosticThresholds) -> Diagnostics:
     """R-hat, bulk/tail ESS over ``var_names`` and divergences; ``ok`` only when every threshold holds.
 
-    Constant variables (a fixed prior) have undefined R-hat and are skipped.
+    Constant variables (a fixed prior) have undefined R-hat and are skipped.  Each check is recorded as
+    ``{"name", "value", "op", "threshold", "ok"}`` so that reports print what the gate decided, never
+    recompute it.
     """
     # A constant variable (a fixed prior) has no R-hat or ESS; leave it out rather than divide by zero.
     varying = [v for v in var_names if np.ptp(np.asarray(idata.posterior[v].values)) > 0]
@@ -63,14 +58,21 @@ def diagnose(idata: az.InferenceData, var_names: list[str], thresholds: Diagnost
         divergences=div,
         ok=True,
     )
-    if d.max_rhat is not None and d.max_rhat > thresholds.max_rhat:
-        d.problems.append(f"max R-hat {d.max_rhat:.3f} > {thresholds.max_rhat}")
-    if d.min_ess_bulk is not None and d.min_ess_bulk < thresholds.min_ess_bulk:
-        d.problems.append(f"min bulk ESS {d.min_ess_bulk:.0f} < {thresholds.min_ess_bulk:g}")
-    if d.min_ess_tail is not None and d.min_ess_tail < thresholds.min_ess_tail:
-        d.problems.append(f"min tail ESS {d.min_ess_tail:.0f} < {thresholds.min_ess_tail:g}")
-    if div > thresholds.max_divergences:
-        d.problems.append(f"{div} divergent transitions (allowed {thresholds.max_divergences})")
+    checks = (
+        ("max_rhat", d.max_rhat, "<=", thresholds.max_rhat, f"max R-hat {{v:.3f}} > {thresholds.max_rhat}"),
+        ("min_ess_bulk", d.min_ess_bulk, ">=", thresholds.min_ess_bulk,
+         f"min bulk ESS {{v:.0f}} < {thresholds.min_ess_bulk:g}"),
+        ("min_ess_tail", d.min_ess_tail, ">=", thresholds.min_ess_tail,
+         f"min tail ESS {{v:.0f}} < {thresholds.min_ess_tail:g}"),
+        ("divergences", div, "<=", thresholds.max_divergences,
+         f"{{v}} divergent transitions (allowed {thresholds.max_divergences})"),
+    )
+    for name, value, op, limit, problem in checks:
+        # an undefined statistic (no varying variable) cannot fail the gate
+        ok = value is None or (value <= limit if op == "<=" else value >= limit)
+        d.checks.append({"name": name, "value": value, "op": op, "threshold": limit, "ok": ok})
+        if not ok:
+            d.problems.append(problem.format(v=value))
     d.ok = not d.problems
     return d
 
@@ -89,7 +91,7 @@ def summarise_draws(values: np.ndarray) -> dict[str, float]:
     flat = np.asarray(values, dtype=float).ravel()
     flat = flat[np.isfinite(flat)]
     lo, hi = az.hdi(flat, hdi_prob=INTERVAL_PROB)
-    q_lo, med, q_hi = np.quantile(flat, [_Q_LO, 0.5, _Q_HI])
+    q_lo, med, q_hi = np.quantile(flat, [Q_LO, 0.5, Q_HI])
     return {
         "mean": float(flat.mean()),
         "sd": float(flat.std(ddof=1)),
@@ -114,6 +116,17 @@ def mcse_mean(values: np.ndarray) -> float:
 def from_draws(draws: dict[str, np.ndarray], coords: dict, dims: dict) -> az.InferenceData:
     """InferenceData from iid draws (the exact engine's), shaped as one chain."""
     return az.from_dict(posterior={k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords=coords, dims=dims)
+
+
+def add_prior_draws(idata: az.InferenceData, draws: dict[str, np.ndarray], coords: dict[str, list[str]]) -> None:
+    """Add iid prior draws (``(n,)`` or ``(n, len(labels))`` arrays) as the ``prior`` group, one chain.
+
+    2-D arrays take the one dim in ``coords``, so prior variables are named and indexed as in the posterior.
+    """
+    dim = next(iter(coords), None)
+    dims = {k: [dim] for k, v in draws.items() if np.ndim(v) == 2} if dim else {}
+    prior = az.from_dict(prior={k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords=coords, dims=dims)
+    idata.extend(prior)
 
 
 def save_netcdf(idata: az.InferenceData, path: str | Path) -> None:

@@ -19,7 +19,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 from scipy import stats
 
-Z975 = 1.959963984540054  # standard-normal 97.5% quantile, used to explain priors on the HR scale
+from .constants import Z_INTERVAL
+
 
 
 class _Prior(BaseModel):
@@ -45,7 +46,7 @@ class NormalPrior(_Prior):
         return stats.norm(self.mu, self.sigma)
 
     def describe(self) -> str:
-        lo, hi = (math.exp(self.mu + s * Z975 * self.sigma) for s in (-1, 1))
+        lo, hi = (math.exp(self.mu + s * Z_INTERVAL * self.sigma) for s in (-1, 1))
         return f"Normal({self.mu:g}, {self.sigma:g}^2) on log HR (95% prior range of HR {lo:.3g} to {hi:.3g})"
 
 
@@ -163,7 +164,7 @@ def _describe_tau(label: str, dist) -> str:
     ratio at the prior median of tau is exp(+-1.96 * sqrt(2) * tau).
     """
     med = float(dist.median())
-    ratio = math.exp(Z975 * math.sqrt(2.0) * med)
+    ratio = math.exp(Z_INTERVAL * math.sqrt(2.0) * med)
     return (
         f"{label} on tau (log-HR SD); prior median tau {med:.3g}: two trials' true HRs "
         f"typically within a factor of {ratio:.3g} of each other"

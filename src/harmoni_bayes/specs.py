@@ -1,13 +1,16 @@
 """Declarative analysis specs (``models/*.toml``), validated with pydantic.
 
-A spec names the evidence selection, the model family, the priors, the sampler and the diagnostics
-thresholds.  Unknown keys and bad values are refused with one :class:`SpecError` listing every problem
-with its location (``evidence.trials``, ``priors.tau.sigma``, ...).  Example::
+A spec names the model family (``model``), the evidence selection, the priors, the sampler and the
+diagnostics thresholds.  Each family declares its spec class in its own module and registers it with
+the family (:mod:`harmoni_bayes.models`); this module only reads TOML and dispatches on ``model``.
+Unknown keys and bad values are refused with one :class:`SpecError` listing every problem with its
+location (``evidence.trials``, ``priors.tau.sigma``, ...).  Example::
 
     name = "harmoni2_pfs_pdl1"
     title = "HARMONi-2 PFS by PD-L1 expression"
     model = "subgroups"
     method = "mcmc"
+    as_of = 2025-06-30
 
     [evidence]
     trials = ["HARMONi-2"]
@@ -24,146 +27,99 @@ with its location (``evidence.trials``, ``priors.tau.sigma``, ...).  Example::
 
 from __future__ import annotations
 
-import datetime as dt
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from .config import Overrides, SpecBase
 from .errors import Problem, SpecError
-from .inference import SamplerConfig
-from .models.random_effects import RandomEffectsPriors
-from .models.subgroups import ExnexOptions, SubgroupPriors
-from .models.surrogacy import SurrogacyPriors
-from .posterior import DiagnosticThresholds
+from .models import families, get_family
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def load_spec(path: str | Path) -> SpecBase:
+    """Read and validate a TOML spec; ``name`` defaults to the file's stem.
 
-
-class EvidenceSpec(_Strict):
-    """Which rows enter the likelihood (see :func:`harmoni_bayes.selection.select_evidence`)."""
-
-    file: str | None = None  # default: the shipped HARMONi table; relative paths are relative to the spec
-    trials: list[str] = Field(min_length=1)
-    endpoint: Literal["PFS", "OS"] = "PFS"
-    subgroup_factor: str = "overall"
-    as_of: dt.date | None = None
-    prefer: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
-
-
-class _SpecBase(_Strict):
-    name: str
-    title: str
-    question: str = ""
-    notes: list[str] = Field(default_factory=list)  # caveats shown in the report, e.g. differing comparators
-    method: Literal["mcmc", "exact"] = "mcmc"
-    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
-    diagnostics: DiagnosticThresholds = Field(default_factory=DiagnosticThresholds)
-
-
-class RandomEffectsSpec(_SpecBase):
-    model: Literal["random_effects"]
-    evidence: EvidenceSpec
-    priors: RandomEffectsPriors = Field(default_factory=RandomEffectsPriors)
-
-
-class SubgroupSpec(_SpecBase):
-    model: Literal["subgroups"]
-    evidence: EvidenceSpec
-    priors: SubgroupPriors = Field(default_factory=SubgroupPriors)
-    exnex: ExnexOptions = Field(default_factory=ExnexOptions)
-
-
-class ReferenceSpec(_Strict):
-    """Which reference PFS/OS comparisons train the surrogacy model (see :mod:`harmoni_bayes.reference`)."""
-
-    file: str | None = None  # default: the shipped nsclc_pfs_os_trials.csv
-    groups: list[Literal["IO", "IO+antiVEGF", "antiVEGF"]] | None = Field(default_factory=lambda: ["IO", "IO+antiVEGF"])
-    lines: list[str] | None = Field(default_factory=lambda: ["1L"])
-    shared_control: Literal["inflate", "keep", "first"] = "inflate"
-    exclude_trials: list[str] = Field(default_factory=list)
-
-
-class SurrogacySpec(_SpecBase):
-    model: Literal["surrogacy"]
-    reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
-    priors: SurrogacyPriors = Field(default_factory=SurrogacyPriors)
-    as_of: dt.date | None = None  # filters reference rows that carry a disclosure date
-
-
-class TargetSpec(_Strict):
-    """The later OS analysis to forecast.
-
-    HARMONi-2's planned number of deaths is not public.  The default, 314, is an assumption: twice the
-    157 deaths of the early OS look (39% maturity), i.e. about 79% of the 398 patients.  Change it when the
-    plan is known.  ``alpha`` is the one-sided significance level of that later test.
+    Relative evidence and reference file paths are resolved against the spec's folder.  A UTF-8 byte-order
+    mark is accepted, as it is in evidence CSVs.
     """
-
-    later_deaths: int = Field(314, gt=0)
-    alpha: float = Field(0.025, gt=0, lt=0.5)
-
-
-class OSForecastSpec(_SpecBase):
-    model: Literal["os_forecast"]
-    evidence: EvidenceSpec  # the target trial: its ITT PFS row and, when disclosed, its ITT OS row
-    target: TargetSpec = Field(default_factory=TargetSpec)
-    reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
-    priors: SurrogacyPriors = Field(default_factory=SurrogacyPriors)
-
-
-SPEC_TYPES: tuple[type[_SpecBase], ...] = (RandomEffectsSpec, SubgroupSpec, SurrogacySpec, OSForecastSpec)
-AnySpec = Annotated[
-    RandomEffectsSpec | SubgroupSpec | SurrogacySpec | OSForecastSpec,
-    Field(discriminator="model"),
-]
-
-
-class _SpecFile(_Strict):
-    spec: AnySpec
-
-
-def load_spec(path: str | Path) -> _SpecBase:
-    """Read and validate a TOML spec; ``name`` defaults to the file's stem."""
     path = Path(path)
     if not path.exists():
         raise SpecError(f"{path}: spec file not found")
+    if path.is_dir():
+        raise SpecError(f"{path}: is a directory, not a spec file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None
     data.setdefault("name", path.stem)
     spec = parse_spec(data, source=str(path))
-    for section in (getattr(spec, "evidence", None), getattr(spec, "reference", None)):
+    for key in ("evidence", "reference"):
+        section = getattr(spec, key, None)
         if section is not None and section.file and not Path(section.file).is_absolute():
             section.file = str((path.parent / section.file).resolve())
     return spec
 
 
-def parse_spec(data: dict, source: str = "<spec>") -> _SpecBase:
-    """Validate a spec given as a dict (the parsed TOML)."""
-    if "model" not in data:
+def parse_spec(data: dict[str, Any], source: str = "<spec>") -> SpecBase:
+    """Validate a spec given as a dict (the parsed TOML) against its family's spec class."""
+    model = data.get("model")
+    if model is None:
         raise SpecError(f"{source}: invalid spec", [Problem(f"missing key 'model' (one of {', '.join(families())})")])
+    if not isinstance(model, str) or model not in families():
+        raise SpecError(
+            f"{source}: invalid spec", [Problem(f"model: unknown model (one of {', '.join(families())})", value=repr(model))]
+        )
+    return _validate(get_family(model).spec_class, data, source)
+
+
+def _validate(cls: type[SpecBase], data: dict[str, Any], source: str) -> SpecBase:
     try:
-        return _SpecFile.model_validate({"spec": data}).spec
+        return cls.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = [str(p) for p in err["loc"][1:] if str(p) not in families()]
-            where = ".".join(loc) or "(top level)"
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            value = None if err["type"] == "missing" else repr(err.get("input"))[:60]
-            problems.append(Problem(f"{where}: {msg}", value=value))
-        raise SpecError(f"{source}: invalid spec", problems) from None
+        raise SpecError(f"{source}: invalid spec", _problems(exc)) from None
 
 
-def families() -> list[str]:
-    return [t.model_fields["model"].annotation.__args__[0] for t in SPEC_TYPES]
+def _problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbid" or err["type"] == "extra_forbidden" else err["msg"]
+        value = None if err["type"] == "missing" else repr(err.get("input"))[:60]
+        problems.append(Problem(f"{where}: {msg}", value=value))
+    return problems
 
 
-def spec_to_dict(spec: _SpecBase) -> dict:
+def with_overrides(spec: SpecBase, **overrides: Any) -> SpecBase:
+    """The spec with run-time overrides applied, validated like the spec itself.
+
+    ``as_of`` (a date or ISO string), ``seed``, ``method`` (``mcmc``/``exact``), ``backend``
+    (``pymc``/``nutpie``) and ``draws`` (draws and tuning steps per chain); ``None`` keeps the spec's value.
+    Bad values raise one :class:`SpecError` listing every problem.
+    """
+    try:
+        o = Overrides.model_validate({k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise SpecError("invalid option(s)", _problems(exc)) from None
+    data = spec.model_dump()
+    sampler = data["sampler"]
+    if o.seed is not None:
+        sampler["seed"] = o.seed
+    if o.backend is not None:
+        sampler["backend"] = o.backend
+    if o.draws is not None:
+        sampler["draws"] = sampler["tune"] = o.draws
+    if o.method is not None:
+        data["method"] = o.method
+    if o.as_of is not None:
+        data["as_of"] = o.as_of
+    return _validate(type(spec), data, spec.name)
+
+
+def spec_to_dict(spec: SpecBase) -> dict[str, Any]:
     """JSON-safe dict of the full (defaults filled in) spec, as saved with every result."""
     return spec.model_dump(mode="json")
+
+
+__all__ = ["families", "load_spec", "parse_spec", "spec_to_dict", "with_overrides"]

@@ -5,35 +5,33 @@
     {"spec", "model", "method", "as_of", "evidence_rows",
      "quantities": [{"name", "scale", "mean", "sd", "median", "q2.5", "q97.5", "hdi_low", "hdi_high"}, ...],
      "probabilities": [{"name", "value", "mcse"}, ...],
-     "diagnostics": {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "ok"}}
+     "diagnostics": {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "ok", "problems",
+                     "checks": [{"name", "value", "op", "threshold", "ok"}, ...]}}
 
-Numbers are rounded to 6 significant digits, so that the file reads well and is byte-identical for
-the same spec, evidence and seed.
+Numbers are rounded to 6 significant digits (:func:`harmoni_bayes.constants.round_sig`), so that the file
+reads well and is byte-identical for the same spec, evidence and seed.  The diagnostics block records
+every check of the gate with its threshold and verdict; reports print it, never recompute it.
 """
 
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
+from .constants import STAT_KEYS
+from .constants import round_sig as _r
 from .models.base import Draws
 from .posterior import Diagnostics, mcse_mean, summarise_draws
-
-STAT_KEYS = ("mean", "sd", "median", "q2.5", "q97.5", "hdi_low", "hdi_high")
-
-
-def _r(x):
-    if x is None:
-        return None
-    x = float(x)
-    return float(f"{x:.6g}") if math.isfinite(x) else None
 
 
 @dataclass
 class Summary:
+    """The ``summary.json`` contract of one fit (see the module docstring)."""
+
     spec: str
     model: str
     method: str
@@ -45,6 +43,7 @@ class Summary:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The contract as a dict, keys in contract order, then any extra keys."""
         d = {
             "spec": self.spec,
             "model": self.model,
@@ -59,6 +58,7 @@ class Summary:
         return d
 
     def to_json(self) -> str:
+        """``summary.json`` text."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
     def to_frame(self) -> pd.DataFrame:
@@ -69,23 +69,27 @@ class Summary:
         return pd.concat([q, p], ignore_index=True).reindex(columns=cols)
 
     def quantity(self, name: str) -> dict:
+        """The quantity record named ``name``."""
         return next(q for q in self.quantities if q["name"] == name)
 
     def probability(self, name: str) -> dict:
+        """The probability record named ``name``."""
         return next(p for p in self.probabilities if p["name"] == name)
 
     @classmethod
     def from_dict(cls, d: dict) -> Summary:
+        """Inverse of :meth:`to_dict`."""
         known = {"spec", "model", "method", "as_of", "evidence_rows", "quantities", "probabilities", "diagnostics"}
         return cls(**{k: d[k] for k in known}, extra={k: v for k, v in d.items() if k not in known})
 
 
-def quantity_record(name: str, scale: str, stats: dict) -> dict:
+def quantity_record(name: str, scale: str, stats: Mapping[str, Any]) -> dict:
     """One entry of ``quantities``; a statistic that does not exist (e.g. an infinite mean) is null."""
     return {"name": name, "scale": scale, **{k: _r(stats[k]) for k in STAT_KEYS}}
 
 
 def quantities_from_draws(draws: list[Draws]) -> list[dict]:
+    """Quantity records from posterior draws (moments left null where they do not exist)."""
     out = []
     for d in draws:
         stats = summarise_draws(d.values)
@@ -96,13 +100,27 @@ def quantities_from_draws(draws: list[Draws]) -> list[dict]:
 
 
 def probabilities_from_draws(draws: list[Draws]) -> list[dict]:
+    """Probability records: the mean of per-draw indicators or conditional probabilities, with its MCSE."""
     return [{"name": d.name, "value": _r(d.values.mean()), "mcse": _r(mcse_mean(d.values))} for d in draws]
+
+
+def exact_probability_record(name: str, value: float) -> dict:
+    """A probability computed exactly: no Monte Carlo error."""
+    return {"name": name, "value": _r(value), "mcse": 0.0}
 
 
 def diagnostics_record(d: Diagnostics | None) -> dict:
     """The contract's diagnostics block; an exact fit has nothing to check and is ok by construction."""
     if d is None:
-        return {"max_rhat": None, "min_ess_bulk": None, "min_ess_tail": None, "divergences": 0, "ok": True}
+        return {
+            "max_rhat": None,
+            "min_ess_bulk": None,
+            "min_ess_tail": None,
+            "divergences": 0,
+            "ok": True,
+            "problems": [],
+            "checks": [],
+        }
     return {
         "max_rhat": _r(d.max_rhat),
         "min_ess_bulk": _r(d.min_ess_bulk),
@@ -110,4 +128,5 @@ def diagnostics_record(d: Diagnostics | None) -> dict:
         "divergences": d.divergences,
         "ok": d.ok,
         "problems": d.problems,
+        "checks": [c | {"value": _r(c["value"]), "threshold": _r(c["threshold"])} for c in d.checks],
     }

@@ -1,54 +1,407 @@
-"""What every model family provides, so that inference, summaries and reports treat them alike.
+"""What every model family provides, so that running, summaries and reports treat them alike.
 
-A family is a class whose constructor only stores data and configuration (lazy: no
-sampling, no graph building).  ``build_model()`` returns a fresh ``pm.Model``;
-structure tests and prior predictive checks need nothing more.  After sampling,
-``quantities(idata)`` and ``probabilities(idata)`` turn the posterior into named draws
-under the fixed names of the ``summary.json`` contract (see ARCHITECTURE.md).
+A model family is the unit of extension: one class in one module holds
+
+* its **spec class** (``spec_class``, a :class:`~harmoni_bayes.config.SpecBase` with ``model: Literal[...]``);
+* its **evidence step** (:meth:`ModelFamily.from_spec`: select rows from the evidence tables, build a typed
+  inputs object, and say which rows were used and which were left out, with reasons and sources);
+* its **model** (:meth:`ModelFamily.build_model`: a fresh ``pm.Model``, no sampling);
+* its **quantities** with their scales and its **probabilities** (thresholds from the spec, with family
+  defaults), under the fixed names of the ``summary.json`` contract;
+* its **assumptions**, in words a clinician can read;
+* its **presentation** (:class:`Presentation`: headline sentences, plain names of its quantities, which
+  figures it draws);
+* its **capabilities**, declared rather than probed (``"exact"``: an exact engine, ``"forecast"``: it
+  predicts a later readout).
+
+It registers itself with :func:`harmoni_bayes.models.register`; nothing else needs editing.  The constructor
+is lazy (stores data only); PyMC is imported inside :meth:`build_model`, so specs can be validated and exact
+engines run without loading the sampling stack.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+import pandas as pd
+
+from ..config import SpecBase
+from ..constants import DEFAULT_HR_THRESHOLDS
+from ..errors import ModelError, Problem
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
     import pymc as pm
 
-Scale = Literal["hr", "log", "sd", "ratio", "identity"]
+Scale = Literal["hr", "log", "sd", "ratio", "identity", "probability"]
+Capability = Literal["exact", "forecast"]
+SOURCE_COLUMNS = ("source", "source_kind", "source_url_pfs", "source_url_os")
+
+
+# ---------------------------------------------------------------------------------------------
+# Named results of a fit
+# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Draws:
     """Posterior draws of one named quantity, shape ``(chain, draw)``.
 
-    For a probability, ``values`` holds per-draw indicators (0/1) or per-draw
-    conditional probabilities; their mean is the posterior probability.
+    For a probability, ``values`` holds per-draw indicators (0/1) or per-draw conditional probabilities;
+    their mean is the posterior probability.  ``moments=False`` marks quantities without finite moments
+    (e.g. a ratio with the slope in the denominator): the summary then reports mean and sd as null.
     """
 
     name: str
     scale: Scale
     values: np.ndarray
-    # False for quantities without finite moments (e.g. a ratio with the slope in the denominator):
-    # the summary then reports mean and sd as null and keeps the median and intervals.
     moments: bool = True
 
 
-class ModelFamily(Protocol):
-    family: str
+@dataclass(frozen=True)
+class Stats:
+    """A quantity summarised without draws (an exact engine, or a published estimate).
 
-    def build_model(self) -> pm.Model: ...
+    ``stats`` holds the keys of :data:`harmoni_bayes.constants.STAT_KEYS`; a missing moment is ``None``.
+    """
 
-    def quantities(self, idata: az.InferenceData) -> list[Draws]: ...
-
-    def probabilities(self, idata: az.InferenceData) -> list[Draws]: ...
-
-    def assumptions(self) -> list[str]: ...
+    name: str
+    scale: Scale
+    stats: Mapping[str, float | None]
 
 
-def posterior_array(idata, name: str) -> np.ndarray:
+@dataclass(frozen=True)
+class ExactFit:
+    """What an exact engine returns: summarised quantities, probabilities, and iid draws for figures.
+
+    ``draws`` maps variable names to arrays of shape ``(n,)`` or ``(n, m)``.  A 2-D array's second axis is the
+    family's dim unless ``dims`` names another, whose labels are then in ``coords``.
+    """
+
+    quantities: list[Stats]
+    probabilities: list[tuple[str, float]]
+    draws: dict[str, np.ndarray]
+    dims: dict[str, str] = field(default_factory=dict)
+    coords: dict[str, list[str]] = field(default_factory=dict)
+
+
+def posterior_array(idata: Any, name: str) -> np.ndarray:
     """``idata.posterior[name]`` as a numpy array with (chain, draw) leading."""
     return np.asarray(idata.posterior[name].values)
+
+
+def probabilities_below(quantities: Sequence[Draws], names: Sequence[str], thresholds: Sequence[float]) -> list[Draws]:
+    """``P(<name><t>)`` indicators for the named HR-scale quantities, each threshold in turn."""
+    by_name = {q.name: q for q in quantities}
+    return [
+        Draws(f"P({n}<{t:g})", "probability", (by_name[n].values < t).astype(float)) for n in names for t in thresholds
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence going in, and the record of it that travels with the result
+# ---------------------------------------------------------------------------------------------
+
+
+class EvidenceTables:
+    """The evidence tables a spec may read, loaded once and only when a family asks for them.
+
+    ``trials``: a validated trial-evidence table given directly, or a CSV path, or ``None`` for the spec's
+    ``[evidence] file`` and then the shipped HARMONi table.  :meth:`reference` reads the reference PFS/OS
+    table named by the spec's ``[reference] file``, else the shipped one.  Every file read is recorded
+    (name and SHA-256) for the result's provenance.
+    """
+
+    def __init__(self, spec: SpecBase, trials: str | Path | pd.DataFrame | None = None):
+        self._spec = spec
+        self._given = trials
+        self.files: dict[str, str] = {}
+
+    @cached_property
+    def trials(self) -> pd.DataFrame:
+        """The trial-evidence table."""
+        from ..evidence import load_evidence, read_evidence
+
+        if isinstance(self._given, pd.DataFrame):
+            table = self._given
+        elif self._given is not None:
+            table = read_evidence(self._given)
+        else:
+            ev = getattr(self._spec, "evidence", None)
+            table = read_evidence(ev.file) if ev is not None and ev.file else load_evidence()
+        self._record(table)
+        return table
+
+    def reference(self, file: str | None) -> pd.DataFrame:
+        """The reference PFS/OS table (the spec's file, else the shipped one)."""
+        from ..evidence import load_reference_trials, read_evidence
+        from ..schema import REFERENCE
+
+        table = read_evidence(file, schema=REFERENCE) if file else load_reference_trials()
+        self._record(table)
+        return table
+
+    def _record(self, table: pd.DataFrame) -> None:
+        source = str(table.attrs.get("source", "<DataFrame>"))
+        self.files[_display_name(source)] = _sha256(source)
+
+
+def _display_name(source: str) -> str:
+    """A file's name for provenance without absolute paths: relative to the working folder, the package's
+    ``harmoni_bayes/data/<name>`` for shipped tables, else the bare file name."""
+    p = Path(source)
+    if not p.is_absolute():
+        return source
+    package_data = Path(__file__).resolve().parents[1] / "data"
+    for base, prefix in ((package_data, "harmoni_bayes/data"), (Path.cwd().resolve(), "")):
+        try:
+            rel = p.resolve().relative_to(base)
+        except ValueError:
+            continue
+        return f"{prefix}/{rel}" if prefix else str(rel)
+    return p.name
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    p = Path(path)
+    if not p.is_file():
+        return ""
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@dataclass
+class EvidenceRecord:
+    """Which evidence rows a fit used and which it left out, with reasons and sources.
+
+    ``used`` and ``excluded`` carry a ``table`` column (``trials`` or ``reference``); ``excluded`` has
+    ``reason`` and the row's ``source`` columns, so a report never has to re-read a CSV.  ``as_of`` is the
+    spec's as-of date; ``notes`` are provenance facts (e.g. that a reference table carried no dates).
+    """
+
+    used: pd.DataFrame
+    excluded: pd.DataFrame
+    as_of: dt.date | None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def row_ids(self) -> list[str]:
+        """Ids of the rows used, in order."""
+        return list(self.used["row_id"]) if "row_id" in self.used else []
+
+
+def with_sources(excluded: pd.DataFrame, table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Rows left out, with their source columns filled in from ``table`` (matched by ``row_id``)."""
+    out = excluded.copy()
+    cols = [c for c in SOURCE_COLUMNS if c in table and c not in out]
+    if cols and len(out):
+        out = out.merge(table[["row_id", *cols]], on="row_id", how="left")
+    return out.assign(table=name)
+
+
+def reasons_as_problems(excluded: pd.DataFrame) -> list[Problem]:
+    """One :class:`Problem` per row left out, for an error that says why too few rows were usable."""
+    return [Problem(f"{r.row_id}: {r.reason}") for r in excluded.itertuples()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Presentation: what reports say about a family, as data (reporting turns it into text and figures)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Q:
+    """A statistic of a summary quantity in a headline, e.g. ``Q("hr_pooled")`` (the median)."""
+
+    name: str
+    stat: str = "median"
+
+
+@dataclass(frozen=True)
+class P:
+    """A summary probability in a headline, e.g. ``P("P(hr_pooled<1)")``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class CI:
+    """``median (95% CrI lower to upper)`` of a summary quantity in a headline."""
+
+    name: str
+
+
+Part = str | Q | P | CI
+
+
+@dataclass(frozen=True)
+class Line:
+    """One headline sentence.  ``role``: ``answer``, ``estimate``, ``detail`` or ``note``."""
+
+    role: str
+    parts: tuple[Part, ...]
+
+
+def line(role: str, *parts: Part | Sequence[Part]) -> Line:
+    """A headline sentence from text and number references (nested lists are flattened)."""
+    flat: list[Part] = []
+    for p in parts:
+        if isinstance(p, list | tuple):
+            flat.extend(p)
+        else:
+            flat.append(p)
+    return Line(role, tuple(flat))
+
+
+@dataclass(frozen=True)
+class HeadlineContext:
+    """What a family's headline function may use: the arms and endpoint in words, and the summary's names."""
+
+    experimental: str
+    control: str
+    endpoint: str
+    when: str
+    target: str
+    quantities: Mapping[str, Mapping[str, Any]]
+    probabilities: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def when_suffix(self) -> str:
+        """`` (as of 2025-06-30)`` or empty."""
+        return f" ({self.when})" if self.when else ""
+
+    def levels(self, stem: str = "hr") -> list[str]:
+        """Labels of the indexed quantities ``<stem>[<label>]``, in summary order."""
+        return [n[len(stem) + 1 : -1] for n in self.quantities if n.startswith(stem + "[")]
+
+
+HeadlineFn = Callable[[HeadlineContext], list[Line]]
+
+
+ForestLayout = Literal["levels", "trials", "target", "none"]
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How reports show a family.
+
+    * ``headline``: a function of :class:`HeadlineContext` returning headline :class:`Line` s (``None``: the
+      reporting package's generic headline, the first probability and the first quantity);
+    * ``names``: plain words for the family's quantity names (``{"hr_pooled": "pooled HR ..."}``);
+      indexed names (``hr[<label>]``) fall back to the shared wording in the reporting package;
+    * ``short_labels``: row labels in the forest plot;
+    * ``figures``: names of the figures drawn, from the reporting package's figure registry;
+    * ``densities``: quantities whose posterior (and prior) densities are drawn; ``"hr[*]"`` means every
+      ``hr[<label>]``;
+    * ``forest``: how the forest plot is laid out (``levels``: published and shrunken estimate per
+      subgroup; ``trials``: published and shrunken per trial; ``target``: the target trial's published
+      rows and every HR-scale quantity; ``none``);
+    * ``headline_quantity``: the quantity drawn when results at several dates are compared.
+    """
+
+    headline: HeadlineFn | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+    short_labels: Mapping[str, str] = field(default_factory=dict)
+    figures: tuple[str, ...] = ("forest", "densities")
+    densities: tuple[str, ...] = ()
+    forest: ForestLayout = "target"
+    headline_quantity: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The family interface
+# ---------------------------------------------------------------------------------------------
+
+
+class ModelFamily(ABC):
+    """A model family: spec, evidence step, model, quantities, assumptions, presentation, capabilities.
+
+    Subclasses set the class attributes and implement the abstract methods; optional capabilities are
+    declared in ``capabilities`` and implemented by overriding :meth:`exact_fit`.
+    """
+
+    name: ClassVar[str]
+    """The spec's ``model`` key."""
+    spec_class: ClassVar[type[SpecBase]]
+    presentation: ClassVar[Presentation] = Presentation()
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    default_thresholds: ClassVar[tuple[float, ...]] = DEFAULT_HR_THRESHOLDS
+    dim: ClassVar[str | None] = None
+    """The name of the family's indexed dimension (``trial``, ``subgroup``), if any."""
+
+    labels: list[str]
+    thresholds: tuple[float, ...]
+
+    @classmethod
+    @abstractmethod
+    def from_spec(cls, spec: Any, tables: EvidenceTables) -> tuple[ModelFamily, EvidenceRecord]:
+        """Select the evidence the spec asks for and construct the family from it."""
+
+    @abstractmethod
+    def build_model(self) -> pm.Model:
+        """A fresh PyMC model of the family's data (no sampling)."""
+
+    @abstractmethod
+    def quantities(self, idata: az.InferenceData) -> list[Draws]:
+        """Posterior draws of the named quantities, each with its scale."""
+
+    @abstractmethod
+    def probabilities(self, idata: az.InferenceData) -> list[Draws]:
+        """Per-draw indicators or conditional probabilities of the named events."""
+
+    @abstractmethod
+    def assumptions(self) -> list[str]:
+        """What the model assumes, in plain words, for the report."""
+
+    # -- optional parts, with defaults --------------------------------------------------------------
+
+    def exact_fit(self, n_draws: int, rng: np.random.Generator) -> ExactFit:
+        """The exact engine (families with the ``"exact"`` capability override this)."""
+        raise ModelError(f"model '{self.name}' has no exact engine; use method = 'mcmc'")
+
+    def published_quantities(self) -> list[Stats]:
+        """Published estimates shown beside the posterior ones (e.g. raw subgroup HRs); none by default."""
+        return []
+
+    def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Prior draws of the key quantities, named and shaped as in the posterior, for overlays."""
+        return {}
+
+    def set_thresholds(self, spec: SpecBase) -> None:
+        """Take the headline HR thresholds from the spec, else the family's defaults."""
+        self.thresholds = tuple(spec.thresholds) if spec.thresholds else tuple(self.default_thresholds)
+
+
+def select_trials(spec: Any, tables: EvidenceTables, **criteria: Any) -> tuple[Any, EvidenceRecord]:
+    """Run :func:`~harmoni_bayes.selection.select_evidence` with the spec's ``[evidence]`` and ``as_of``.
+
+    Keyword ``criteria`` override the spec's (e.g. ``subgroup_factor="overall"``, ``endpoint=None``).
+    Returns the :class:`~harmoni_bayes.selection.Selection` and the matching :class:`EvidenceRecord`.
+    """
+    from ..selection import select_evidence
+
+    ev = spec.evidence
+    args = {
+        "as_of": spec.as_of,
+        "trials": ev.trials,
+        "endpoint": ev.endpoint,
+        "subgroup_factor": ev.subgroup_factor,
+        "prefer": ev.prefer,
+        "exclude": ev.exclude,
+    } | criteria
+    table = tables.trials
+    sel = select_evidence(table, **args)
+    record = EvidenceRecord(
+        used=sel.used.assign(table="trials"),
+        excluded=with_sources(sel.excluded, table, "trials"),
+        as_of=spec.as_of,
+    )
+    return sel, record

@@ -10,17 +10,52 @@ funnel (methods §b, "PyMC notes").  The study effects are then drawn *exactly* 
 
 through auxiliary standard normals ``z_<dim>`` that do not enter the likelihood, so NUTS mixes over
 them trivially.  The predictive effect of a new study is theta_new = mu + tau z_new.
+
+PyMC is imported inside the functions that build graphs, so the exact path never loads it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
+
+from ..errors import ModelError, Problem
 
 
-def add_nnhm(dim: str, y: np.ndarray, se: np.ndarray, mu, tau) -> tuple:
+@dataclass(frozen=True)
+class NNHMInputs:
+    """The data of an NNHM: one log-HR estimate ``y`` with standard error ``se`` per label."""
+
+    labels: list[str]
+    y: np.ndarray
+    se: np.ndarray
+
+    def __post_init__(self) -> None:
+        y = np.asarray(self.y, dtype=float)
+        se = np.asarray(self.se, dtype=float)
+        object.__setattr__(self, "labels", [str(x) for x in self.labels])
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "se", se)
+        problems = []
+        if not (len(self.labels) == y.size == se.size):
+            problems.append(Problem(f"{len(self.labels)} labels, {y.size} estimates and {se.size} SEs differ"))
+        if not np.all(np.isfinite(y)):
+            problems.append(Problem("every log-HR estimate must be finite"))
+        if not np.all(np.isfinite(se) & (se > 0)):
+            problems.append(Problem("every standard error must be finite and positive"))
+        if len(set(self.labels)) != len(self.labels):
+            problems.append(Problem("labels must be unique"))
+        if problems:
+            raise ModelError("the estimates cannot feed a normal-normal model", problems)
+
+
+def add_nnhm(dim: str, y: np.ndarray, se: np.ndarray, mu: Any, tau: Any) -> tuple[Any, Any]:
     """Inside a model context: add the marginal likelihood, ``theta`` (dims ``dim``) and ``theta_new``."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
     y_d = pm.Data("log_hr", np.asarray(y, dtype=float), dims=dim)
     se_d = pm.Data("se", np.asarray(se, dtype=float), dims=dim)
     pm.Normal("y", mu=mu, sigma=pt.sqrt(se_d**2 + tau**2), observed=y_d, dims=dim)
@@ -30,8 +65,11 @@ def add_nnhm(dim: str, y: np.ndarray, se: np.ndarray, mu, tau) -> tuple:
     return theta, theta_new
 
 
-def conditional_theta(dim: str, y, se, mu, tau, name: str = "theta"):
+def conditional_theta(dim: str, y: Any, se: Any, mu: Any, tau: Any, name: str = "theta") -> Any:
     """theta_i drawn from its exact conditional given (mu, tau, y)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
     z = pm.Normal(f"z_{dim}", dims=dim)
     shrink = se**2 / (se**2 + tau**2)
     mean = shrink * mu + (1 - shrink) * y
@@ -39,7 +77,7 @@ def conditional_theta(dim: str, y, se, mu, tau, name: str = "theta"):
     return pm.Deterministic(name, mean + sd * z, dims=dim)
 
 
-def exact_joint_draws(exact, y: np.ndarray, se: np.ndarray, n: int, rng: np.random.Generator) -> dict:
+def exact_joint_draws(exact: Any, y: np.ndarray, se: np.ndarray, n: int, rng: np.random.Generator) -> dict:
     """IID joint draws of (tau, mu, theta, theta_new) and hr = exp(theta) from the exact grid posterior.
 
     tau ~ its grid posterior; mu | tau, y ~ N(mu_hat(tau), V_mu(tau)) (the grid engine's mixture components,

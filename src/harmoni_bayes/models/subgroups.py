@@ -28,17 +28,34 @@ N(y_g, s_g^2) on the log scale), ``hr_ratio[<a>/<b>]`` = exp(theta_a - theta_b) 
 from __future__ import annotations
 
 import itertools
+from typing import Any, Literal
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
+from ..config import EvidenceSpec, SpecBase
 from ..errors import ModelError
 from ..priors import HalfNormalPrior, NormalPrior, TauPrior
-from .base import Draws, posterior_array
-from .nnhm import add_nnhm, conditional_theta, exact_joint_draws, information_shares
-from .random_effects import probabilities_below
+from . import register
+from .base import (
+    CI,
+    P,
+    Draws,
+    EvidenceRecord,
+    EvidenceTables,
+    ExactFit,
+    HeadlineContext,
+    Line,
+    ModelFamily,
+    Presentation,
+    Stats,
+    line,
+    posterior_array,
+    probabilities_below,
+    reasons_as_problems,
+    select_trials,
+)
+from .nnhm import NNHMInputs, add_nnhm, conditional_theta, exact_joint_draws, information_shares
 
 
 class SubgroupPriors(BaseModel):
@@ -59,30 +76,124 @@ class ExnexOptions(BaseModel):
     nex_sigma: PositiveFloat = 2.0
 
 
-class SubgroupModel:
+class SubgroupSpec(SpecBase):
+    """Spec of subgroup shrinkage: ``[evidence]`` names one trial and one subgroup factor."""
+
+    model: Literal["subgroups"]
+    evidence: EvidenceSpec
+    priors: SubgroupPriors = Field(default_factory=SubgroupPriors)
+    exnex: ExnexOptions = Field(default_factory=ExnexOptions)
+
+
+def _headline(c: HeadlineContext) -> list[Line]:
+    out = [
+        line(
+            "answer",
+            f"Probability that {c.experimental} improves {c.endpoint} over {c.control} overall (HR < 1): ",
+            P("P(hr_overall<1)"),
+            c.when_suffix,
+        ),
+        line("estimate", "Overall HR ", CI("hr_overall"), "."),
+    ]
+    for pair in c.levels("hr_ratio"):
+        a, b = pair.split("/", 1)
+        name = f"hr_ratio[{pair}]"
+        parts: list = [
+            f"Is the benefit the same in {a} and {b}? Ratio of their HRs ",
+            CI(name),
+            "; a ratio of 1 means the same benefit",
+        ]
+        if f"P({name}<1)" in c.probabilities:
+            parts += [f"; probability the benefit is larger in {a} (ratio < 1): ", P(f"P({name}<1)")]
+        out.append(line("estimate", *parts, "."))
+    levels = c.levels("hr")
+    if levels:
+        parts = ["Subgroup HRs after shrinkage: "]
+        for i, lev in enumerate(levels):
+            parts += [("; " if i else "") + f"{lev} ", CI(f"hr[{lev}]")]
+        out.append(line("detail", *parts, "."))
+    return out
+
+
+@register
+class SubgroupModel(ModelFamily):
     """One-way shrinkage of a trial's subgroup log-HRs for one factor."""
 
-    family = "subgroups"
+    name = "subgroups"
+    spec_class = SubgroupSpec
     dim = "subgroup"
+    capabilities = frozenset({"exact"})
+    presentation = Presentation(
+        headline=_headline,
+        names={
+            "hr_overall": "overall HR (subgroups weighted by information)",
+            "tau": "heterogeneity: SD of the true log HRs (tau)",
+        },
+        short_labels={"hr_overall": "Overall (weighted)"},
+        figures=("forest", "densities"),
+        densities=("hr_overall", "hr[*]", "tau"),
+        forest="levels",
+        headline_quantity="hr_overall",
+    )
 
     def __init__(
-        self, labels: list[str], y, se, priors: SubgroupPriors | None = None, exnex: ExnexOptions | None = None
+        self,
+        inputs: NNHMInputs,
+        priors: SubgroupPriors | None = None,
+        exnex: ExnexOptions | None = None,
+        thresholds: tuple[float, ...] | None = None,
     ):
-        if len(labels) < 2:
-            raise ModelError(f"subgroup shrinkage needs at least two levels of the factor; got {len(labels)}")
-        self.labels = list(labels)
-        self.y = np.asarray(y, dtype=float)
-        self.se = np.asarray(se, dtype=float)
+        if len(inputs.labels) < 2:
+            raise ModelError(f"subgroup shrinkage needs at least two levels of the factor; got {len(inputs.labels)}")
+        self.inputs = inputs
+        self.labels = inputs.labels
+        self.y, self.se = inputs.y, inputs.se
         self.priors = priors or SubgroupPriors()
         self.exnex = exnex or ExnexOptions()
         self.shares = information_shares(self.se)
+        self.thresholds = tuple(thresholds or self.default_thresholds)
+
+    @classmethod
+    def from_arrays(
+        cls, labels: list[str], y: Any, se: Any, priors: SubgroupPriors | None = None, exnex: ExnexOptions | None = None
+    ) -> SubgroupModel:
+        """Build from plain arrays of subgroup log-HR estimates and SEs."""
+        if len(labels) < 2:
+            raise ModelError(f"subgroup shrinkage needs at least two levels of the factor; got {len(labels)}")
+        return cls(NNHMInputs(labels, y, se), priors, exnex)
+
+    @classmethod
+    def from_spec(cls, spec: SubgroupSpec, tables: EvidenceTables) -> tuple[SubgroupModel, EvidenceRecord]:
+        """The levels of one factor within one trial (the ITT row never enters)."""
+        ev = spec.evidence
+        if len(ev.trials) != 1:
+            raise ModelError("subgroup shrinkage works within one trial; list exactly one trial in evidence.trials")
+        if ev.subgroup_factor == "overall":
+            raise ModelError("subgroup shrinkage needs a subgroup factor (e.g. pdl1, histology), not 'overall'")
+        sel, record = select_trials(spec, tables)
+        if len(sel.used) < 2:
+            raise ModelError(
+                f"subgroup shrinkage needs at least two usable levels of '{ev.subgroup_factor}'; "
+                f"found {len(sel.used)}",
+                reasons_as_problems(sel.excluded),
+            )
+        used = sel.used
+        family = cls(NNHMInputs(list(used.subgroup_level), used.log_hr, used.se), spec.priors, spec.exnex)
+        family.set_thresholds(spec)
+        return family, record
 
     @property
     def pairs(self) -> list[tuple[int, int]]:
+        """Index pairs (a, b), a < b, of the levels compared by HR ratios."""
         return list(itertools.combinations(range(len(self.labels)), 2))
 
-    def build_model(self) -> pm.Model:
-        with pm.Model(coords={self.dim: self.labels}) as model:
+    def build_model(self):
+        """mu, tau (and EXNEX membership) with the marginal likelihood; theta, hr, hr_overall, hr_ratio."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        coords = {self.dim: self.labels, "pair": [f"{self.labels[a]}/{self.labels[b]}" for a, b in self.pairs]}
+        with pm.Model(coords=coords) as model:
             mu = self.priors.mu.to_pymc("mu")
             tau = self.priors.tau.to_pymc("tau")
             if self.exnex.enabled:
@@ -92,9 +203,14 @@ class SubgroupModel:
                 theta, _ = add_nnhm(self.dim, self.y, self.se, mu, tau)
             pm.Deterministic("hr", pm.math.exp(theta), dims=self.dim)
             pm.Deterministic("hr_overall", pm.math.exp(pt.dot(self.shares, theta)))
+            a, b = (np.array(ix, dtype=int) for ix in zip(*self.pairs, strict=True))
+            pm.Deterministic("hr_ratio", pm.math.exp(theta[a] - theta[b]), dims="pair")
         return model
 
-    def _exnex(self, mu, tau):
+    def _exnex(self, mu: Any, tau: Any) -> Any:
+        import pymc as pm
+        import pytensor.tensor as pt
+
         y = pm.Data("log_hr", self.y, dims=self.dim)
         se = pm.Data("se", self.se, dims=self.dim)
         p, m, v = self.exnex.p_exchangeable, self.exnex.nex_mu, self.exnex.nex_sigma**2
@@ -114,16 +230,17 @@ class SubgroupModel:
         return pm.Deterministic("theta", pt.switch(is_ex, theta_ex, theta_nex), dims=self.dim)
 
     # -- posterior quantities ---------------------------------------------------------------------------
-    def raw_quantities(self) -> list[tuple[str, dict]]:
+    def published_quantities(self) -> list[Stats]:
         """The published estimates, summarised as N(y_g, s_g^2) on the log scale (their CI is the interval)."""
         from ..exact import NormalMixture
 
         return [
-            (f"hr_raw[{lab}]", NormalMixture(np.ones(1), np.array([y]), np.array([s])).summary("hr"))
+            Stats(f"hr_raw[{lab}]", "hr", NormalMixture(np.ones(1), np.array([y]), np.array([s])).summary("hr"))
             for lab, y, s in zip(self.labels, self.y, self.se, strict=True)
         ]
 
     def quantities(self, idata) -> list[Draws]:
+        """``hr_overall``, ``tau``, ``hr[<level>]`` and ``hr_ratio[<a>/<b>]``."""
         theta = posterior_array(idata, "theta")
         out = [
             Draws("hr_overall", "hr", posterior_array(idata, "hr_overall")),
@@ -137,23 +254,25 @@ class SubgroupModel:
         return out
 
     def probabilities(self, idata) -> list[Draws]:
+        """P(hr < t) for the overall HR and each level; P(ratio < 1); with EXNEX, P(exchangeable)."""
         qs = self.quantities(idata)
-        out = probabilities_below(qs, ["hr_overall"] + [f"hr[{lab}]" for lab in self.labels], (1.0, 0.8))
-        out += [Draws(f"P({q.name}<1)", "identity", (q.values < 1).astype(float)) for q in qs if q.scale == "ratio"]
+        out = probabilities_below(qs, ["hr_overall"] + [f"hr[{lab}]" for lab in self.labels], self.thresholds)
+        out += [Draws(f"P({q.name}<1)", "probability", (q.values < 1).astype(float)) for q in qs if q.scale == "ratio"]
         if self.exnex.enabled:
             w = posterior_array(idata, "w_exchangeable")
-            out += [Draws(f"P(exchangeable[{lab}])", "identity", w[..., i]) for i, lab in enumerate(self.labels)]
+            out += [Draws(f"P(exchangeable[{lab}])", "probability", w[..., i]) for i, lab in enumerate(self.labels)]
         return out
 
     # -- exact engine -------------------------------------------------------------------------------------
     def exact(self):
+        """The grid posterior of :func:`harmoni_bayes.exact.nnhm_exact` (plain NNHM only)."""
         if self.exnex.enabled:
             raise ModelError("the exact engine covers the plain normal-normal model; EXNEX needs method = 'mcmc'")
         from ..exact import nnhm_exact
 
         return nnhm_exact(self.y, self.se, mu_prior=self.priors.mu, tau_prior=self.priors.tau)
 
-    def _contrasts(self, ex) -> list[tuple[str, object]]:
+    def _contrasts(self, ex) -> list[tuple[str, Any]]:
         k = len(self.labels)
         out = []
         for a, b in self.pairs:
@@ -162,33 +281,33 @@ class SubgroupModel:
             out.append((f"hr_ratio[{self.labels[a]}/{self.labels[b]}]", ex.contrast(c)))
         return out
 
-    def exact_quantities(self, ex) -> list[tuple[str, dict]]:
-        out = [("hr_overall", ex.contrast(self.shares).summary("hr")), ("tau", ex.tau.summary())]
-        out += [(f"hr[{lab}]", ex.theta[i].summary("hr")) for i, lab in enumerate(self.labels)]
-        out += [(name, mix.summary("hr")) for name, mix in self._contrasts(ex)]
-        return out
-
-    def exact_probabilities(self, ex) -> list[tuple[str, float]]:
-        mixes = [("hr_overall", ex.contrast(self.shares))] + [
-            (f"hr[{lab}]", ex.theta[i]) for i, lab in enumerate(self.labels)
-        ]
-        out = [(f"P({n}<{t:g})", m.prob_below(np.log(t))) for n, m in mixes for t in (1.0, 0.8)]
-        out += [(f"P({name}<1)", mix.prob_below(0.0)) for name, mix in self._contrasts(ex)]
-        return out
-
-    def exact_draws(self, ex, n: int, rng: np.random.Generator) -> dict:
-        d = exact_joint_draws(ex, self.y, self.se, n, rng)
-        return d | {"hr_overall": np.exp(d["theta"] @ self.shares)}
+    def exact_fit(self, n_draws: int, rng: np.random.Generator) -> ExactFit:
+        """Exact summaries and probabilities (contrasts are exact mixtures), and iid draws for figures."""
+        ex = self.exact()
+        overall = ex.contrast(self.shares)
+        contrasts = self._contrasts(ex)
+        quantities = [Stats("hr_overall", "hr", overall.summary("hr")), Stats("tau", "sd", ex.tau.summary())]
+        quantities += [Stats(f"hr[{lab}]", "hr", ex.theta[i].summary("hr")) for i, lab in enumerate(self.labels)]
+        quantities += [Stats(name, "ratio", mix.summary("hr")) for name, mix in contrasts]
+        mixes = [("hr_overall", overall)] + [(f"hr[{lab}]", ex.theta[i]) for i, lab in enumerate(self.labels)]
+        probabilities = [(f"P({n}<{t:g})", m.prob_below(np.log(t))) for n, m in mixes for t in self.thresholds]
+        probabilities += [(f"P({name}<1)", mix.prob_below(0.0)) for name, mix in contrasts]
+        d = exact_joint_draws(ex, self.y, self.se, n_draws, rng)
+        a, b = (np.array(ix, dtype=int) for ix in zip(*self.pairs, strict=True))
+        ratio = np.exp(d["theta"][:, a] - d["theta"][:, b])
+        draws = d | {"hr_overall": np.exp(d["theta"] @ self.shares), "hr_ratio": ratio}
+        pairs = [f"{self.labels[i]}/{self.labels[j]}" for i, j in self.pairs]
+        return ExactFit(quantities, probabilities, draws, dims={"hr_ratio": "pair"}, coords={"pair": pairs})
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Prior draws of tau, hr_overall and hr (dim ``subgroup``), named as in the posterior."""
         mu = self.priors.mu.scipy().rvs(n, random_state=rng)
         tau = self.priors.tau.scipy().rvs(n, random_state=rng)
         theta = mu[:, None] + tau[:, None] * rng.standard_normal((n, len(self.labels)))
-        out = {"tau": tau, "hr_overall": np.exp(theta @ self.shares)}
-        out |= {f"hr[{lab}]": np.exp(theta[:, i]) for i, lab in enumerate(self.labels)}
-        return out
+        return {"tau": tau, "hr_overall": np.exp(theta @ self.shares), "hr": np.exp(theta)}
 
     def assumptions(self) -> list[str]:
+        """Exchangeability, partition of the trial, proportional hazards, priors (and EXNEX)."""
         out = [
             "Exchangeability: the subgroups' true log HRs are draws from one normal distribution around the "
             "trial's effect, so each subgroup estimate borrows strength from the others (shrinkage).",

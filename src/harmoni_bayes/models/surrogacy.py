@@ -43,28 +43,50 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats
 
+from ..config import EvidenceSpec, ReferenceSpec, SpecBase
+from ..constants import Z_INTERVAL
 from ..errors import ModelError, Problem
-from ..priors import Z975, CorrelationPrior, FixedValue, HalfNormalPrior, NormalPrior, TauPrior, UniformPrior
-from .base import Draws, posterior_array
+from ..priors import CorrelationPrior, FixedValue, HalfNormalPrior, NormalPrior, TauPrior, UniformPrior
+from . import register
+from .base import (
+    CI,
+    P,
+    Q,
+    Draws,
+    EvidenceRecord,
+    EvidenceTables,
+    HeadlineContext,
+    Line,
+    ModelFamily,
+    Presentation,
+    line,
+    posterior_array,
+    reasons_as_problems,
+    select_trials,
+    with_sources,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
     import pymc as pm
 
 __all__ = [
+    "OSForecastModel",
+    "OSForecastSpec",
+    "ReferenceArrays",
     "SurrogacyModel",
+    "SurrogacySpec",
     "SurrogacyPriors",
     "TargetTrial",
     "brma_from_product_normal",
     "forecast_fixed_hyperparameters",
-    "summarize_ste",
     "surrogate_threshold_effect",
     "target_conditional",
 ]
@@ -319,7 +341,7 @@ def os_estimate_given_pfs(eta_pfs, tau_pfs, intercept, slope, residual_sd, rho_w
     return mean, var**0.5
 
 
-def surrogate_threshold_effect(intercept, slope, residual_sd, z: float = Z975) -> np.ndarray:
+def surrogate_threshold_effect(intercept, slope, residual_sd, z: float = Z_INTERVAL) -> np.ndarray:
     """Per-draw surrogate threshold effect on the PFS **HR** scale.
 
     The largest true PFS HR whose 95% prediction interval for the true OS log HR lies below 0:
@@ -329,8 +351,7 @@ def surrogate_threshold_effect(intercept, slope, residual_sd, z: float = Z975) -
     effect (no sampling error of a new trial's PFS estimate).
 
     For slope <= 0 a larger PFS benefit does not predict a larger OS benefit, so no threshold
-    exists: those draws are NaN.  Summarise with :func:`summarize_ste`, which reports the
-    fraction of draws in which the STE is defined.  Extreme draws (slope near 0+) are kept on
+    exists: those draws are NaN (``P(slope>0)`` reports how often it is defined).  Extreme draws (slope near 0+) are kept on
     the log scale clipped to +-50 before exponentiation, so they are 0 or huge but finite.
     """
     intercept = np.asarray(intercept, dtype=float)
@@ -345,41 +366,190 @@ def surrogate_threshold_effect(intercept, slope, residual_sd, z: float = Z975) -
     return out
 
 
-def summarize_ste(values, prob: float = 0.95) -> dict[str, float]:
-    """Robust summary of STE draws: median and equal-tailed interval over the draws where it is
-    defined (slope > 0), and ``fraction_defined``.  All NaN -> NaN summaries, fraction 0."""
-    v = np.asarray(values, dtype=float).ravel()
-    ok = np.isfinite(v)
-    frac = float(ok.mean()) if v.size else 0.0
-    if not ok.any():
-        return {"median": math.nan, "lower": math.nan, "upper": math.nan, "fraction_defined": frac}
-    lo, med, hi = np.quantile(v[ok], [(1 - prob) / 2, 0.5, 1 - (1 - prob) / 2])
-    return {"median": float(med), "lower": float(lo), "upper": float(hi), "fraction_defined": frac}
-
-
 # --------------------------------------------------------------------------------------------
 # The model family
 # --------------------------------------------------------------------------------------------
 
 
-def _reference_arrays(reference) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    df = getattr(reference, "used", reference)
-    if not isinstance(df, pd.DataFrame):
-        raise ModelError("surrogacy reference must be a DataFrame or a ReferenceSelection")
-    label_col = "comparison" if "comparison" in df else "trial"
-    need = [label_col, "log_hr_pfs", "se_pfs", "log_hr_os", "se_os"]
-    missing = [c for c in need if c not in df]
-    if missing:
-        raise ModelError(
-            "surrogacy reference table is incomplete",
-            [Problem(f"missing column '{c}'", column=c) for c in missing],
+@dataclass(frozen=True)
+class ReferenceArrays:
+    """The reference comparisons as arrays: labels, PFS and OS log-HR estimates and their SEs."""
+
+    labels: list[str]
+    y_pfs: np.ndarray
+    se_pfs: np.ndarray
+    y_os: np.ndarray
+    se_os: np.ndarray
+
+    @classmethod
+    def from_frame(cls, reference: Any) -> ReferenceArrays:
+        """From a reference table (or a ``ReferenceSelection``) with ``log_hr_pfs``, ``se_pfs``, ... columns."""
+        df = getattr(reference, "used", reference)
+        if not isinstance(df, pd.DataFrame):
+            raise ModelError("surrogacy reference must be a DataFrame or a ReferenceSelection")
+        label_col = "comparison" if "comparison" in df else "trial"
+        need = [label_col, "log_hr_pfs", "se_pfs", "log_hr_os", "se_os"]
+        missing = [c for c in need if c not in df]
+        if missing:
+            raise ModelError(
+                "surrogacy reference table is incomplete",
+                [Problem(f"missing column '{c}'", column=c) for c in missing],
+            )
+        arrays = [df[c].to_numpy(dtype=float) for c in need[1:]]
+        return cls([str(x) for x in df[label_col]], *arrays)
+
+
+class SurrogacySpec(SpecBase):
+    """Spec of the surrogacy model alone: which reference comparisons, and the priors."""
+
+    model: Literal["surrogacy"]
+    reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
+    priors: SurrogacyPriors = Field(default_factory=SurrogacyPriors)
+
+
+class TargetSpec(BaseModel):
+    """The later OS analysis to forecast.
+
+    HARMONi-2's planned number of deaths is not public.  The default, 314, is an assumption: twice the
+    157 deaths of the early OS look (39% maturity), i.e. about 79% of the 398 patients.  Change it when the
+    plan is known.  ``alpha`` is the one-sided significance level of that later test.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    later_deaths: int = Field(314, gt=0)
+    alpha: float = Field(0.025, gt=0, lt=0.5)
+
+
+class OSForecastSpec(SpecBase):
+    """Spec of an OS forecast: the target trial in ``[evidence]``, the later analysis in ``[target]``."""
+
+    model: Literal["os_forecast"]
+    evidence: EvidenceSpec  # the target trial: its ITT PFS row and, when disclosed, its ITT OS row
+    target: TargetSpec = Field(default_factory=TargetSpec)
+    reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
+    priors: SurrogacyPriors = Field(default_factory=SurrogacyPriors)
+
+
+def select_reference_for(
+    spec: SurrogacySpec | OSForecastSpec, tables: EvidenceTables, target_trials: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Reference comparisons for a surrogacy model, filtered by date where rows carry one.
+
+    Returns the rows used, the rows left out (with reasons and sources) and provenance notes.  A trial never
+    serves as its own reference: the target trial is excluded from the reference set.
+    """
+    from ..reference import select_reference
+    from ..selection import filter_as_of
+
+    ref_spec = spec.reference
+    table = tables.reference(ref_spec.file)
+    dated, late, has_dates = filter_as_of(table, spec.as_of)
+    chosen = select_reference(
+        dated,
+        groups=ref_spec.groups,
+        lines=ref_spec.lines,
+        shared_control=ref_spec.shared_control,
+        exclude_trials=[*ref_spec.exclude_trials, *[t for t in target_trials if t in set(table.trial)]],
+    )
+    excluded = with_sources(pd.concat([late, chosen.excluded], ignore_index=True), table, "reference")
+    note = (
+        "reference rows filtered by their disclosure dates"
+        if has_dates
+        else "the reference table carries no disclosure dates, so it was not filtered by the as-of date"
+    )
+    notes = {"reference_filtered_by_date": has_dates, "reference_note": note}
+    return chosen.used.assign(table="reference"), excluded, notes
+
+
+def _headline_surrogacy(c: HeadlineContext) -> list[Line]:
+    out = [
+        line(
+            "answer",
+            "How well PFS effects predict OS effects across trials: slope ",
+            CI("slope"),
+            " and trial-level R\u00b2 ",
+            CI("r2_trial"),
+            c.when_suffix,
+        ),
+    ]
+    if "P(slope>0)" in c.probabilities:
+        out.append(
+            line(
+                "estimate",
+                "Probability that a better PFS effect goes with a better OS effect (slope > 0): ",
+                P("P(slope>0)"),
+                ".",
+            )
         )
-    labels = [str(x) for x in df[label_col]]
-    arrs = [df[c].to_numpy(dtype=float) for c in need[1:]]
-    return labels, *arrs
+    ste = c.quantities.get("ste_hr_pfs", {}).get("median")
+    if ste is not None and math.isfinite(ste) and ste < 1:
+        out.append(
+            line(
+                "detail",
+                "A trial needs a PFS HR below about ",
+                Q("ste_hr_pfs"),
+                " to predict an OS benefit (surrogate threshold effect, posterior median).",
+            )
+        )
+    return out
 
 
-class SurrogacyModel:
+def _headline_os_forecast(c: HeadlineContext) -> list[Line]:
+    where = f" in {c.target}" if c.target else ""
+    out = [
+        line(
+            "answer",
+            f"Probability that {c.experimental} improves OS over {c.control}{where} (true OS HR < 1): ",
+            P("P(os_hr<1)"),
+            c.when_suffix,
+        ),
+        line("estimate", "Forecast OS HR ", CI("os_hr"), "."),
+        line(
+            "note",
+            "This forecast assumes that the PFS-to-OS relationship seen in the reference trials (other "
+            "drugs, mostly checkpoint inhibitors against chemotherapy) carries over to this trial; see "
+            "Assumptions.",
+        ),
+    ]
+    if "P(later_os_significant)" in c.probabilities:
+        out.append(
+            line(
+                "estimate",
+                "Probability that the later OS analysis is statistically significant: ",
+                P("P(later_os_significant)"),
+                ".",
+            )
+        )
+        out.append(
+            line(
+                "note",
+                "These two probabilities differ. The first is about the true OS effect; the second "
+                "is about whether the later analysis, with its limited number of deaths, crosses the "
+                "significance boundary. A real OS benefit can still be missed by that analysis.",
+            )
+        )
+    return out
+
+
+_NAMES = {
+    "slope": "surrogacy slope (change in OS log HR per unit PFS log HR)",
+    "intercept": "surrogacy intercept (OS log HR when the PFS HR is 1)",
+    "residual_sd": "residual SD of the OS log HR around the line",
+    "r2_trial": "trial-level R\u00b2 (share of OS-effect variation explained by PFS)",
+    "ste_hr_pfs": "surrogate threshold effect (PFS HR needed to predict an OS benefit)",
+    "os_hr": "forecast true OS HR of the target trial",
+    "os_hr_later_estimate": "OS HR the later analysis is predicted to report",
+    "P(later_os_significant)": "the later OS analysis is statistically significant",
+}
+_SHORT = {
+    "os_hr": "OS HR (forecast)",
+    "os_hr_later_estimate": "OS HR at the later analysis (predicted)",
+    "ste_hr_pfs": "Surrogate threshold effect (PFS HR)",
+}
+
+
+@register
+class SurrogacyModel(ModelFamily):
     """Bivariate PFS -> OS surrogacy model, optionally with a target trial to forecast.
 
     Lazy: the constructor validates and stores data and priors only.  ``build_model()``
@@ -393,10 +563,29 @@ class SurrogacyModel:
     ``target_mu_os``, ``os_hr``, ``os_hr_later_estimate``.
     """
 
-    family = "surrogacy"
+    name = "surrogacy"
+    spec_class: Any = SurrogacySpec
+    dim = "comparison"
+    presentation = Presentation(
+        headline=_headline_surrogacy,
+        names=_NAMES,
+        short_labels=_SHORT,
+        figures=("densities", "surrogacy"),
+        densities=("slope", "residual_sd"),
+        forest="none",
+        headline_quantity="slope",
+    )
 
-    def __init__(self, reference, *, priors: SurrogacyPriors | None = None, target: TargetTrial | None = None):
-        labels, y_s, s_s, y_t, s_t = _reference_arrays(reference)
+    def __init__(
+        self,
+        reference: Any,
+        *,
+        priors: SurrogacyPriors | None = None,
+        target: TargetTrial | None = None,
+        thresholds: tuple[float, ...] | None = None,
+    ):
+        arrays = reference if isinstance(reference, ReferenceArrays) else ReferenceArrays.from_frame(reference)
+        labels, y_s, s_s, y_t, s_t = arrays.labels, arrays.y_pfs, arrays.se_pfs, arrays.y_os, arrays.se_os
         problems = []
         for name, arr, positive in (
             ("log_hr_pfs", y_s, False),
@@ -422,8 +611,18 @@ class SurrogacyModel:
             raise ModelError("the reference comparisons cannot feed the surrogacy model", problems)
         self.comparisons = labels
         self.y_pfs, self.se_pfs, self.y_os, self.se_os = y_s, s_s, y_t, s_t
+        self.labels = labels
         self.priors = priors if priors is not None else SurrogacyPriors()
         self.target = target
+        self.thresholds = tuple(thresholds or self.default_thresholds)
+
+    @classmethod
+    def from_spec(cls, spec: Any, tables: EvidenceTables) -> tuple[SurrogacyModel, EvidenceRecord]:
+        """The reference comparisons the spec selects (no target trial)."""
+        used, excluded, notes = select_reference_for(spec, tables, [])
+        family = cls(used, priors=spec.priors)
+        family.set_thresholds(spec)
+        return family, EvidenceRecord(used=used, excluded=excluded, as_of=spec.as_of, notes=notes)
 
     @classmethod
     def from_arrays(
@@ -447,11 +646,12 @@ class SurrogacyModel:
                 "se_os": np.asarray(se_os, float),
             }
         )
-        return cls(df, priors=priors, target=target)
+        return cls(ReferenceArrays.from_frame(df), priors=priors, target=target)
 
     # ---- model ------------------------------------------------------------------------------
 
     def build_model(self) -> pm.Model:
+        """The marginal bivariate likelihood of the reference comparisons (and the target, if any)."""
         import pymc as pm
 
         p = self.priors
@@ -526,6 +726,7 @@ class SurrogacyModel:
         return {name: posterior_array(idata, name) for name in HYPERPARAMETERS}
 
     def quantities(self, idata: az.InferenceData) -> list[Draws]:
+        """Slope, intercept, residual SD, R^2, STE; with a target, the OS HR and the later estimate."""
         h = self._hyper_draws(idata)
         b2 = h["slope"] ** 2 * h["tau_pfs"] ** 2
         r2 = b2 / (b2 + h["residual_sd"] ** 2)
@@ -565,21 +766,22 @@ class SurrogacyModel:
         """Per-draw conditional probabilities (Rao-Blackwellised given each draw's hyperparameters).
 
         ``P(slope>0)``: indicator; the fraction of draws in which the STE is defined.
-        With a target: ``P(os_hr<1)``, ``P(os_hr<0.8)`` = Phi((log c - m_T) / sd_T) per draw, and
+        With a target: ``P(os_hr<t)`` = Phi((log t - m_T) / sd_T) per draw for each threshold t, and
         ``P(later_os_significant)`` = Phi((c_F - E y_F) / SD y_F) per draw, where
         ``y_F | hyperparameters, data ~ N((I_I y_I + dI m_T)/I_F, (dI + dI^2 v_T)/I_F^2)`` with
         ``dI = I_F - I_I`` (or ``N(m_T, v_T + 4/D)`` without an interim OS estimate) and
         ``c_F = -z_{1-alpha} * 2/sqrt(D)``.  Their means are the posterior probabilities.
         """
         slope = posterior_array(idata, "slope")
-        out = [Draws("P(slope>0)", "identity", (slope > 0).astype(float))]
+        out = [Draws("P(slope>0)", "probability", (slope > 0).astype(float))]
         if self.target is None:
             return out
         tg = self.target
         m_t, sd_t = self.target_conditional_draws(idata)
         norm = stats.norm
-        out.append(Draws("P(os_hr<1)", "identity", norm.cdf((0.0 - m_t) / sd_t)))
-        out.append(Draws("P(os_hr<0.8)", "identity", norm.cdf((math.log(0.8) - m_t) / sd_t)))
+        out += [
+            Draws(f"P(os_hr<{t:g})", "probability", norm.cdf((math.log(t) - m_t) / sd_t)) for t in self.thresholds
+        ]
         if tg.later_deaths is None:
             return out
         c = tg.success_bound
@@ -592,7 +794,7 @@ class SurrogacyModel:
         else:
             mean = m_t
             sd = np.sqrt(sd_t**2 + 4.0 / tg.later_deaths)
-        out.append(Draws("P(later_os_significant)", "identity", norm.cdf((c - mean) / sd)))
+        out.append(Draws("P(later_os_significant)", "probability", norm.cdf((c - mean) / sd)))
         return out
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -616,6 +818,7 @@ class SurrogacyModel:
         return os_estimate_given_pfs(*(h[n] for n in HYPERPARAMETERS), y_pfs, se_pfs, se_os)
 
     def assumptions(self) -> list[str]:
+        """Transport of the PFS-OS relation, exchangeability, proportional hazards, rho_w, shared arms."""
         out = [
             "The PFS-to-OS relation is learned from other drugs and drug classes (the reference "
             "comparisons) and assumed to carry over to the target trial; for a new mechanism, such as "
@@ -642,3 +845,56 @@ class SurrogacyModel:
                 f"{self.target.alpha:g} without adjustment for interim looks (no alpha-spending)."
             )
         return out
+
+
+@register
+class OSForecastModel(SurrogacyModel):
+    """The surrogacy model with a target trial: the joint forecast of the target's OS (methods §d-§f)."""
+
+    name = "os_forecast"
+    spec_class = OSForecastSpec
+    capabilities = frozenset({"forecast"})
+    presentation = Presentation(
+        headline=_headline_os_forecast,
+        names=_NAMES,
+        short_labels=_SHORT,
+        figures=("forest", "densities", "surrogacy"),
+        densities=("os_hr", "os_hr_later_estimate"),
+        forest="target",
+        headline_quantity="os_hr",
+    )
+
+    @classmethod
+    def from_spec(cls, spec: OSForecastSpec, tables: EvidenceTables) -> tuple[OSForecastModel, EvidenceRecord]:
+        """The target's ITT PFS (and OS) rows as of the spec's date, and the reference comparisons."""
+        ev = spec.evidence
+        if len(ev.trials) != 1:
+            raise ModelError("an OS forecast has one target trial; list exactly one in evidence.trials")
+        sel, record = select_trials(spec, tables, endpoint=None, subgroup_factor="overall")
+        pfs = sel.used[sel.used.endpoint == "PFS"]
+        os_ = sel.used[sel.used.endpoint == "OS"]
+        if pfs.empty:
+            raise ModelError(
+                f"no usable ITT PFS estimate for {ev.trials[0]} as of {spec.as_of}", reasons_as_problems(sel.excluded)
+            )
+        # Once the OS estimate comes from the final analysis there is no later analysis to forecast.
+        final_os = len(os_) > 0 and os_.analysis_kind.iloc[0] == "final"
+        target = TargetTrial(
+            label=ev.trials[0],
+            y_pfs=float(pfs.log_hr.iloc[0]),
+            se_pfs=float(pfs.se.iloc[0]),
+            y_os=float(os_.log_hr.iloc[0]) if len(os_) else None,
+            se_os=float(os_.se.iloc[0]) if len(os_) else None,
+            later_deaths=None if final_os else spec.target.later_deaths,
+            alpha=spec.target.alpha,
+        )
+        ref_used, ref_excluded, notes = select_reference_for(spec, tables, ev.trials)
+        family = cls(ref_used, priors=spec.priors, target=target)
+        family.set_thresholds(spec)
+        trial_used = record.used[record.used.endpoint.isin(["PFS", "OS"])]
+        return family, EvidenceRecord(
+            used=pd.concat([trial_used, ref_used], ignore_index=True),
+            excluded=pd.concat([record.excluded, ref_excluded], ignore_index=True),
+            as_of=spec.as_of,
+            notes=notes,
+        )

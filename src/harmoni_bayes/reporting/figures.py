@@ -12,7 +12,11 @@ DataFrame, so a figure can always be checked against (or replaced by) a table.
 Interval numbers (medians, 95% CrIs) come from ``summary.json`` (``result.summary``); draws are used
 only for densities and the surrogacy line.  Without ``ax`` a new ``Figure`` is made *without* pyplot
 (Agg canvas), so nothing is registered globally and nothing leaks; densities are estimated through
-:func:`harmoni_bayes.posterior.kde`.
+:func:`harmoni_bayes.posterior.kde`.  What a family shows (density quantities, forest layout, row labels)
+comes from its :class:`~harmoni_bayes.models.base.Presentation`.
+
+:data:`FIGURES` is the figure registry: a family's presentation names the figures it draws, and the report
+takes title, caption, plot and data from here.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import base64
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -29,11 +34,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
-from . import posterior
-from .results import Result
+from .. import posterior
+from ..constants import LOWER_KEY, Q_HI, Q_LO, UPPER_KEY, Z_INTERVAL
+from ..models import families, get_family
+from ..models.base import Presentation
+from ..results import Result
+from .format import fmt_probability, hr_interval
 
 __all__ = [
-    "DENSITY_KEYS",
+    "FIGURES",
+    "FigureDef",
     "compare_posteriors",
     "compare_posteriors_data",
     "figure_png_base64",
@@ -48,35 +58,16 @@ __all__ = [
 OBSERVED = "#6b6b6b"
 POSTERIOR = "#1f5fa8"
 SUMMARY = "#b2182b"
-PRIOR = "#e08214"
 PALETTE = ("#1f5fa8", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f")
 HR_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 HR_TICKS_DENSE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5, 2.0, 2.5, 3.0)
-Z95 = 1.959963984540054
 NOT_IN_FOREST = {"ste_hr_pfs"}  # a PFS threshold, not an effect estimate
-SHORT_LABELS = {
-    "hr_pooled": "Pooled",
-    "hr_new_trial": "New trial",
-    "hr_overall": "Overall (weighted)",
-    "os_hr": "OS HR (forecast)",
-    "os_hr_later_estimate": "OS HR at the later analysis (predicted)",
-    "ste_hr_pfs": "Surrogate threshold effect (PFS HR)",
-}
 
 PANEL_LABELS = {
     "tau": "tau: SD of true log HRs (heterogeneity)",
     "residual_sd": "residual SD of OS log HR",
     "slope": "slope (OS log HR per PFS log HR)",
 }
-
-# Quantities whose densities are shown, per model family (names of the summary.json contract).
-DENSITY_KEYS: dict[str, tuple[str, ...]] = {
-    "random_effects": ("hr_pooled", "hr_new_trial", "tau"),
-    "subgroups": ("hr_overall", "hr[*]", "tau"),
-    "os_forecast": ("os_hr", "os_hr_later_estimate"),
-    "surrogacy": ("slope", "residual_sd"),
-}
-
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -132,6 +123,11 @@ def _label_right(ax, y: float, text: str, color: str) -> None:
     )
 
 
+def _presentation(result: Result) -> Presentation:
+    model = result.summary.model
+    return get_family(model).presentation if model in families() else Presentation()
+
+
 def _quantities(result: Result) -> dict[str, dict]:
     return {q["name"]: q for q in result.summary.quantities}
 
@@ -171,15 +167,14 @@ _INDEXED = re.compile(r"^(?P<var>[A-Za-z_]\w*)\[(?P<label>.+)\]$")
 def draws_of(group, name: str) -> np.ndarray | None:
     """Flat draws of summary quantity ``name`` from an InferenceData group (posterior or prior).
 
-    Handles plain variables (``hr_pooled``), prior names with parentheses (``hr(TPS >=50%)``) and
-    indexed quantities stored as one variable with a dim (``hr[HARMONi-2]`` -> ``hr`` at that label).
+    Handles plain variables (``hr_pooled``) and indexed quantities stored as one variable with a dim
+    (``hr[HARMONi-2]`` -> ``hr`` at that label); prior and posterior groups use the same names.
     """
     if group is None:
         return None
     data_vars = group.data_vars
-    for key in (name, name.replace("[", "(").replace("]", ")")):
-        if key in data_vars:
-            return np.asarray(group[key].values, dtype=float).ravel()
+    if name in data_vars:
+        return np.asarray(group[name].values, dtype=float).ravel()
     m = _INDEXED.match(name)
     if m and m["var"] in data_vars:
         var = group[m["var"]]
@@ -206,24 +201,17 @@ def _observed(r: dict) -> dict:
     se, log_hr = _float(r.get("se")), _float(r.get("log_hr"))
     if not (np.isfinite(lo) and np.isfinite(hi)) and np.isfinite(se) and se > 0:
         centre = log_hr if np.isfinite(log_hr) else (math.log(est) if est > 0 else math.nan)
-        lo, hi = math.exp(centre - Z95 * se), math.exp(centre + Z95 * se)
+        lo, hi = math.exp(centre - Z_INTERVAL * se), math.exp(centre + Z_INTERVAL * se)
     return {"estimate": est, "lower": lo, "upper": hi}
 
 
 def _interval_row(q: dict, **extra) -> dict:
-    return {"estimate": q.get("median"), "lower": q.get("q2.5"), "upper": q.get("q97.5"), **extra}
+    return {"estimate": q.get("median"), "lower": q.get(LOWER_KEY), "upper": q.get(UPPER_KEY), **extra}
 
 
 def _hr_text(est: float, lo: float, hi: float) -> str:
     """``0.52 (0.39–0.70)``, formatted exactly as the report formats numbers."""
-    from .report import fmt_estimate  # report imports this module; import lazily
-
-    if not np.isfinite(est):
-        return ""
-    body = fmt_estimate(float(est))
-    if np.isfinite(lo) and np.isfinite(hi):
-        body += f" ({fmt_estimate(float(lo))}\u2013{fmt_estimate(float(hi))})"
-    return body
+    return hr_interval(float(est), float(lo), float(hi))
 
 
 def _message(ax, text: str) -> None:
@@ -244,15 +232,21 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
     ``lower``, ``upper`` (HR scale; observed = published HR and 95% CI, otherwise posterior median and
     95% CrI from summary.json) and ``source`` (evidence row id or summary quantity name).
 
-    * subgroups: per level the published ``hr_raw[level]`` and the shrunken ``hr[level]``; then ``hr_overall``.
-    * random effects: per trial the published HR and ``hr[trial]``; then ``hr_pooled`` and ``hr_new_trial``.
-    * other families: the target trial's published rows, then every HR-scale quantity.
+    The layout is the family's ``presentation.forest``:
+
+    * ``levels``: per level the published ``hr_raw[level]`` and the shrunken ``hr[level]``; then ``hr_overall``;
+    * ``trials``: per trial the published HR and ``hr[trial]``; then ``hr_pooled`` and ``hr_new_trial``;
+    * ``target``: the target trial's published rows, then every HR-scale quantity;
+    * ``none``: no rows.
     """
     qs = _quantities(result)
-    model = result.summary.model
+    pres = _presentation(result)
+    short = pres.short_labels
     rows: list[dict] = []
     trials = trial_rows(result)
-    if model == "subgroups":
+    if pres.forest == "none":
+        pass
+    elif pres.forest == "levels":
         levels = [n[len("hr[") : -1] for n in qs if n.startswith("hr[")]
         for lev in levels:
             if f"hr_raw[{lev}]" in qs:
@@ -260,9 +254,10 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
             rows.append(_interval_row(qs[f"hr[{lev}]"], row=lev, kind="posterior", source=f"hr[{lev}]"))
         if "hr_overall" in qs:
             rows.append(
-                _interval_row(qs["hr_overall"], row=SHORT_LABELS["hr_overall"], kind="summary", source="hr_overall")
+                _interval_row(qs["hr_overall"], row=short.get("hr_overall", "hr_overall"), kind="summary",
+                              source="hr_overall")
             )
-    elif model == "random_effects":
+    elif pres.forest == "trials":
         for r in trials.to_dict("records"):
             trial = r["trial"]
             rows.append({"row": trial, "kind": "observed", **_observed(r), "source": r["row_id"]})
@@ -270,14 +265,14 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
                 rows.append(_interval_row(qs[f"hr[{trial}]"], row=trial, kind="posterior", source=f"hr[{trial}]"))
         for name in ("hr_pooled", "hr_new_trial"):
             if name in qs:
-                rows.append(_interval_row(qs[name], row=SHORT_LABELS[name], kind="summary", source=name))
+                rows.append(_interval_row(qs[name], row=short.get(name, name), kind="summary", source=name))
     else:
         for r in trials.to_dict("records"):
             label = " ".join(str(r[k]) for k in ("trial", "endpoint") if r.get(k))
             rows.append({"row": label or str(r["row_id"]), "kind": "observed", **_observed(r), "source": r["row_id"]})
         for name, q in qs.items():
             if q.get("scale") == "hr" and name not in NOT_IN_FOREST:
-                rows.append(_interval_row(q, row=SHORT_LABELS.get(name, name), kind="summary", source=name))
+                rows.append(_interval_row(q, row=short.get(name, name), kind="summary", source=name))
     df = pd.DataFrame(rows, columns=["row", "kind", "estimate", "lower", "upper", "source"])
     return df.astype({"estimate": float, "lower": float, "upper": float})
 
@@ -341,9 +336,7 @@ def forest_plot(result: Result, ax=None) -> Figure:
 
 def _density_names(result: Result) -> list[str]:
     qs = _quantities(result)
-    keys = DENSITY_KEYS.get(result.summary.model)
-    if keys is None:
-        keys = tuple(n for n, q in qs.items() if q.get("scale") == "hr")
+    keys = _presentation(result).densities or tuple(n for n, q in qs.items() if q.get("scale") == "hr")
     out = []
     for k in keys:
         if k.endswith("[*]"):
@@ -359,7 +352,7 @@ def posterior_densities_data(result: Result) -> pd.DataFrame:
     (``hr`` for HR-scale quantities, else the quantity name), ``x`` and ``density``.
 
     HR-scale quantities are estimated on the log scale (density per unit log HR) and plotted against
-    the HR; priors come from ``idata.prior`` (names with ``( )``) and are drawn where present.
+    the HR; priors come from ``idata.prior`` (same names as the posterior) and are drawn where present.
     """
     qs = _quantities(result)
     post, prior = _group(result, "posterior"), _group(result, "prior")
@@ -426,15 +419,15 @@ def posterior_densities(result: Result, ax=None) -> Figure:
         if (sub["distribution"] == "prior").any():
             ax_.plot([], [], color=OBSERVED, lw=1.2, ls="--", label="prior (dashed)")
         if panel == "hr":
-            lo = min(qs[n]["q2.5"] for n in names if n in qs)
-            hi = max(qs[n]["q97.5"] for n in names if n in qs)
+            lo = min(qs[n][LOWER_KEY] for n in names if n in qs)
+            hi = max(qs[n][UPPER_KEY] for n in names if n in qs)
             _hr_axis(ax_, min(lo * 0.8, 0.9), max(hi * 1.25, 1.1))
             ax_.set_xlabel("hazard ratio (log scale)")
             ax_.set_ylabel("density per unit log HR")
         else:
             q = qs.get(panel, {})
-            if q.get("q97.5") is not None:
-                ax_.set_xlim(left=min(0.0, post["x"].min()), right=q["q97.5"] * 1.6)
+            if q.get(UPPER_KEY) is not None:
+                ax_.set_xlim(left=min(0.0, post["x"].min()), right=q[UPPER_KEY] * 1.6)
             ax_.set_xlabel(PANEL_LABELS.get(panel, panel))
         ax_.set_ylim(bottom=0)
         ax_.legend(fontsize=7, frameon=False, loc="upper right")
@@ -489,7 +482,7 @@ def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
             }
             if "os_hr" in qs:
                 q = qs["os_hr"]
-                target |= {"os_hr": q["median"], "os_lower": q["q2.5"], "os_upper": q["q97.5"]}
+                target |= {"os_hr": q["median"], "os_lower": q[LOWER_KEY], "os_upper": q[UPPER_KEY]}
     post = _group(result, "posterior")
     slope, intercept = draws_of(post, "slope"), draws_of(post, "intercept")
     xs = [r["pfs_lower"] for r in rows] + [r["pfs_upper"] for r in rows] + [r["pfs_hr"] for r in rows]
@@ -499,7 +492,7 @@ def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
     if slope is not None and intercept is not None and slope.size == intercept.size and xs.size:
         grid = np.exp(np.linspace(np.log(xs.min()), np.log(xs.max()), grid_size))
         log_os = intercept[:, None] + slope[:, None] * np.log(grid)[None, :]
-        lo, med, hi = np.quantile(log_os, [0.025, 0.5, 0.975], axis=0)
+        lo, med, hi = np.quantile(log_os, [Q_LO, 0.5, Q_HI], axis=0)
         rows += [
             {
                 "kind": "fit",
@@ -603,8 +596,8 @@ def compare_posteriors_data(results: Sequence[Result], quantity: str) -> pd.Data
                 "spec": r.summary.spec,
                 "as_of": r.summary.as_of,
                 "estimate": q["median"],
-                "lower": q["q2.5"],
-                "upper": q["q97.5"],
+                "lower": q[LOWER_KEY],
+                "upper": q[UPPER_KEY],
                 "scale": q.get("scale"),
                 "p_below_1": p["value"] if p else math.nan,
             }
@@ -634,8 +627,6 @@ def compare_posteriors(results: Sequence[Result], quantity: str, ax=None) -> Fig
     for yi, r in zip(y, df.itertuples(index=False), strict=True):
         text = _hr_text(r.estimate, r.lower, r.upper)
         if np.isfinite(r.p_below_1):
-            from .report import fmt_probability
-
             text += f"; P(<1) {fmt_probability(float(r.p_below_1))}"
         _label_right(ax, yi, text, POSTERIOR)
     ax.set_yticks(y, df["label"])
@@ -648,3 +639,60 @@ def compare_posteriors(results: Sequence[Result], quantity: str, ax=None) -> Fig
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# the figure registry
+# ---------------------------------------------------------------------------------------------
+
+
+def _forest_caption(df: pd.DataFrame) -> str:
+    kinds = set(df["kind"])
+    parts = []
+    if "observed" in kinds:
+        parts.append("Grey squares: each published HR with its 95% confidence interval (from the published CI, "
+                     "or from the SE where no CI was published).")
+    if "posterior" in kinds:
+        parts.append("Blue dots: the model's estimate for the same trial or subgroup after borrowing strength, "
+                     "with its 95% credible interval.")
+    if "summary" in kinds:
+        parts.append("Red diamonds: pooled, overall or forecast estimates (95% credible intervals).")
+    parts.append("Left of the vertical line (HR 1) favours the experimental arm.")
+    return " ".join(parts)
+
+
+def _densities_caption(df: pd.DataFrame) -> str:
+    text = "Solid curves: how plausible each value is after seeing the evidence (posterior)."
+    if (df["distribution"] == "prior").any():
+        return text + (" Dashed curves: before seeing it (prior). Where the two look alike, the data say little "
+                       "about that quantity.")
+    return text + " No prior draws were stored with this result, so no prior is overlaid."
+
+
+def _surrogacy_caption(df: pd.DataFrame) -> str:
+    text = ("Each grey point is a reference trial (95% CIs). The blue line and band are the fitted PFS-to-OS "
+            "relation (posterior median and 95% credible band).")
+    if ((df["kind"] == "target") & df["os_hr"].notna()).any():
+        text += " The red diamond is the target trial's forecast OS HR at its observed PFS HR."
+    return text
+
+
+@dataclass(frozen=True)
+class FigureDef:
+    """A report figure: its title, a caption written from the plotted data, the plot and its data."""
+
+    title: str
+    caption: Callable[[pd.DataFrame], str]
+    plot: Callable[[Result], Figure]
+    data: Callable[[Result], pd.DataFrame]
+
+
+FIGURES: dict[str, FigureDef] = {
+    "forest": FigureDef(
+        "Published estimates and posterior estimates", _forest_caption, forest_plot, forest_plot_data
+    ),
+    "densities": FigureDef("Posterior and prior", _densities_caption, posterior_densities, posterior_densities_data),
+    "surrogacy": FigureDef(
+        "PFS and OS effects across reference trials", _surrogacy_caption, surrogacy_scatter, surrogacy_scatter_data
+    ),
+}

@@ -6,39 +6,40 @@
 * ``comparison.json``: the key quantities and probabilities at each date, and the evidence rows added
   and dropped between the dates;
 * ``comparison.md`` and ``comparison.html``: the same as readable tables, with a figure of the two
-  posteriors of the headline quantity (the HTML embeds it, so it works offline).
+  posteriors of the family's headline quantity (the HTML embeds it, so it works offline, and uses the same
+  template styles as the reports).
 """
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from .files import atomic_write
-from .results import Result, save_result
-from .run import run_spec
-
-# The quantity whose posteriors are drawn, by model family.
-HEADLINE_QUANTITY = {
-    "os_forecast": "os_hr",
-    "random_effects": "hr_pooled",
-    "subgroups": "hr_overall",
-    "surrogacy": "slope",
-}
+from ..errors import SpecError
+from ..files import atomic_write
+from ..results import Result, save_result
+from ..run import run_spec
+from .build import presentation_of
+from .figures import compare_posteriors, figure_png_base64
+from .render import render_comparison_html
 
 
 @dataclass
 class Comparison:
+    """The same spec fitted at several as-of dates."""
+
     dates: list[str]
     results: list[Result]
 
     @property
     def quantity(self) -> str:
-        return HEADLINE_QUANTITY.get(self.results[0].summary.model, self.results[0].summary.quantities[0]["name"])
+        """The family's headline quantity (else the first quantity), drawn at each date."""
+        first = self.results[0].summary
+        return presentation_of(first.model).headline_quantity or first.quantities[0]["name"]
 
     def table(self) -> pd.DataFrame:
         """One row per quantity or probability, one column per date (medians [95% interval] or values)."""
@@ -51,10 +52,12 @@ class Comparison:
         return pd.DataFrame.from_dict(rows, orient="index", columns=self.dates).fillna("not available")
 
     def evidence_changes(self) -> dict[str, list[str]]:
+        """Evidence row ids added and dropped between the first and the last date."""
         first, last = (set(r.summary.evidence_rows) for r in (self.results[0], self.results[-1]))
         return {"added": sorted(last - first), "dropped": sorted(first - last)}
 
     def to_dict(self) -> dict:
+        """The summaries at each date and the evidence changes, for ``comparison.json``."""
         return {
             "spec": self.results[0].summary.spec,
             "dates": self.dates,
@@ -63,56 +66,42 @@ class Comparison:
         }
 
 
-def compare_as_of(spec, dates: list[str], **run_kwargs) -> Comparison:
+def compare_as_of(spec: Any, dates: list[str], **run_kwargs: Any) -> Comparison:
     """Fit ``spec`` as of each date (same evidence and seed) and collect the results."""
     if len(dates) < 2:
-        from .errors import SpecError
-
         raise SpecError("a comparison needs at least two --as-of dates")
     return Comparison(dates=list(dates), results=[run_spec(spec, as_of=d, **run_kwargs) for d in dates])
 
 
 def write_comparison(comp: Comparison, out_dir: str | Path) -> list[Path]:
-    from .figures import compare_posteriors, figure_png_base64
-
+    """Write each date's result and ``comparison.json``, ``comparison.md`` and ``comparison.html``."""
     out = Path(out_dir)
     for date, r in zip(comp.dates, comp.results, strict=True):
         save_result(r, out / date)
     table = comp.table()
     changes = comp.evidence_changes()
     fig = compare_posteriors(comp.results, comp.quantity)
-    png = figure_png_base64(fig)
+    try:
+        png = figure_png_base64(fig)
+    finally:
+        fig.clf()
     title = f"{comp.results[0].spec.get('title', comp.results[0].summary.spec)}: as of {' vs '.join(comp.dates)}"
+    rows = [(str(name), [str(v) for v in row]) for name, row in zip(table.index, table.values, strict=True)]
 
     md = [f"# {title}", "", "| | " + " | ".join(comp.dates) + " |", "|---" * (len(comp.dates) + 1) + "|"]
-    md += [
-        f"| {name} | " + " | ".join(str(v) for v in row) + " |"
-        for name, row in zip(table.index, table.values, strict=True)
-    ]
+    md += [f"| {name} | " + " | ".join(row) + " |" for name, row in rows]
     md += [""]
     for kind, rows_ in changes.items():
-        md += [f"## Evidence rows {kind}", *([f"- {r}" for r in rows_] or ["- none"]), ""]
+        md += [f"## Evidence rows {kind}", *([f"- `{r}`" for r in rows_] or ["- none"]), ""]
     md += [f"Figure: posteriors of `{comp.quantity}` at each date (see comparison.html).", ""]
-
-    rows = "".join(
-        f"<tr><th>{html.escape(str(i))}</th>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for i, row in zip(table.index, table.values, strict=True)
-    )
-    head = "".join(f"<th>{html.escape(d)}</th>" for d in comp.dates)
-    lists = "".join(
-        f"<h2>Evidence rows {k}</h2><ul>"
-        + ("".join(f"<li>{html.escape(r)}</li>" for r in v) or "<li>none</li>")
-        + "</ul>"
-        for k, v in changes.items()
-    )
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto}td,th{padding:.2rem .6rem;"
-        "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><table><tr><th></th>{head}</tr>{rows}</table>{lists}"
-        f"<h2>Posteriors of {html.escape(comp.quantity)}</h2>"
-        f"<img alt='posteriors of {html.escape(comp.quantity)} at each date' src='data:image/png;base64,{png}'>"
-        "</body></html>"
+    page = render_comparison_html(
+        title=title,
+        spec=comp.results[0].summary.spec,
+        dates=comp.dates,
+        rows=rows,
+        changes=changes,
+        quantity=comp.quantity,
+        png=png,
     )
     paths = [out / "comparison.json", out / "comparison.md", out / "comparison.html"]
     atomic_write(paths[0], json.dumps(comp.to_dict(), indent=2) + "\n")

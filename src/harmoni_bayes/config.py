@@ -1,0 +1,109 @@
+"""Settings shared by every analysis spec: sampler, diagnostics thresholds, evidence and reference selection.
+
+These are plain pydantic models with no PyMC import, so that a spec can be validated (and the exact engine
+run) without loading the sampling stack.  Each model family declares its own spec class on top of
+:class:`SpecBase` in its own module (see :mod:`harmoni_bayes.models`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
+
+DEFAULT_SEED = 20240908  # the HARMONi-2 WCLC readout date; any integer works
+MAX_DRAWS = 100_000  # per chain; 4 chains x 100k draws of a few hundred variables already fill gigabytes
+MAX_SEED = 2**32 - 1  # numpy's SeedSequence accepts any non-negative integer; PyMC and nutpie take 32 bits
+
+
+class Strict(BaseModel):
+    """A pydantic model that refuses unknown keys (a misspelt spec key is an error, never ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SamplerConfig(Strict):
+    """NUTS settings.  ``backend = "nutpie"`` compiles with numba and is usually faster per ESS."""
+
+    draws: int = Field(1000, ge=10, le=MAX_DRAWS)
+    tune: int = Field(1000, ge=10, le=MAX_DRAWS)
+    chains: int = Field(4, ge=1, le=16)
+    seed: int = Field(DEFAULT_SEED, ge=0, le=MAX_SEED)
+    backend: Literal["pymc", "nutpie"] = "pymc"
+    target_accept: float = Field(0.95, gt=0.5, lt=1.0)
+    cores: int | None = Field(None, ge=1)
+
+
+class DiagnosticThresholds(Strict):
+    """Acceptance thresholds of the diagnostics gate (methods §g; Vehtari et al. 2021)."""
+
+    max_rhat: float = Field(1.01, gt=1.0)
+    min_ess_bulk: float = Field(400, gt=0)
+    min_ess_tail: float = Field(400, gt=0)
+    max_divergences: int = Field(0, ge=0)
+
+
+class EvidenceSpec(Strict):
+    """Which trial-evidence rows enter the likelihood (see :func:`harmoni_bayes.selection.select_evidence`)."""
+
+    file: str | None = None  # default: the shipped HARMONi table; relative paths are relative to the spec
+    trials: list[str] = Field(min_length=1)
+    endpoint: Literal["PFS", "OS"] = "PFS"
+    subgroup_factor: str = "overall"
+    prefer: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+
+
+class ReferenceSpec(Strict):
+    """Which reference PFS/OS comparisons train a surrogacy model (see :mod:`harmoni_bayes.reference`)."""
+
+    file: str | None = None  # default: the shipped nsclc_pfs_os_trials.csv
+    groups: list[Literal["IO", "IO+antiVEGF", "antiVEGF"]] | None = Field(default_factory=lambda: ["IO", "IO+antiVEGF"])
+    lines: list[str] | None = Field(default_factory=lambda: ["1L"])
+    shared_control: Literal["inflate", "keep", "first"] = "inflate"
+    exclude_trials: list[str] = Field(default_factory=list)
+
+
+class SpecBase(Strict):
+    """Keys every analysis spec has.  A family's spec class adds ``model: Literal["<key>"]`` and its own keys.
+
+    ``as_of`` is the one as-of date of the analysis: evidence disclosed after it is left out.  Older specs
+    wrote it inside ``[evidence]``; it is moved here on reading, and stored only here.  ``thresholds`` are
+    the HR thresholds t of the headline probabilities P(HR < t); ``None`` means the family's defaults.
+    """
+
+    model: str
+    name: str
+    title: str
+    question: str = ""
+    notes: list[str] = Field(default_factory=list)  # caveats shown in the report, e.g. differing comparators
+    method: Literal["mcmc", "exact"] = "mcmc"
+    as_of: dt.date | None = None
+    thresholds: list[PositiveFloat] | None = Field(None, min_length=1)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    diagnostics: DiagnosticThresholds = Field(default_factory=DiagnosticThresholds)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_of_stored_once(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("evidence"), dict):
+            return data
+        evidence = dict(data["evidence"])
+        if "as_of" not in evidence:
+            return data
+        nested = evidence.pop("as_of")
+        top = data.get("as_of")
+        if top is not None and str(top) != str(nested):
+            raise ValueError(f"as_of is given twice with different dates ({top} and evidence.as_of {nested})")
+        return {**data, "evidence": evidence, "as_of": nested if top is None else top}
+
+
+class Overrides(Strict):
+    """Run-time overrides of a spec (command-line options or ``run_spec`` keywords), validated like the spec."""
+
+    as_of: dt.date | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    method: Literal["mcmc", "exact"] | None = None
+    backend: Literal["pymc", "nutpie"] | None = None
+    draws: int | None = Field(None, ge=10, le=MAX_DRAWS)

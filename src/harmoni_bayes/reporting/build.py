@@ -1,0 +1,398 @@
+"""Build a report's content from a result, once.
+
+:func:`build_report` turns a :class:`~harmoni_bayes.results.Result` into one
+:class:`~harmoni_bayes.reporting.content.ReportContent`: headline, probability and quantity tables, evidence
+used and left out (with sources, carried by the result: no CSV is re-read), figures, assumptions, the
+diagnostics the gate recorded, and provenance.  What is family-specific (headline sentences, plain names,
+figures) comes from the family's :class:`~harmoni_bayes.models.base.Presentation`, looked up in the registry
+by ``summary.model``; a result of an unregistered family gets the generic headline.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+
+from ..constants import LOWER_KEY, UPPER_KEY
+from ..errors import SpecError
+from ..models import families, get_family
+from ..models.base import CI, HeadlineContext, Line, P, Presentation, Q
+from ..results import Result
+from .content import (
+    DiagnosticCheck,
+    DiagnosticsView,
+    EvidenceRow,
+    FigureView,
+    Number,
+    ProbabilityRow,
+    QuantityRow,
+    ReportContent,
+    Sentence,
+)
+from .figures import FIGURES, figure_png_base64, trial_rows
+from .format import DASH, finite, fmt_estimate, fmt_mcse, fmt_probability, text
+from .plain import describe_probability, describe_quantity
+
+__all__ = ["build_headline", "build_report", "linkify", "presentation_of"]
+
+
+def presentation_of(model: str) -> Presentation:
+    """The presentation of the family that made a result; the generic one for an unknown family."""
+    return get_family(model).presentation if model in families() else Presentation()
+
+
+# =============================================================================================
+# headline: the family's lines, with numbers tied to summary.json
+# =============================================================================================
+
+
+def _number(summary: Any, part: Q | P) -> Number:
+    if isinstance(part, P):
+        v = {p["name"]: p for p in summary.probabilities}[part.name]["value"]
+        return Number(v, fmt_probability(v), ("probabilities", part.name, "value"))
+    v = {q["name"]: q for q in summary.quantities}[part.name][part.stat]
+    return Number(v, fmt_estimate(v), ("quantities", part.name, part.stat))
+
+
+def _sentence(summary: Any, ln: Line, names: dict[str, str]) -> Sentence:
+    out: list[str | Number] = []
+    for part in ln.parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, CI):
+            lo, hi = _number(summary, Q(part.name, LOWER_KEY)), _number(summary, Q(part.name, UPPER_KEY))
+            out += [_number(summary, Q(part.name)), " (95% CrI ", lo, " to " if _negative(lo, hi) else DASH, hi, ")"]
+        else:
+            out.append(_number(summary, part))
+    return Sentence(tuple(out), ln.role)
+
+
+def _negative(lo: Number, hi: Number) -> bool:
+    """A range with a negative bound reads "-0.23 to -0.017", not "-0.23\u2013-0.017"."""
+    return any(finite(n.value) and n.value < 0 for n in (lo, hi))
+
+
+# =============================================================================================
+# words about the arms, endpoint and date
+# =============================================================================================
+
+
+_DOSE = re.compile(
+    r"\s+\d[\d.,]*\s*(?:mg/kg|mg/m2|mg/m\u00b2|mg|\u00b5g|mcg|g)\b(?:\s+(?:Q\d+W|QD|BID|daily|weekly))?",
+    re.IGNORECASE,
+)
+
+
+def _drug(name: str) -> str:
+    """An arm name without its dosing: 'ivonescimab 20 mg/kg Q3W' -> 'ivonescimab'."""
+    return _DOSE.sub("", name).strip()
+
+
+def _common_words(values) -> str:
+    """The one arm name, or the words all arm names start with ("ivonescimab" for its three trials);
+    doses are dropped, so the headline reads 'ivonescimab ... over pembrolizumab'."""
+    names = list(dict.fromkeys(_drug(v) for v in values if text(v).strip()))
+    if not names:
+        return ""
+    if len(names) == 1:
+        return names[0]
+    prefix = []
+    for words in zip(*(n.split() for n in names), strict=False):
+        if len(set(w.lower() for w in words)) != 1:
+            break
+        prefix.append(words[0])
+    return " ".join(prefix).rstrip("+,;/ ")
+
+
+def _arms(result: Result) -> tuple[str, str]:
+    rows = trial_rows(result)
+    exp = _common_words(rows["experimental"]) if "experimental" in rows else ""
+    ctl = _common_words(rows["control"]) if "control" in rows else ""
+    return exp or "experimental", ctl or "control"
+
+
+def _endpoint(result: Result) -> str:
+    ev = result.spec.get("evidence") if isinstance(result.spec, dict) else None
+    if isinstance(ev, dict) and ev.get("endpoint"):
+        return str(ev["endpoint"])
+    rows = trial_rows(result)
+    eps = sorted({text(e) for e in rows.get("endpoint", [])} - {""})
+    return eps[0] if len(eps) == 1 else "the outcome"
+
+
+def _when(result: Result) -> str:
+    if result.summary.as_of:
+        return f"as of {result.summary.as_of}"
+    rows = trial_rows(result)
+    dates = sorted({text(d) for d in rows.get("disclosed", [])} - {""})
+    return f"evidence disclosed up to {dates[-1]}" if dates else ""
+
+
+def _target(result: Result) -> str:
+    rows = trial_rows(result)
+    trials = list(dict.fromkeys(text(t) for t in rows.get("trial", [])))
+    return trials[0] if len(trials) == 1 else ""
+
+
+def build_headline(result: Result) -> list[Sentence]:
+    """The headline sentences of ``result``, from its family's presentation."""
+    exp, ctl = _arms(result)
+    s = result.summary
+    ctx = HeadlineContext(
+        experimental=exp,
+        control=ctl,
+        endpoint=_endpoint(result),
+        when=_when(result),
+        target=_target(result),
+        quantities={q["name"]: q for q in s.quantities},
+        probabilities={p["name"]: p for p in s.probabilities},
+    )
+    pres = presentation_of(s.model)
+    names = dict(pres.names)
+    if pres.headline is not None:
+        try:
+            return [_sentence(s, ln, names) for ln in pres.headline(ctx)]
+        except KeyError:  # a summary lacks a quantity its headline expects: say what there is
+            pass
+    return [_sentence(s, ln, names) for ln in _generic_headline(ctx, names)]
+
+
+def _generic_headline(c: HeadlineContext, names: dict[str, str]) -> list[Line]:
+    """The first probability and the first quantity, in plain words."""
+    out = []
+    if c.probabilities:
+        name = next(iter(c.probabilities))
+        out.append(Line("answer", (f"Probability that {describe_probability(name, names)}: ", P(name), c.when_suffix)))
+    if c.quantities:
+        name = next(iter(c.quantities))
+        desc = describe_quantity(name, names)
+        out.append(Line("estimate", (f"{desc[:1].upper()}{desc[1:]}: ", CI(name), ".")))
+    return out
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def _quantity_rows(result: Result, names: dict[str, str]) -> list[QuantityRow]:
+    out = []
+    for q in result.summary.quantities:
+        name = q["name"]
+
+        def num(stat, _q=q, _name=name):
+            return Number(_q.get(stat), fmt_estimate(_q.get(stat)), ("quantities", _name, stat))
+
+        out.append(QuantityRow(name, describe_quantity(name, names), q.get("scale", ""), num("median"),
+                               num(LOWER_KEY), num(UPPER_KEY), num("mean"), num("sd")))
+    return out
+
+
+def _probability_rows(result: Result, names: dict[str, str]) -> list[ProbabilityRow]:
+    return [
+        ProbabilityRow(
+            p["name"],
+            describe_probability(p["name"], names),
+            Number(p["value"], fmt_probability(p["value"]), ("probabilities", p["name"], "value")),
+            Number(p.get("mcse"), fmt_mcse(p.get("mcse")), ("probabilities", p["name"], "mcse")),
+        )
+        for p in result.summary.probabilities
+    ]
+
+
+_URL = re.compile(r"https?://[^\s<>\"'\]]+")
+
+
+def linkify(text: str) -> tuple[tuple[str, str | None], ...]:
+    """Split ``text`` into (text, url-or-None) pieces; a URL keeps its balanced parentheses
+    (``https://doi.org/10.1016/S0140-6736(24)02722-3``) and drops a closing one that is not its own."""
+    out: list[tuple[str, str | None]] = []
+    pos = 0
+    for m in _URL.finditer(text):
+        url = m.group(0)
+        while url and (url[-1] in ".,;:!?" or (url[-1] == ")" and url.count(")") > url.count("("))):
+            url = url[:-1]
+        start, end = m.start(), m.start() + len(url)
+        if start > pos:
+            out.append((text[pos:start], None))
+        out.append((url, url))
+        pos = end
+    if pos < len(text):
+        out.append((text[pos:], None))
+    return tuple(out)
+
+
+def _source_of(r: dict) -> str:
+    src = text(r.get("source"))
+    if src:
+        return src
+    pfs, os_ = text(r.get("source_url_pfs")), text(r.get("source_url_os"))
+    if pfs and os_ and pfs != os_:
+        return f"PFS: {pfs}; OS: {os_}"
+    return pfs or os_
+
+
+def _hr_ci(hr, lo, hi) -> str:
+    hr, lo, hi = text(hr), text(lo), text(hi)
+    if not hr:
+        return ""
+    return f"{hr} ({lo}{DASH}{hi})" if lo and hi else hr
+
+
+def _evidence_rows(df: pd.DataFrame, excluded: bool = False) -> list[EvidenceRow]:
+    if df is None or len(df) == 0:
+        return []
+    out = []
+    for r in df.to_dict("records"):
+        table = text(r.get("table")) or ("reference" if "pfs_hr" in r and text(r.get("pfs_hr")) else "trials")
+        if text(r.get("pfs_hr")) or text(r.get("os_hr")):
+            est = "; ".join(
+                f"{ep.upper()} " + _hr_ci(r.get(f"{ep}_hr"), r.get(f"{ep}_ci_lower"), r.get(f"{ep}_ci_upper"))
+                for ep in ("pfs", "os")
+                if text(r.get(f"{ep}_hr"))
+            )
+        else:
+            est = _hr_ci(r.get("hr"), r.get("ci_lower"), r.get("ci_upper"))
+        se = r.get("se")
+        se_text = f"{float(se):.3g} ({text(r.get('se_method'))})" if finite(se) else ""
+        subgroup = text(r.get("subgroup"))
+        if not subgroup and text(r.get("subgroup_factor")):
+            subgroup = f"{text(r.get('subgroup_factor'))}={text(r.get('subgroup_level'))}"
+        out.append(EvidenceRow(
+            row_id=text(r.get("row_id")),
+            table=table,
+            trial=text(r.get("comparison")) or text(r.get("trial")),
+            endpoint=text(r.get("endpoint")) or ("PFS and OS" if table == "reference" else ""),
+            subgroup=subgroup,
+            estimate=est,
+            se=se_text,
+            disclosed=text(r.get("disclosed")) or text(r.get("os_analysis")),
+            source_kind=text(r.get("source_kind")),
+            source=linkify(_source_of(r)),
+            reason=text(r.get("reason")) if excluded else "",
+        ))
+    return out
+
+
+# --- diagnostics and provenance -----------------------------------------------------------------
+
+
+def _diagnostics(result: Result) -> DiagnosticsView:
+    """What the diagnostics gate recorded in summary.json, in words; nothing is recomputed here."""
+    d = result.summary.diagnostics or {}
+    ok = bool(d.get("ok", False))
+    status = "PASS" if ok else "FAIL"
+    if result.summary.method == "exact":
+        return DiagnosticsView(status, "exact computation; no MCMC diagnostics needed")
+    fmt = {"max_rhat": "{:.3f}", "min_ess_bulk": "{:.0f}", "min_ess_tail": "{:.0f}", "divergences": "{:.0f}"}
+    checks = []
+    for c in d.get("checks") or []:
+        value = c.get("value")
+        shown = fmt.get(c["name"], "{:.3g}").format(value) if finite(value) else DASH
+        op = {"<=": "\u2264", ">=": "\u2265"}.get(c["op"], c["op"])
+        checks.append(
+            DiagnosticCheck(
+                _CHECK_LABELS.get(c["name"], c["name"]),
+                Number(value, shown, ("diagnostics", c["name"])),
+                f"{op} {c['threshold']:g}",
+                bool(c["ok"]),
+            )
+        )
+    problems = tuple(d.get("problems") or ())
+    if ok:
+        message = "MCMC diagnostics pass: the chains agree, there are enough effective draws and no divergences."
+    else:
+        message = (
+            "MCMC diagnostics FAIL: "
+            + ("; ".join(problems) or "see the checks below")
+            + ". Do not rely on these numbers before refitting (more draws or a higher target_accept)."
+        )
+    return DiagnosticsView(status, message, tuple(checks), problems)
+
+
+_CHECK_LABELS = {
+    "max_rhat": "largest R-hat (chains agree)",
+    "min_ess_bulk": "smallest bulk ESS (effective draws)",
+    "min_ess_tail": "smallest tail ESS (effective draws in the tails)",
+    "divergences": "divergent transitions",
+}
+
+
+def _provenance(result: Result) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    from .. import __version__
+
+    p, s, spec = result.provenance or {}, result.summary, result.spec or {}
+    sampler = spec.get("sampler") or {}
+    files = p.get("evidence_files") or ({p["evidence_source"]: ""} if p.get("evidence_source") else {})
+    if s.method == "exact":
+        how = "exact grid computation over tau (iid draws stored for figures only)"
+    else:
+        how = (f"MCMC, {sampler.get('chains', '?')} chains \u00d7 {sampler.get('draws', '?')} draws "
+               f"({sampler.get('tune', '?')} tuning), backend {sampler.get('backend', '?')}, "
+               f"target_accept {sampler.get('target_accept', '?')}")
+    rows = [
+        ("Spec", s.spec),
+        ("Model family", s.model),
+        ("Method", how),
+        ("As-of date", s.as_of or p.get("as_of") or "not set: every row in the evidence table was eligible"),
+        ("Seed", text(p.get("seed"))),
+        ("Result created", text(p.get("created"))),
+        *[(f"Evidence file ({sha[:12]})" if sha else "Evidence file", name) for name, sha in files.items()],
+        ("Evidence rows used", str(len(s.evidence_rows))),
+        ("Report rendered by", f"harmoni-bayes {__version__}"),
+    ]
+    versions = {k: text(v) for k, v in (p.get("versions") or {}).items()}
+    return rows, versions
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+def _figures(result: Result, pres: Presentation) -> list[FigureView]:
+    out = []
+    for name in pres.figures:
+        if name not in FIGURES:
+            raise SpecError(f"model {result.summary.model!r} asks for figure {name!r}; known: {', '.join(FIGURES)}")
+        fig_def = FIGURES[name]
+        data = fig_def.data(result)
+        if data.empty:
+            continue
+        fig = fig_def.plot(result)
+        try:
+            png = figure_png_base64(fig)
+        finally:
+            fig.clf()  # made without pyplot, so nothing global holds it; clear to release memory now
+        out.append(FigureView(name, fig_def.title, fig_def.caption(data), png, data))
+    return out
+
+
+def build_report(result: Result) -> ReportContent:
+    """Compute everything a report shows, once."""
+    exp, ctl = _arms(result)
+    prov, versions = _provenance(result)
+    spec = result.spec or {}
+    pres = presentation_of(result.summary.model)
+    names = dict(pres.names)
+    return ReportContent(
+        spec=result.summary.spec,
+        title=text(spec.get("title")) or result.summary.spec,
+        question=text(spec.get("question")),
+        model=result.summary.model,
+        method=result.summary.method,
+        as_of=result.summary.as_of,
+        when=_when(result),
+        experimental=exp,
+        control=ctl,
+        endpoint=_endpoint(result),
+        headline=build_headline(result),
+        probabilities=_probability_rows(result, names),
+        quantities=_quantity_rows(result, names),
+        evidence_used=_evidence_rows(result.evidence_used),
+        evidence_excluded=_evidence_rows(result.evidence_excluded, excluded=True),
+        figures=_figures(result, pres),
+        assumptions=list(result.assumptions),
+        diagnostics=_diagnostics(result),
+        provenance=prov,
+        versions=versions,
+        summary=result.summary.to_dict(),
+    )

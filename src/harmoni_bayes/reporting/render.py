@@ -1,0 +1,196 @@
+"""Render a report's content as HTML, Markdown and JSON, and write reports, indexes and comparison pages.
+
+The renderers only format a :class:`~harmoni_bayes.reporting.content.ReportContent`; every page shares the
+templates and styles in ``templates/``.  Text from evidence files and specs (trial names, notes, sources,
+titles) is escaped in HTML and in Markdown alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import markupsafe
+
+from ..files import atomic_write
+from ..results import load_result
+from .build import build_report
+from .content import Number, ReportContent, Sentence
+from .format import fmt_probability
+from .plain import describe_probability
+
+TEMPLATES = Path(__file__).parent / "templates"
+FORMATS = {"html": "report.html", "md": "report.md", "json": "report.json"}
+
+__all__ = [
+    "FORMATS",
+    "RENDERERS",
+    "render_comparison_html",
+    "render_html",
+    "render_json",
+    "render_markdown",
+    "write_index",
+    "write_report",
+]
+
+
+def _md_escape(x: Any) -> Any:
+    """Markdown output: raw HTML from evidence files or specs is escaped (Markdown viewers render it).
+
+    Applied to every ``{{ ... }}`` of the Markdown templates; :class:`markupsafe.Markup` (built here for
+    autolinks) passes through.
+    """
+    if isinstance(x, markupsafe.Markup):
+        return x
+    return html.escape(str(x), quote=False)
+
+
+def _md_cell(x: Any) -> str:
+    """Text safe in a Markdown table cell: no cell breaks (HTML is escaped by :func:`_md_escape`)."""
+    return str(x).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _md_source(parts: Any) -> markupsafe.Markup:
+    """Source text with its URLs as Markdown autolinks ``<url>``; the rest escaped."""
+    return markupsafe.Markup(
+        "".join(f"<{html.escape(u)}>" if u else html.escape(_md_cell(t), quote=False) for t, u in parts)
+    )
+
+
+def _env(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=None if autoescape else _md_escape,
+    )
+    env.filters["md"] = _md_cell
+    env.filters["md_source"] = _md_source
+    env.tests["number"] = lambda x: isinstance(x, Number)
+    return env
+
+
+def render_html(content: ReportContent) -> str:
+    """A self-contained HTML page: inline CSS, figures as base64 PNG, no scripts, nothing fetched."""
+    return _env(True).get_template("report.html.j2").render(c=content)
+
+
+def render_markdown(content: ReportContent) -> str:
+    """Markdown; figures are embedded as data-URI PNGs."""
+    return _env(False).get_template("report.md.j2").render(c=content)
+
+
+def render_json(content: ReportContent) -> str:
+    """The content as JSON (figures as their plotted data, without the images)."""
+    return json.dumps(_clean(content.to_dict()), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _clean(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    return x
+
+
+RENDERERS: dict[str, Callable[[ReportContent], str]] = {"html": render_html, "md": render_markdown,
+                                                        "json": render_json}
+
+
+def write_report(result_dir: str | Path, fmt: str = "html") -> list[Path]:
+    """Render the result saved in ``result_dir`` and write ``report.<ext>`` there (atomically).
+
+    ``fmt``: ``html``, ``md``, ``json`` or ``all``.  Returns the paths written.
+    """
+    fmts = list(FORMATS) if fmt == "all" else [fmt]
+    unknown = [f for f in fmts if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"fmt must be one of html, md, json or all, not {fmt!r}")
+    result_dir = Path(result_dir)
+    content = build_report(load_result(result_dir))
+    written = []
+    for f in fmts:
+        path = result_dir / FORMATS[f]
+        atomic_write(path, RENDERERS[f](content))
+        written.append(path)
+    return written
+
+
+# --- index --------------------------------------------------------------------------------------
+
+
+def _index_entry(report_dir: Path, out_dir: Path) -> dict:
+    report_dir = Path(report_dir)
+    rj, sj = report_dir / "report.json", report_dir / "summary.json"
+    html_path = report_dir / "report.html"
+    entry = {
+        "dir": str(report_dir),
+        "href": os.path.relpath(html_path, out_dir).replace(os.sep, "/") if html_path.exists() else None,
+        "headline": [],
+    }
+    if rj.exists():
+        d = json.loads(rj.read_text(encoding="utf-8"))
+        entry |= {"spec": d["spec"], "title": d.get("title") or d["spec"], "model": d["model"],
+                  "method": d["method"], "when": d.get("when", ""), "status": d["diagnostics"]["status"],
+                  "created": d.get("provenance", {}).get("Result created", "")}
+        entry["headline"] = [
+            Sentence(tuple(p if isinstance(p, str) else Number(p["value"], p["text"], tuple(p["ref"]))
+                           for p in s["parts"]), s["role"])
+            for s in d["headline"] if s["role"] in ("answer", "estimate")
+        ]
+    elif sj.exists():
+        d = json.loads(sj.read_text(encoding="utf-8"))
+        entry |= {"spec": d["spec"], "title": d["spec"], "model": d["model"], "method": d["method"],
+                  "when": f"as of {d['as_of']}" if d.get("as_of") else "", "created": "",
+                  "status": "PASS" if d.get("diagnostics", {}).get("ok") else "FAIL"}
+        if d.get("probabilities"):
+            p = d["probabilities"][0]
+            entry["headline"] = [Sentence((f"{describe_probability(p['name'])}: ",
+                                           Number(p["value"], fmt_probability(p["value"]),
+                                                  ("probabilities", p["name"], "value"))), "answer")]
+    else:
+        entry |= {"spec": report_dir.name, "title": report_dir.name, "model": "", "method": "", "when": "",
+                  "status": "", "created": ""}
+    return entry
+
+
+def write_index(report_dirs: Sequence[str | Path], out: str | Path) -> Path:
+    """Write a self-contained ``index.html`` linking each report (``<dir>/report.html``) with its headline.
+
+    Reads each directory's ``report.json`` (written by :func:`write_report`), else its ``summary.json``.
+    Links are relative to ``out``, so the folder can be moved or zipped as a whole.
+    """
+    out = Path(out)
+    entries = [_index_entry(Path(d), out.parent) for d in report_dirs]
+    page = _env(True).get_template("index.html.j2").render(
+        entries=entries, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    atomic_write(out, page)
+    return out
+
+
+def render_comparison_html(
+    *,
+    title: str,
+    spec: str,
+    dates: Sequence[str],
+    rows: Sequence[tuple[str, Sequence[str]]],
+    changes: dict[str, list[str]],
+    quantity: str,
+    png: str,
+) -> str:
+    """The comparison page (one spec at several as-of dates), in the reports' template and styles."""
+    return _env(True).get_template("comparison.html.j2").render(
+        title=title, spec=spec, dates=list(dates), rows=list(rows), changes=changes, quantity=quantity, png=png
+    )
