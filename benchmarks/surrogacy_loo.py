@@ -167,7 +167,8 @@ def run(draws: int, tune: int, seed: int) -> tuple[pd.DataFrame, dict]:
 
 
 def _diagnose(idata) -> tuple[float, float]:
-    from harmoni_bayes.posterior import DiagnosticThresholds, diagnose
+    from harmoni_bayes.config import DiagnosticThresholds
+    from harmoni_bayes.posterior import diagnose
 
     d = diagnose(
         idata, ["eta_pfs", "tau_pfs", "intercept", "slope", "residual_sd", "rho_w"], DiagnosticThresholds()

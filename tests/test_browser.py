@@ -84,7 +84,7 @@ def driver(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report_dirs(tmp_path_factory) -> dict[str, Path]:
     """Every shipped spec fitted exactly, saved and rendered (all formats); plus index.html over them."""
-    from harmoni_bayes.report import write_index, write_report
+    from harmoni_bayes.reporting import write_index, write_report
     from harmoni_bayes.results import save_result
     from harmoni_bayes.run import run_spec
 

@@ -8,43 +8,54 @@ from typer.testing import CliRunner
 
 from harmoni_bayes.cli import app
 from harmoni_bayes.evidence import load_evidence
-from harmoni_bayes.run import BUILDERS, run_spec
-from harmoni_bayes.specs import load_spec
+from harmoni_bayes.models.base import EvidenceTables
+from harmoni_bayes.models.surrogacy import OSForecastModel
+from harmoni_bayes.run import run_spec
+from harmoni_bayes.specs import load_spec, with_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 FORECAST = ROOT / "models" / "harmoni2_os_forecast.toml"
 SURROGACY = ROOT / "models" / "nsclc_surrogacy.toml"
 
 
-def _build(as_of):
-    spec = load_spec(FORECAST)
-    spec.evidence.as_of = as_of
-    return BUILDERS["os_forecast"](spec, load_evidence())
+def _build(as_of, table=None, **changes):
+    """The family and its evidence record, as run_spec builds them, for the shipped forecast spec."""
+    spec = with_overrides(load_spec(FORECAST), as_of=as_of)
+    for key, value in changes.items():
+        setattr(spec.target, key, value)
+    return OSForecastModel.from_spec(spec, EvidenceTables(spec, load_evidence() if table is None else table))
+
+
+def _trials(record):
+    return record.used[record.used.table == "trials"]
 
 
 def test_before_the_os_look_the_target_has_pfs_only():
     import datetime as dt
 
-    fam, sel, _extra = _build(dt.date(2024, 9, 30))
+    fam, record = _build(dt.date(2024, 9, 30))
     assert not fam.target.has_os
-    assert set(sel.used.endpoint) == {"PFS"}
-    assert all(d <= "2024-09-30" for d in sel.used.disclosed)
-    assert any("not yet disclosed" in r for r in sel.excluded.reason)
+    assert set(_trials(record).endpoint) == {"PFS"}
+    assert all(d <= "2024-09-30" for d in _trials(record).disclosed)
+    assert any("not yet disclosed" in r for r in record.excluded.reason)
 
 
 def test_after_the_os_look_the_company_release_is_used():
     import datetime as dt
 
-    fam, sel, extra = _build(dt.date(2025, 6, 30))
+    fam, record = _build(dt.date(2025, 6, 30))
     assert fam.target.has_os
-    os_row = sel.used[sel.used.endpoint == "OS"].iloc[0]
+    trials = _trials(record)
+    os_row = trials[trials.endpoint == "OS"].iloc[0]
     assert os_row.hr == pytest.approx(0.777)  # press release beats the news report of 0.784
-    assert any("conflicting report" in r and "0.784" in r for r in sel.excluded.reason)
+    assert any("conflicting report" in r and "0.784" in r for r in record.excluded.reason)
     # the reference table has no dates: recorded, not silently ignored
-    assert extra["provenance"]["reference_filtered_by_date"] is False
-    assert "not filtered" in extra["provenance"]["reference_note"]
+    assert record.notes["reference_filtered_by_date"] is False
+    assert "not filtered" in record.notes["reference_note"]
     # the target never serves as its own reference
-    assert "HARMONi-2" not in set(extra["reference_used"].trial)
+    assert "HARMONi-2" not in set(record.used[record.used.table == "reference"].trial)
+    # rows left out carry their sources, so reports never re-read a CSV
+    assert record.excluded["source"].map(bool).all()
 
 
 def test_the_later_analysis_must_have_more_deaths():
@@ -52,11 +63,8 @@ def test_the_later_analysis_must_have_more_deaths():
 
     from harmoni_bayes.errors import ModelError
 
-    spec = load_spec(FORECAST)
-    spec.evidence.as_of = dt.date(2025, 6, 30)
-    spec.target.later_deaths = 100  # fewer than the ~155 deaths behind the early look
     with pytest.raises(ModelError, match="later_deaths"):
-        BUILDERS["os_forecast"](spec, load_evidence())
+        _build(dt.date(2025, 6, 30), later_deaths=100)  # fewer than the ~155 deaths behind the early look
 
 
 @pytest.mark.slow
@@ -127,21 +135,10 @@ def test_a_final_os_analysis_replaces_the_interim_and_ends_the_forecast():
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow([row[c] for c in header])
     table = parse_evidence_text(text + buf.getvalue(), name="with final")
-    spec = load_spec(FORECAST)
-    spec.evidence.as_of = dt.date(2026, 7, 1)
-    fam, sel, _ = BUILDERS["os_forecast"](spec, table)
+    fam, record = _build(dt.date(2026, 7, 1), table=table)
     assert fam.target.later_deaths is None
-    assert sel.used[sel.used.endpoint == "OS"].hr.tolist() == [0.80]
-    assert any("superseded by a more mature analysis" in r for r in sel.excluded.reason)
+    trials = _trials(record)
+    assert trials[trials.endpoint == "OS"].hr.tolist() == [0.80]
+    assert any("superseded by a more mature analysis" in r for r in record.excluded.reason)
     model = fam.build_model()
     assert "os_hr" in model.named_vars and "os_hr_later_estimate" not in model.named_vars
-
-
-@pytest.mark.slow
-def test_forecast_is_reproducible():
-    """Same spec, evidence and seed: byte-identical summary.json (few draws; the gate is not the point)."""
-    first = run_spec(FORECAST, as_of="2025-06-30", draws=100, seed=5).summary.to_json()
-    again = run_spec(FORECAST, as_of="2025-06-30", draws=100, seed=5).summary.to_json()
-    other = run_spec(FORECAST, as_of="2025-06-30", draws=100, seed=6).summary.to_json()
-    assert first == again
-    assert first != other

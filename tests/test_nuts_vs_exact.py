@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harmoni_bayes.inference import SamplerConfig, sample
+from harmoni_bayes.config import SamplerConfig
+from harmoni_bayes.inference import sample
 from harmoni_bayes.models.random_effects import RandomEffectsModel
 from harmoni_bayes.posterior import mcse_mean
 from harmoni_bayes.run import run_spec
@@ -25,7 +26,7 @@ def test_simulated_trials(k):
     rng = np.random.default_rng(k)
     se = rng.uniform(0.1, 0.4, k)
     y = rng.normal(-0.3 + 0.2 * rng.standard_normal(k), se)
-    fam = RandomEffectsModel([f"t{i}" for i in range(k)], y, se)
+    fam = RandomEffectsModel.from_arrays([f"t{i}" for i in range(k)], y, se)
     idata = sample(fam.build_model(), CFG)
     ex = fam.exact()
     post = idata.posterior

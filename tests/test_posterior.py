@@ -4,7 +4,8 @@ import arviz as az
 import numpy as np
 import pytest
 
-from harmoni_bayes.posterior import DiagnosticThresholds, diagnose, mcse_mean, summarise_draws
+from harmoni_bayes.config import DiagnosticThresholds
+from harmoni_bayes.posterior import diagnose, mcse_mean, summarise_draws
 
 
 def _idata(post: dict, diverging=None):

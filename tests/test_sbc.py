@@ -64,21 +64,21 @@ def _uniform(ranks, what):
 
 
 def test_sbc_random_effects():
-    fam = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.152, 0.153, 0.121])
+    fam = RandomEffectsModel.from_arrays(["a", "b", "c"], [0.0, 0.0, 0.0], [0.152, 0.153, 0.121])
     for name, r in _sbc(fam).items():
         _uniform(r, f"random effects {name}")
 
 
 def test_sbc_subgroups():
-    fam = SubgroupModel(["TPS 1-49%", "TPS >=50%"], [0.0, 0.0], [0.190, 0.256])
+    fam = SubgroupModel.from_arrays(["TPS 1-49%", "TPS >=50%"], [0.0, 0.0], [0.190, 0.256])
     for name, r in _sbc(fam, seed=1).items():
         _uniform(r, f"subgroups {name}")
 
 
 def test_sbc_detects_a_wrong_model():
     """The check can fail: simulating with SE 0.6 but fitting with SE 0.06 gives non-uniform tau ranks."""
-    truth = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.6, 0.6, 0.6])
-    model = RandomEffectsModel(["a", "b", "c"], [0.0, 0.0, 0.0], [0.06, 0.06, 0.06]).build_model()
+    truth = RandomEffectsModel.from_arrays(["a", "b", "c"], [0.0, 0.0, 0.0], [0.6, 0.6, 0.6])
+    model = RandomEffectsModel.from_arrays(["a", "b", "c"], [0.0, 0.0, 0.0], [0.06, 0.06, 0.06]).build_model()
     rng = np.random.default_rng(5)
     ranks = []
     for r in range(40):

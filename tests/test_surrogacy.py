@@ -7,9 +7,9 @@ Default tests build graphs and evaluate closed forms only.  Tests marked ``slow`
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
+import nutpie
 import pytest
 from pydantic import ValidationError
 from scipy import stats
@@ -22,7 +22,6 @@ from harmoni_bayes.models.surrogacy import (
     TargetTrial,
     brma_from_product_normal,
     forecast_fixed_hyperparameters,
-    summarize_ste,
     surrogate_threshold_effect,
     target_conditional,
 )
@@ -165,12 +164,9 @@ def test_accepts_reference_selection():
 
 def test_is_a_model_family_and_lazy():
     fam = make_model(toy_target())
-    for attr in ModelFamily.__annotations__ | {
-        n: None for n in ("build_model", "quantities", "probabilities")
-    }:
-        assert hasattr(fam, attr), attr
+    assert isinstance(fam, ModelFamily)
     assert callable(fam.assumptions)
-    assert fam.family == "surrogacy"
+    assert fam.name == "surrogacy"
     assert not hasattr(fam, "model") and not hasattr(fam, "idata")
 
 
@@ -405,15 +401,13 @@ def test_quantities_names_and_values():
     assert [d.name for d in make_model().quantities(fake_idata(h))][-1] == "ste_hr_pfs"
 
 
-def test_ste_definition_and_summary():
+def test_ste_definition():
     # At x = log(STE) the upper 95% prediction limit of the true OS log HR is exactly 0.
     a, b, s = -0.05, 0.4, 0.1
     ste = surrogate_threshold_effect(a, b, s)
     assert a + b * math.log(ste) + 1.959964 * s == pytest.approx(0.0, abs=1e-6)
     assert surrogate_threshold_effect(0.2, 1e-9, 0.1) == pytest.approx(math.exp(-50))  # finite, clipped
-    summ = summarize_ste(np.array([0.5, 0.6, np.nan, 0.7]))
-    assert summ["fraction_defined"] == 0.75 and summ["median"] == pytest.approx(0.6)
-    assert np.isnan(summarize_ste(np.array([np.nan, np.nan]))["median"])
+    assert np.isnan(surrogate_threshold_effect(0.2, -0.4, 0.1))  # slope <= 0: no threshold exists
 
 
 def test_p_slope_positive_without_target():
@@ -487,14 +481,12 @@ def test_simulation_based_calibration():
     variance test is what detects small errors in the target's conditional draw or in the
     independent-increment step (checked by mutating each: z = -3.6 and -3.5).
     """
-    nutpie = pytest.importorskip("nutpie")
     reps, k, n_keep = 600, 15, 99
     rng = np.random.default_rng(20250101)
     se_s, se_t = rng.uniform(0.08, 0.2, k), rng.uniform(0.1, 0.25, k)
     tg = TargetTrial("sim", -0.5, 0.15, -0.2, 0.2, later_deaths=250)
     priors = SurrogacyPriors()
     fam = SurrogacyModel.from_arrays(np.zeros(k), se_s, np.zeros(k), se_t, priors=priors, target=tg)
-    t0 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(fam.build_model())
     names = [*HYPER, "target_mu_os", "later_log_os"]
     ranks = {n: [] for n in names}
@@ -523,7 +515,6 @@ def test_simulation_based_calibration():
             d = post[var].values.reshape(-1)
             d = np.log(d) if n == "later_log_os" else d
             ranks[n].append(int(np.sum(d[::4][:n_keep] < truth[n])))
-    elapsed = time.perf_counter() - t0
     bins = 10
     for n in names:
         rk = np.asarray(ranks[n])
@@ -533,7 +524,6 @@ def test_simulation_based_calibration():
         z_mean = (u.mean() - 0.5) / math.sqrt(1 / 12 / reps)
         z_var = (np.mean((u - 0.5) ** 2) - 1 / 12) / math.sqrt((1 / 80 - 1 / 144) / reps)
         assert p > 0.001 and abs(z_mean) < 3.3 and abs(z_var) < 3.3, (n, counts.tolist(), p, z_mean, z_var)
-    assert elapsed < 600
 
 
 def _harmoni2_target() -> TargetTrial:

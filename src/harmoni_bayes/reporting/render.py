@@ -12,6 +12,7 @@ import html
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,14 @@ import markupsafe
 
 from ..files import atomic_write
 from ..results import load_result
-from .build import build_report
+from .build import build_report, presentation_of
 from .content import Number, ReportContent, Sentence
 from .format import fmt_probability
 from .plain import describe_probability
 
 TEMPLATES = Path(__file__).parent / "templates"
+_MD_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
 FORMATS = {"html": "report.html", "md": "report.md", "json": "report.json"}
 
 __all__ = [
@@ -49,7 +52,9 @@ def _md_escape(x: Any) -> Any:
     """
     if isinstance(x, markupsafe.Markup):
         return x
-    return html.escape(str(x), quote=False)
+    # Only what CommonMark reads as raw HTML is escaped: "<" before a tag name, "/", "!" or "?", and "&" that
+    # starts an entity.  "HR < 1", ">0.999" and "TPS >=50%" stay readable, also inside code spans.
+    return _MD_TAG.sub("&lt;", _MD_ENTITY.sub("&amp;", str(x)))
 
 
 def _md_cell(x: Any) -> str:
@@ -60,7 +65,7 @@ def _md_cell(x: Any) -> str:
 def _md_source(parts: Any) -> markupsafe.Markup:
     """Source text with its URLs as Markdown autolinks ``<url>``; the rest escaped."""
     return markupsafe.Markup(
-        "".join(f"<{html.escape(u)}>" if u else html.escape(_md_cell(t), quote=False) for t, u in parts)
+        "".join(f"<{html.escape(u)}>" if u else str(_md_escape(_md_cell(t))) for t, u in parts)
     )
 
 
@@ -157,7 +162,8 @@ def _index_entry(report_dir: Path, out_dir: Path) -> dict:
                   "status": "PASS" if d.get("diagnostics", {}).get("ok") else "FAIL"}
         if d.get("probabilities"):
             p = d["probabilities"][0]
-            entry["headline"] = [Sentence((f"{describe_probability(p['name'])}: ",
+            names = dict(presentation_of(d["model"]).names)
+            entry["headline"] = [Sentence((f"{describe_probability(p['name'], names)}: ",
                                            Number(p["value"], fmt_probability(p["value"]),
                                                   ("probabilities", p["name"], "value"))), "answer")]
     else:
