@@ -63,3 +63,7 @@ class SpecError(HarmoniError):
 
 class ModelError(HarmoniError):
     """The selected evidence cannot feed the requested model (too few rows, no SE, ...)."""
+
+
+class ResultError(HarmoniError):
+    """A saved result cannot be written or read: a bad output folder, a damaged or hand-edited file."""

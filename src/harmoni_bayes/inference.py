@@ -2,22 +2,60 @@
 
 Seeds are integers and are recorded in every result.  The same model, settings and seed give the
 same draws with either backend (PyMC seeds each chain from the integer; nutpie likewise).
+
+PyMC runs chains in worker processes.  If the parent is killed (``kill -9``), plain workers would be
+left running; here every worker asks the kernel to kill it when its parent dies (Linux
+``PR_SET_PDEATHSIG``), so a killed run leaves no orphans.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import multiprocessing.context
 import os
-
-import pymc as pm
+import signal
+import sys
+from typing import Any
 
 from .config import SamplerConfig
 
-def sample(model: pm.Model, config: SamplerConfig):
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent exits; a no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class _WorkerProcess(multiprocessing.context.ForkServerProcess):
+    """A forkserver process that dies with its parent (the fork server, which dies with the sampler's process)."""
+
+    def run(self) -> None:
+        _die_with_parent()
+        super().run()
+
+
+class _WorkerContext(multiprocessing.context.ForkServerContext):
+    Process = _WorkerProcess
+
+
+def sample(model: Any, config: SamplerConfig) -> Any:
     """Run NUTS on ``model`` and return InferenceData (posterior and sample_stats)."""
+    import pymc as pm
+
     cores = config.cores or min(config.chains, os.cpu_count() or 1)
     # PyMC logs its own convergence advice; our diagnostics gate is the single source of truth.
     logging.getLogger("pymc").setLevel(logging.ERROR)
+    extra = {"mp_ctx": _WorkerContext()} if config.backend == "pymc" and sys.platform.startswith("linux") else {}
     with model:
         return pm.sample(
             draws=config.draws,
@@ -29,4 +67,5 @@ def sample(model: pm.Model, config: SamplerConfig):
             nuts_sampler=config.backend,
             progressbar=False,
             compute_convergence_checks=False,
+            **extra,
         )

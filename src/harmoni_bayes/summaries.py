@@ -77,10 +77,32 @@ class Summary:
         return next(p for p in self.probabilities if p["name"] == name)
 
     @classmethod
-    def from_dict(cls, d: dict) -> Summary:
-        """Inverse of :meth:`to_dict`."""
-        known = {"spec", "model", "method", "as_of", "evidence_rows", "quantities", "probabilities", "diagnostics"}
-        return cls(**{k: d[k] for k in known}, extra={k: v for k, v in d.items() if k not in known})
+    def from_dict(cls, d: Any) -> Summary:
+        """Inverse of :meth:`to_dict`; a ``ValueError`` naming what is wrong when ``d`` is not the contract."""
+        if not isinstance(d, dict):
+            raise ValueError(f"expected a JSON object, got {type(d).__name__}")
+        missing = [k for k in _SHAPE if k not in d]
+        if missing:
+            raise ValueError(f"missing key(s): {', '.join(missing)}")
+        wrong = [k for k, t in _SHAPE.items() if not isinstance(d[k], t)]
+        for section, need in (("quantities", ("name", "scale", *STAT_KEYS)), ("probabilities", ("name", "value"))):
+            if any(not isinstance(x, dict) or any(k not in x for k in need) for x in d[section]):
+                wrong.append(section)
+        if wrong:
+            raise ValueError(f"wrongly typed or incomplete: {', '.join(dict.fromkeys(wrong))}")
+        return cls(**{k: d[k] for k in _SHAPE}, extra={k: v for k, v in d.items() if k not in _SHAPE})
+
+
+_SHAPE: dict[str, Any] = {
+    "spec": str,
+    "model": str,
+    "method": str,
+    "as_of": (str, type(None)),
+    "evidence_rows": list,
+    "quantities": list,
+    "probabilities": list,
+    "diagnostics": dict,
+}
 
 
 def quantity_record(name: str, scale: str, stats: Mapping[str, Any]) -> dict:

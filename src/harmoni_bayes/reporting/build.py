@@ -19,7 +19,7 @@ from ..constants import LOWER_KEY, UPPER_KEY
 from ..errors import SpecError
 from ..models import families, get_family
 from ..models.base import CI, HeadlineContext, Line, P, Presentation, Q
-from ..results import Result
+from ..results import Result, package_versions
 from .content import (
     DiagnosticCheck,
     DiagnosticsView,
@@ -319,8 +319,6 @@ _CHECK_LABELS = {
 
 
 def _provenance(result: Result) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    from .. import __version__
-
     p, s, spec = result.provenance or {}, result.summary, result.spec or {}
     sampler = spec.get("sampler") or {}
     files = p.get("evidence_files") or ({p["evidence_source"]: ""} if p.get("evidence_source") else {})
@@ -339,7 +337,7 @@ def _provenance(result: Result) -> tuple[list[tuple[str, str]], dict[str, str]]:
         ("Result created", text(p.get("created"))),
         *[(f"Evidence file ({sha[:12]})" if sha else "Evidence file", name) for name, sha in files.items()],
         ("Evidence rows used", str(len(s.evidence_rows))),
-        ("Report rendered by", f"harmoni-bayes {__version__}"),
+        ("Report rendered by", f"harmoni-bayes {package_versions()['harmoni-bayes']}"),
     ]
     versions = {k: text(v) for k, v in (p.get("versions") or {}).items()}
     return rows, versions

@@ -1,0 +1,257 @@
+"""Result I/O under damage, crashes and bad options: one clear message and exit 2, never a traceback or a mix.
+
+A result folder is written as one unit with a manifest of checksums, and ``posterior.nc`` carries the
+summary, so a truncated, emptied, garbled or hand-edited file is refused by ``report``.  Bad ``run``
+options are refused before any fitting.  A run killed at a random moment leaves the old result or the new
+one, never a mix, and no orphaned sampler processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harmoni_bayes import results as results_mod
+from harmoni_bayes.cli import app
+from harmoni_bayes.errors import ResultError
+from harmoni_bayes.results import load_result, save_result
+from harmoni_bayes.run import run_spec
+
+REPO = Path(__file__).resolve().parents[1]
+PDL1 = REPO / "models" / "harmoni2_pfs_pdl1.toml"
+META = REPO / "models" / "ivonescimab_pfs_meta.toml"
+FORECAST = REPO / "models" / "harmoni2_os_forecast.toml"
+CLI = [sys.executable, "-m", "harmoni_bayes.cli"]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> Path:
+    return save_result(run_spec(PDL1, method="exact"), tmp_path_factory.mktemp("r") / "pdl1")
+
+
+@pytest.fixture
+def copy(saved, tmp_path) -> Path:
+    d = tmp_path / "copy"
+    shutil.copytree(saved, d)
+    return d
+
+
+def _report(d: Path):
+    return CliRunner().invoke(app, ["report", str(d)])
+
+
+def _refused(res, *words: str) -> None:
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    text = res.output.lower()
+    for w in words:
+        assert w.lower() in text, res.output
+
+
+# -- damaged results ---------------------------------------------------------------------------------
+
+
+def test_an_intact_result_reports(copy):
+    res = _report(copy)
+    assert res.exit_code == 0, res.output
+    assert (copy / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda d: (d / "posterior.nc").write_bytes((d / "posterior.nc").read_bytes()[:500]), ["posterior.nc"]),
+        (lambda d: (d / "posterior.nc").write_bytes(b""), ["posterior.nc"]),
+        (lambda d: (d / "summary.json").write_text("not json {"), ["summary.json"]),
+        (lambda d: (d / "summary.json").write_text("{}"), ["summary.json"]),
+        (lambda d: (d / "summary.json").write_text('{"spec": 1, "quantities": "x"}'), ["summary.json"]),
+        (lambda d: (d / "summary.json").unlink(), ["summary.json", "missing"]),
+        (lambda d: (d / "posterior.nc").unlink(), ["no saved result"]),
+    ],
+    ids=["truncated-nc", "empty-nc", "garbage-json", "empty-json", "wrong-types", "missing-json", "missing-nc"],
+)
+def test_damaged_result_is_refused_with_one_message(copy, damage, words):
+    damage(copy)
+    _refused(_report(copy), *words)
+    assert not (copy / "report.html").exists()
+
+
+@pytest.mark.parametrize("with_manifest", [True, False])
+def test_a_hand_edited_number_is_noticed(copy, with_manifest):
+    if not with_manifest:  # results written before manifests: the summary inside posterior.nc still catches it
+        (copy / "manifest.json").unlink()
+    s = json.loads((copy / "summary.json").read_text())
+    s["probabilities"][0]["value"] = 0.5
+    (copy / "summary.json").write_text(json.dumps(s, indent=2) + "\n")
+    _refused(_report(copy), "summary.json")
+
+
+def test_load_result_raises_result_error(copy):
+    (copy / "summary.json").write_text("[]")
+    with pytest.raises(ResultError, match="summary.json"):
+        load_result(copy)
+
+
+# -- written as one unit -----------------------------------------------------------------------------
+
+
+def test_result_files_have_ordinary_permissions(saved):
+    for name in ("posterior.nc", "summary.json", "summary.csv", "manifest.json"):
+        mode = stat.S_IMODE((saved / name).stat().st_mode)
+        assert mode & 0o044 == 0o044, (name, oct(mode))  # readable by group and others, as other outputs
+
+
+def test_a_crash_while_writing_leaves_the_old_result_intact(saved, tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    shutil.copytree(saved, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    new = run_spec(META, method="exact")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # a kill between posterior.nc and summary.json
+
+    monkeypatch.setattr(results_mod, "atomic_write", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_result(new, target)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.partial-")]
+    assert load_result(target).summary.spec == "harmoni2_pfs_pdl1"
+
+
+def test_a_rerun_replaces_the_whole_folder_and_cleans_leftovers(saved, tmp_path):
+    target = tmp_path / "out"
+    shutil.copytree(saved, target)
+    (target / "report.html").write_text("stale report of the old result")
+    stale = tmp_path / ".out.partial-999999999-dead"  # left by a killed writer (no such pid)
+    stale.mkdir()
+    (stale / "posterior.nc").write_bytes(b"")
+    save_result(run_spec(META, method="exact"), target)
+    assert load_result(target).summary.spec == "ivonescimab_pfs_meta"
+    assert not (target / "report.html").exists()  # a report of the old result would now be wrong
+    assert not stale.exists()
+
+
+# -- bad options, refused before fitting ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--draws", "-5"], ["draws"]),
+        (["--draws", str(10**12)], ["draws"]),
+        (["--seed", "-1"], ["seed"]),
+        (["--backend", "foo"], ["backend"]),
+        (["--method", "bogus"], ["method"]),
+        (["--as-of", "2025-02-30"], ["as_of"]),
+    ],
+)
+def test_bad_run_options_are_refused(tmp_path, args, words):
+    res = CliRunner().invoke(app, ["run", str(PDL1), "--out", str(tmp_path / "o"), *args])
+    _refused(res, *words)
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_must_be_a_folder_for_results(tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("mine")
+    _refused(CliRunner().invoke(app, ["run", str(PDL1), "--out", str(f), "--method", "exact"]), "is a file")
+    assert f.read_text() == "mine"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    _refused(CliRunner().invoke(app, ["run", str(PDL1), "--out", str(mine), "--method", "exact"]), "other files")
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_unwritable_out_is_refused_before_fitting(tmp_path, monkeypatch):
+    # root ignores permission bits and tests cannot mount a read-only filesystem: stub the one check
+    monkeypatch.setattr(results_mod, "_writable", lambda folder: False)
+    _refused(CliRunner().invoke(app, ["run", str(PDL1), "--out", str(tmp_path / "o")]), "cannot write")
+
+
+def test_huge_draws_in_a_spec_are_refused(tmp_path):
+    text = PDL1.read_text().replace("draws = 1000", "draws = 1000000000000")
+    spec = tmp_path / "huge.toml"
+    spec.write_text(text)
+    _refused(CliRunner().invoke(app, ["run", str(spec), "--out", str(tmp_path / "o")]), "sampler.draws")
+
+
+def test_spec_with_a_byte_order_mark_is_read(tmp_path):
+    spec = tmp_path / "bom.toml"
+    spec.write_bytes(b"\xef\xbb\xbf" + PDL1.read_bytes())
+    res = CliRunner().invoke(app, ["run", str(spec), "--out", str(tmp_path / "o"), "--method", "exact"])
+    assert res.exit_code == 0, res.output
+
+
+# -- killed runs -------------------------------------------------------------------------------------------
+
+
+def _processes_with(marker: str) -> list[int]:
+    pids = []
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in env.read_bytes():
+                pids.append(int(env.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+def test_a_killed_run_leaves_the_old_result_or_the_new_one(saved, tmp_path):
+    """Kill `run --method exact` at random moments; each time the folder holds one whole result, or none."""
+    target = tmp_path / "out"
+    rng = random.Random(20250101)
+    seen = set()
+    for _ in range(6):
+        proc = subprocess.Popen(
+            [*CLI, "run", str(META), "--out", str(target), "--method", "exact"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.5, 4.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if target.exists():
+            seen.add(load_result(target).summary.spec)  # complete: loads and verifies
+            res = _report(target)
+            assert res.exit_code == 0, res.output
+        leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+        assert all(".partial-" in p.name for p in leftovers)
+    save_result(run_spec(META, method="exact"), target)  # the next writer cleans what killed ones left
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and PR_SET_PDEATHSIG")
+def test_killing_a_sampling_run_leaves_no_orphaned_workers(tmp_path):
+    marker = f"HB_TEST_{uuid.uuid4().hex}"
+    env = os.environ | {"HB_TEST_MARK": marker}
+    proc = subprocess.Popen(
+        [*CLI, "run", str(FORECAST), "--out", str(tmp_path / "o"), "--draws", "2000"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while len(_processes_with(marker)) < 4 and time.monotonic() < deadline:  # main, fork server, chain workers
+        time.sleep(0.5)
+    assert len(_processes_with(marker)) >= 4, "the sampler never started its workers"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(marker) == []
