@@ -17,13 +17,17 @@ $(STAMP): pyproject.toml
 report: $(STAMP)
 	$(BIN)/harmoni-bayes run-all models --out out --reports reports
 
-# Notebooks run top to bottom with few draws (nbmake); the slow sampling tests run too.
-test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	HARMONI_NOTEBOOK_DRAWS=150 MPLBACKEND=Agg $(BIN)/pytest --nbmake tests notebooks $(PYTEST_ARGS)
+# Static checks first (seconds), then the tests on every core (pytest-xdist); notebooks run top to bottom
+# with few draws (nbmake); the slow sampling tests run too.
+test: lint
+	HARMONI_NOTEBOOK_DRAWS=150 MPLBACKEND=Agg $(BIN)/pytest -n auto --dist loadgroup --nbmake tests notebooks $(PYTEST_ARGS)
 
+# Style, formatting, types and the architecture contracts (pyproject.toml [tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf out reports .pytest_cache

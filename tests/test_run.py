@@ -62,6 +62,7 @@ def test_save_load_round_trip(tmp_path):
     save_result(back, tmp_path)
 
 
+@pytest.mark.slow
 def test_mcmc_is_reproducible_and_gated(tmp_path):
     """Same spec, evidence and seed: identical summary.json. Few draws, so the gate must fail and say so."""
     runner = CliRunner()

@@ -261,8 +261,9 @@ def report(
 
 
 def main() -> None:  # pragma: no cover - console entry point alternative
+    """Run the command line as ``harmoni-bayes``."""
     app(prog_name="harmoni-bayes")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -59,7 +59,9 @@ class ReferenceSpec(Strict):
     """Which reference PFS/OS comparisons train a surrogacy model (see :mod:`harmoni_bayes.reference`)."""
 
     file: str | None = None  # default: the shipped nsclc_pfs_os_trials.csv
-    groups: list[Literal["IO", "IO+antiVEGF", "antiVEGF"]] | None = Field(default_factory=lambda: ["IO", "IO+antiVEGF"])
+    groups: list[Literal["IO", "IO+antiVEGF", "antiVEGF"]] | None = Field(
+        default_factory=lambda: list[Literal["IO", "IO+antiVEGF", "antiVEGF"]](["IO", "IO+antiVEGF"])
+    )
     lines: list[str] | None = Field(default_factory=lambda: ["1L"])
     shared_control: Literal["inflate", "keep", "first"] = "inflate"
     exclude_trials: list[str] = Field(default_factory=list)

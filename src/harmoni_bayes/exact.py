@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import optimize, special
@@ -168,6 +168,7 @@ class NormalMixture:
     weights: np.ndarray
     means: np.ndarray
     sds: np.ndarray
+    _live: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         w = _as_1d("weights", self.weights)
@@ -200,7 +201,7 @@ class NormalMixture:
         return float(math.sqrt(np.dot(self.weights, self.sds**2 + (self.means - mu) ** 2)))
 
     # distribution functions -----------------------------------------------------------------
-    def _eval(self, x, kind: str) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    def _eval(self, x: Any, kind: str) -> Any:
         """Mixture ``cdf``, ``pdf`` or ``both`` at the points ``x`` (evaluated block-wise)."""
         x = np.asarray(x, dtype=float)
         flat = x.reshape(-1)
@@ -242,7 +243,7 @@ class NormalMixture:
         """``P(X < x)`` on the log scale, e.g. ``prob_below(0.0) = P(HR < 1)``."""
         return float(self.cdf(float(x)))
 
-    def ppf(self, q) -> np.ndarray | float:
+    def ppf(self, q: Any) -> Any:
         """Quantile function, vectorised: the root of ``F(x) = q``.
 
         Safeguarded Newton iteration inside the exact bracket
@@ -351,7 +352,10 @@ class GridDistribution:
 
     values: np.ndarray
     weights: np.ndarray
-    edges: np.ndarray | None = None
+    edges: Any = None  # an array after construction (None asks for the midpoint default)
+    _cum: np.ndarray = field(init=False, repr=False, compare=False)
+    _ppf_x: np.ndarray = field(init=False, repr=False, compare=False)
+    _ppf_q: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         v = _as_1d("values", self.values)
@@ -410,7 +414,7 @@ class GridDistribution:
         out = np.where(inside, dens, 0.0)
         return float(out) if out.ndim == 0 else out
 
-    def ppf(self, q) -> np.ndarray | float:
+    def ppf(self, q: Any) -> Any:
         """Inverse of :meth:`cdf` (exact for the piecewise-linear CDF); vectorised."""
         q = np.asarray(q, dtype=float)
         if np.any((q < 0) | (q > 1)):

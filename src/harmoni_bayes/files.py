@@ -89,7 +89,7 @@ def clean_stale(folder: Path, prefix: str) -> list[Path]:
     Temporary files and folders are named ``<prefix><pid>-<random>``; a crash (``kill -9``) leaves them
     behind, and the next writer removes them.  Returns what was removed.
     """
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for p in folder.glob(f"{prefix}*"):

@@ -114,7 +114,7 @@ def quantities_from_draws(draws: list[Draws]) -> list[dict]:
     """Quantity records from posterior draws (moments left null where they do not exist)."""
     out = []
     for d in draws:
-        stats = summarise_draws(d.values)
+        stats: dict[str, float | None] = dict(summarise_draws(d.values))
         if not d.moments:
             stats |= {"mean": None, "sd": None}
         out.append(quantity_record(d.name, d.scale, stats))

@@ -254,10 +254,10 @@ def line(role: str, *parts: Part | Sequence[Part]) -> Line:
     """A headline sentence from text and number references (nested lists are flattened)."""
     flat: list[Part] = []
     for p in parts:
-        if isinstance(p, list | tuple):
-            flat.extend(p)
-        else:
+        if isinstance(p, str | Q | P | CI):
             flat.append(p)
+        else:
+            flat.extend(p)
     return Line(role, tuple(flat))
 
 

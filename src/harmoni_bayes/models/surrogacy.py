@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -169,13 +169,17 @@ class TargetTrial:
             problems.append(Problem("target PFS estimate needs a finite log HR and a positive SE"))
         if (self.y_os is None) != (self.se_os is None):
             problems.append(Problem("give both y_os and se_os for the interim OS estimate, or neither"))
-        elif self.y_os is not None and not (np.isfinite(self.y_os) and np.isfinite(self.se_os) and self.se_os > 0):
+        elif (
+            self.y_os is not None
+            and self.se_os is not None
+            and not (np.isfinite(self.y_os) and np.isfinite(self.se_os) and self.se_os > 0)
+        ):
             problems.append(Problem("target OS estimate needs a finite log HR and a positive SE"))
         if self.later_deaths is None:
             pass
         elif not (isinstance(self.later_deaths, (int, np.integer)) and self.later_deaths > 0):
             problems.append(Problem("later_deaths must be a positive integer", value=str(self.later_deaths)))
-        elif self.has_os and self.se_os and np.isfinite(self.se_os) and self.se_os > 0:
+        elif self.se_os is not None and np.isfinite(self.se_os) and self.se_os > 0:
             interim_deaths = 4.0 / self.se_os**2
             if not self.later_deaths > interim_deaths * (1 + 1e-9):  # tolerance for SEs like 2/sqrt(D)
                 problems.append(
@@ -203,12 +207,17 @@ class TargetTrial:
     @property
     def later_information(self) -> float:
         """I_F = D/4 (1:1 allocation)."""
-        return self.later_deaths / 4.0
+        return self._deaths() / 4.0
 
     @property
     def success_bound(self) -> float:
         """c = -z_{1-alpha} * 2/sqrt(D): the later analysis is significant if its log HR is below c."""
-        return -stats.norm.isf(self.alpha) * 2.0 / math.sqrt(self.later_deaths)
+        return float(-stats.norm.isf(self.alpha) * 2.0 / math.sqrt(self._deaths()))
+
+    def _deaths(self) -> int:
+        if self.later_deaths is None:
+            raise ModelError(f"target trial {self.label!r}: its OS analysis is final; there is no later analysis")
+        return self.later_deaths
 
     @classmethod
     def from_hrs(
@@ -564,7 +573,7 @@ class SurrogacyModel(ModelFamily):
     """
 
     name = "surrogacy"
-    spec_class: Any = SurrogacySpec
+    spec_class: ClassVar[type[SpecBase]] = SurrogacySpec
     dim = "comparison"
     presentation = Presentation(
         headline=_headline_surrogacy,
@@ -683,12 +692,12 @@ class SurrogacyModel(ModelFamily):
     def _add_target(self, model, eta, tau, intercept, slope, psi, rho) -> None:
         import pymc as pm
 
-        tg = self.target
+        tg = self._target()
         ys = pm.Data("target_y_pfs", float(tg.y_pfs))
         ss = pm.Data("target_se_pfs", float(tg.se_pfs))
         # The target's estimates enter the same likelihood as one more row.
         pm.Normal("target_pfs", mu=eta, sigma=pm.math.sqrt(tau**2 + ss**2), observed=ys)
-        if tg.has_os:
+        if tg.y_os is not None and tg.se_os is not None:
             yt = pm.Data("target_y_os", float(tg.y_os))
             st = pm.Data("target_se_os", float(tg.se_os))
             m_t, sd_t = os_estimate_given_pfs(eta, tau, intercept, slope, psi, rho, ys, ss, st)
@@ -721,6 +730,11 @@ class SurrogacyModel(ModelFamily):
         pm.Deterministic("os_hr_later_estimate", pm.math.exp(y_f))
 
     # ---- results ----------------------------------------------------------------------------
+
+    def _target(self) -> TargetTrial:
+        if self.target is None:
+            raise ModelError("this surrogacy model has no target trial")
+        return self.target
 
     def _hyper_draws(self, idata) -> dict[str, np.ndarray]:
         return {name: posterior_array(idata, name) for name in HYPERPARAMETERS}
@@ -755,11 +769,10 @@ class SurrogacyModel(ModelFamily):
             raise ModelError("this surrogacy model has no target trial")
         h = self._hyper_draws(idata)
         tg = self.target
-        args = [h[n] for n in HYPERPARAMETERS]
         if tg.has_os:
-            _, m_t, _, _, v22 = target_conditional(*args, tg.y_pfs, tg.se_pfs, tg.y_os, tg.se_os)
+            _, m_t, _, _, v22 = target_conditional(**h, y_s=tg.y_pfs, s_s=tg.se_pfs, y_t=tg.y_os, s_t=tg.se_os)
         else:
-            _, m_t, _, _, v22 = target_conditional(*args, tg.y_pfs, tg.se_pfs)
+            _, m_t, _, _, v22 = target_conditional(**h, y_s=tg.y_pfs, s_s=tg.se_pfs)
         return m_t, np.sqrt(np.maximum(v22, 0.0))
 
     def probabilities(self, idata: az.InferenceData) -> list[Draws]:
@@ -786,14 +799,15 @@ class SurrogacyModel(ModelFamily):
             return out
         c = tg.success_bound
         i_f = tg.later_information
-        if tg.has_os:
+        if tg.y_os is not None:
             i_i = tg.interim_information
             d_i = i_f - i_i
             mean = (i_i * tg.y_os + d_i * m_t) / i_f
             sd = np.sqrt(d_i + d_i**2 * sd_t**2) / i_f
         else:
             mean = m_t
-            sd = np.sqrt(sd_t**2 + 4.0 / tg.later_deaths)
+            deaths = 4.0 * i_f  # D, exactly (i_f = D/4)
+            sd = np.sqrt(sd_t**2 + 4.0 / deaths)
         out.append(Draws("P(later_os_significant)", "probability", norm.cdf((c - mean) / sd)))
         return out
 
@@ -815,7 +829,7 @@ class SurrogacyModel(ModelFamily):
         """Per-draw predictive mean and SD of a new comparison's OS log-HR estimate given its PFS
         estimate (for leave-one-out checks); the predictive is the normal mixture over draws."""
         h = self._hyper_draws(idata)
-        return os_estimate_given_pfs(*(h[n] for n in HYPERPARAMETERS), y_pfs, se_pfs, se_os)
+        return os_estimate_given_pfs(**h, y_s=y_pfs, s_s=se_pfs, s_t=se_os)
 
     def assumptions(self) -> list[str]:
         """Transport of the PFS-OS relation, exchangeability, proportional hazards, rho_w, shared arms."""

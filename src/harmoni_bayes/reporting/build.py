@@ -71,7 +71,7 @@ def _sentence(summary: Any, ln: Line, names: dict[str, str]) -> Sentence:
 
 def _negative(lo: Number, hi: Number) -> bool:
     """A range with a negative bound reads "-0.23 to -0.017", not "-0.23\u2013-0.017"."""
-    return any(finite(n.value) and n.value < 0 for n in (lo, hi))
+    return any(n.value is not None and finite(n.value) and n.value < 0 for n in (lo, hi))
 
 
 # =============================================================================================

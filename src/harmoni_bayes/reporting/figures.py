@@ -316,7 +316,7 @@ def forest_plot(result: Result, ax=None) -> Figure:
             label=lab,
             zorder=3,
         )
-        _label_right(ax, y, _hr_text(r["estimate"], r["lower"], r["upper"]), s["color"])
+        _label_right(ax, y, _hr_text(r["estimate"], r["lower"], r["upper"]), str(s["color"]))
     vals = np.concatenate([df[c].to_numpy(float) for c in ("estimate", "lower", "upper")])
     vals = vals[np.isfinite(vals) & (vals > 0)]
     _hr_axis(ax, min(vals.min(), 0.9), max(vals.max(), 1.1))
@@ -485,10 +485,10 @@ def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
                 target |= {"os_hr": q["median"], "os_lower": q[LOWER_KEY], "os_upper": q[UPPER_KEY]}
     post = _group(result, "posterior")
     slope, intercept = draws_of(post, "slope"), draws_of(post, "intercept")
-    xs = [r["pfs_lower"] for r in rows] + [r["pfs_upper"] for r in rows] + [r["pfs_hr"] for r in rows]
+    candidates = [r["pfs_lower"] for r in rows] + [r["pfs_upper"] for r in rows] + [r["pfs_hr"] for r in rows]
     if target:
-        xs += [target["pfs_hr"]]
-    xs = np.asarray([x for x in xs if np.isfinite(x) and x > 0])
+        candidates += [target["pfs_hr"]]
+    xs = np.asarray([x for x in candidates if np.isfinite(x) and x > 0])
     if slope is not None and intercept is not None and slope.size == intercept.size and xs.size:
         grid = np.exp(np.linspace(np.log(xs.min()), np.log(xs.max()), grid_size))
         log_os = intercept[:, None] + slope[:, None] * np.log(grid)[None, :]

@@ -140,7 +140,7 @@ def _index_entry(report_dir: Path, out_dir: Path) -> dict:
     report_dir = Path(report_dir)
     rj, sj = report_dir / "report.json", report_dir / "summary.json"
     html_path = report_dir / "report.html"
-    entry = {
+    entry: dict[str, Any] = {
         "dir": str(report_dir),
         "href": os.path.relpath(html_path, out_dir).replace(os.sep, "/") if html_path.exists() else None,
         "headline": [],
