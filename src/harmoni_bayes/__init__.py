@@ -4,7 +4,8 @@ The public API, in the order data flows (see ARCHITECTURE.md):
 
 * evidence: :func:`load_evidence`, :func:`load_reference_trials`, :func:`read_evidence`, :func:`select_evidence`
 * specs and fitting: :func:`load_spec`, :func:`run_spec`
-* results: :func:`save_result`, :func:`load_result`
+* results and reports: :func:`save_result`, :func:`load_result`, :func:`build_report`, :func:`write_report`
+* model families: :func:`families` (the registry; see ARCHITECTURE.md to add one)
 """
 
 from .errors import EvidenceError, ModelError, SpecError
@@ -18,6 +19,9 @@ _LAZY = {
     "save_result": "results",
     "run_spec": "run",
     "load_spec": "specs",
+    "write_report": "reporting",
+    "build_report": "reporting",
+    "families": "models",
 }
 
 
@@ -29,7 +33,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'harmoni_bayes' has no attribute {name!r}")
 
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # kept equal to pyproject.toml's version (checked by a test)
 
 __all__ = [
     "EvidenceError",
@@ -37,6 +41,8 @@ __all__ = [
     "Result",
     "Selection",
     "SpecError",
+    "build_report",
+    "families",
     "load_evidence",
     "load_reference_trials",
     "load_result",
@@ -45,4 +51,5 @@ __all__ = [
     "run_spec",
     "save_result",
     "select_evidence",
+    "write_report",
 ]
