@@ -490,7 +490,8 @@ def test_mixture_cdf_inverts_ppf(mix, qs):
     x = mix.ppf(q)
     np.testing.assert_allclose(mix.cdf(x), q, atol=1e-12, rtol=1e-9)
     order = np.argsort(q)
-    assert np.all(np.diff(x[order]) >= 0)
+    # monotone up to the root finder's tolerance (1e-14 relative): q one ulp apart may swap at 1e-15
+    assert np.all(np.diff(x[order]) >= -1e-12 * (1 + np.abs(x[order][1:])))
     assert mix.ppf(0.0) == -np.inf and mix.ppf(1.0) == np.inf
 
 

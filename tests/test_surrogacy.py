@@ -27,6 +27,9 @@ from harmoni_bayes.models.surrogacy import (
 )
 from harmoni_bayes.priors import FixedValue, HalfCauchyPrior, UniformPrior
 
+# Structure tests evaluate graphs without the C compilation that sampling needs (milliseconds, not minutes).
+FAST = "FAST_COMPILE"
+
 HYPER = ("eta_pfs", "tau_pfs", "intercept", "slope", "residual_sd", "rho_w")
 
 
@@ -80,7 +83,7 @@ def point_for(model, values: dict, z=(0.0, 0.0), zf: float = 0.0) -> dict:
 def value_fn(model, *names):
     """Compile deterministics as functions of the value variables (a point dict), not of random draws."""
     outs = model.replace_rvs_by_values([model[n] for n in names])
-    return model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")
+    return model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore", mode=FAST)
 
 
 def fake_idata(draws: dict[str, np.ndarray]):
@@ -186,8 +189,8 @@ def test_structure_with_target(with_os):
     assert model.named_vars_to_dims["y_os"] == ("comparison",)
     assert list(model.coords["comparison"]) == fam.comparisons
     ip = model.initial_point()
-    logp = model.compile_logp()(ip)
-    dlogp = model.compile_dlogp()(ip)
+    logp = model.compile_logp(mode=FAST)(ip)
+    dlogp = model.compile_dlogp(mode=FAST)(ip)
     assert np.isfinite(logp) and np.all(np.isfinite(dlogp)) and np.any(dlogp != 0)
 
 
@@ -198,7 +201,7 @@ def test_structure_without_target_and_fixed_rho():
     assert "rho_w" in {v.name for v in model.deterministics}
     assert "os_hr" not in model.named_vars
     ip = model.initial_point()
-    assert np.all(np.isfinite(model.compile_dlogp()(ip)))
+    assert np.all(np.isfinite(model.compile_dlogp(mode=FAST)(ip)))
 
 
 def test_likelihood_is_the_marginal_bivariate_normal():
@@ -207,7 +210,7 @@ def test_likelihood_is_the_marginal_bivariate_normal():
     model = fam.build_model()
     h = {"eta_pfs": -0.3, "tau_pfs": 0.2, "intercept": -0.1, "slope": 0.6, "residual_sd": 0.15, "rho_w": 0.45}
     pt = point_for(model, h)
-    obs_logp = model.compile_logp(vars=model.observed_RVs, jacobian=False)(pt)
+    obs_logp = model.compile_logp(vars=model.observed_RVs, jacobian=False, mode=FAST)(pt)
 
     eta, tau, rho_b = brma_from_product_normal(*(h[n] for n in HYPER[:5]))
     sb = np.array([[tau[0] ** 2, rho_b * tau[0] * tau[1]], [rho_b * tau[0] * tau[1], tau[1] ** 2]])
@@ -227,7 +230,7 @@ def test_target_without_os_enters_only_the_pfs_margin():
     model = fam.build_model()
     h = {"eta_pfs": -0.3, "tau_pfs": 0.2, "intercept": -0.1, "slope": 0.6, "residual_sd": 0.15, "rho_w": 0.45}
     pt = point_for(model, h)
-    target_logp = model.compile_logp(vars=[model["target_pfs"]], jacobian=False)(pt)
+    target_logp = model.compile_logp(vars=[model["target_pfs"]], jacobian=False, mode=FAST)(pt)
     assert target_logp == pytest.approx(stats.norm(-0.3, math.hypot(0.2, TOY_SS)).logpdf(TOY_YS))
 
 
