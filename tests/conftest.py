@@ -1,4 +1,8 @@
-"""Shared fixtures: small evidence CSVs built from the shipped table by changing single cells."""
+"""Shared fixtures: small evidence CSVs built from the shipped table by changing single cells, and every
+shipped spec with an exact engine fitted exactly (well under a second each) and saved once per session.
+
+Hypothesis runs without deadlines: example timings on a loaded 2-core machine say nothing about correctness.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,22 @@ import csv
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from harmoni_bayes.evidence import shipped_path
+from helpers import EXACT_SPECS
+
+settings.register_profile("harmoni", deadline=None)
+settings.load_profile("harmoni")
+
+@pytest.fixture(scope="session")
+def exact_result_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Every exact-capable shipped spec fitted exactly and saved: {spec name: result dir}."""
+    from harmoni_bayes.results import save_result
+    from harmoni_bayes.run import run_spec
+
+    root = tmp_path_factory.mktemp("exact_results")
+    return {spec.stem: save_result(run_spec(spec, method="exact"), root / spec.stem) for spec in EXACT_SPECS}
 
 
 def _read_table(name: str) -> tuple[list[str], list[list[str]]]:

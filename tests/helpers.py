@@ -2,6 +2,8 @@
 
 import csv
 import io
+import tomllib
+from pathlib import Path
 
 from harmoni_bayes.evidence import shipped_path
 
@@ -19,3 +21,45 @@ def csv_text(header, rows) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buf.getvalue()
+
+
+REPO = Path(__file__).resolve().parents[1]
+ALL_SPECS = sorted((REPO / "models").glob("*.toml"))
+
+
+def _exact_capable(path: Path) -> bool:
+    from harmoni_bayes.models import get_family
+
+    spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    if spec.get("exnex", {}).get("enabled", False):  # EXNEX has no exact engine
+        return False
+    return "exact" in get_family(spec.get("model", "")).capabilities
+
+
+EXACT_SPECS = [p for p in ALL_SPECS if _exact_capable(p)]
+"""Shipped specs the exact engine can fit (fast tests); the others need MCMC (slow tests)."""
+MCMC_SPECS = [p for p in ALL_SPECS if p not in EXACT_SPECS]
+
+
+def lookup(summary: dict, ref) -> float:
+    """The value at ``ref`` (section, name, key) or (``diagnostics``, key) in summary.json."""
+    section, *rest = ref
+    if section == "diagnostics":
+        return summary["diagnostics"][rest[0]]
+    name, key = rest
+    return next(item for item in summary[section] if item["name"] == name)[key]
+
+
+def shows(text: str, value: float) -> bool:
+    """Does the displayed ``text`` faithfully show ``value`` (to the digits displayed)?"""
+    t = text.replace(",", "").strip()
+    if value is None:  # a statistic that does not exist (e.g. the mean of the STE) shows as a dash
+        return t == "\u2013"
+    if t.startswith(">"):
+        return value >= float(t[1:])
+    if t.startswith("<"):
+        return value <= float(t[1:])
+    if "e" in t:
+        return abs(float(t) - value) <= 0.051 * abs(float(t))
+    decimals = len(t.split(".")[1]) if "." in t else 0
+    return abs(float(t) - value) <= 0.5 * 10 ** (-decimals) + 1e-12

@@ -10,23 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from pathlib import Path
 
 import pytest
+from helpers import EXACT_SPECS, REPO, lookup, shows
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[1]
-EXACT_FAMILIES = {"random_effects", "subgroups"}  # fitted exactly in a second; MCMC-only specs are left out
-
-
-def _exact_capable(path: Path) -> bool:
-    spec = tomllib.loads(path.read_text(encoding="utf-8"))
-    return spec.get("model") in EXACT_FAMILIES and not spec.get("exnex", {}).get("enabled", False)
-
-
-SPECS = [p for p in sorted((REPO / "models").glob("*.toml")) if _exact_capable(p)]
+SPECS = EXACT_SPECS
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path(os.environ.get("HARMONI_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("HARMONI_CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -40,23 +31,6 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
 )
-
-
-def lookup(summary: dict, section: str, name: str, stat: str) -> float:
-    if section == "diagnostics":
-        return summary["diagnostics"][name]
-    return next(item for item in summary[section] if item["name"] == name)[stat]
-
-
-def shows(text: str, value: float) -> bool:
-    """Does the displayed ``text`` faithfully show ``value`` to the digits displayed?"""
-    t = text.replace(",", "").strip()
-    if t.startswith(">"):
-        return value >= float(t[1:])
-    if t.startswith("<"):
-        return value <= float(t[1:])
-    decimals = len(t.split(".")[1]) if "." in t else 0
-    return abs(float(t) - value) <= 0.5 * 10 ** (-decimals) + 1e-12
 
 
 @pytest.fixture(scope="module")
@@ -82,20 +56,14 @@ def driver(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def report_dirs(tmp_path_factory) -> dict[str, Path]:
-    """Every shipped spec fitted exactly, saved and rendered (all formats); plus index.html over them."""
+def report_dirs(exact_result_dirs) -> dict[str, Path]:
+    """Every exact-capable shipped spec, rendered (all formats); plus index.html over them."""
     from harmoni_bayes.reporting import write_index, write_report
-    from harmoni_bayes.results import save_result
-    from harmoni_bayes.run import run_spec
 
-    root = tmp_path_factory.mktemp("reports")
-    out = {}
-    for spec in SPECS:
-        d = save_result(run_spec(spec, method="exact"), root / spec.stem)
+    for d in exact_result_dirs.values():
         write_report(d, fmt="all")
-        out[spec.stem] = d
-    write_index(list(out.values()), root / "index.html")
-    return out
+    write_index(list(exact_result_dirs.values()), next(iter(exact_result_dirs.values())).parent / "index.html")
+    return exact_result_dirs
 
 
 def open_page(driver, path: Path) -> list[dict]:
@@ -132,8 +100,8 @@ def test_report_in_headless_chromium(driver, report_dirs, name):
     answer = driver.find_element(By.CSS_SELECTOR, "#headline .answer")
     assert answer.is_displayed() and answer.find_elements(By.CSS_SELECTOR, ".num")
     for el in spans:
-        value = lookup(summary, el.get_attribute("data-section"), el.get_attribute("data-name"),
-                       el.get_attribute("data-stat"))
+        ref = tuple(el.get_attribute(f"data-{k}") for k in ("section", "name", "stat"))
+        value = lookup(summary, ref)
         assert float(el.get_attribute("data-value")) == value
         assert shows(el.text, value), (el.text, value)
 

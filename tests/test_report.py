@@ -12,7 +12,6 @@ import base64
 import json
 import re
 import shutil
-import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -41,19 +40,9 @@ from harmoni_bayes.reporting import figures as F
 from harmoni_bayes.results import Result, load_result, save_result
 from harmoni_bayes.summaries import Summary, probabilities_from_draws, quantities_from_draws
 
-REPO = Path(__file__).resolve().parents[1]
-EXACT_FAMILIES = {"random_effects", "subgroups"}  # the families run_spec(method="exact") can fit
+from helpers import EXACT_SPECS, MCMC_SPECS, REPO, lookup, shows
 
-
-def _family(path: Path) -> tuple[str, bool]:
-    spec = tomllib.loads(path.read_text(encoding="utf-8"))
-    return spec.get("model", ""), bool(spec.get("exnex", {}).get("enabled", False))
-
-
-ALL_SPECS = sorted((REPO / "models").glob("*.toml"))
-# fast tests: specs with an exact engine (well under a second each); the others need MCMC (slow tests)
-SPECS = [p for p in ALL_SPECS if _family(p)[0] in EXACT_FAMILIES and not _family(p)[1]]
-MCMC_SPECS = [p for p in ALL_SPECS if p not in SPECS]
+SPECS = EXACT_SPECS
 SPEC_NAMES = [p.stem for p in SPECS]
 
 
@@ -63,15 +52,8 @@ SPEC_NAMES = [p.stem for p in SPECS]
 
 
 @pytest.fixture(scope="session")
-def result_dirs(tmp_path_factory) -> dict[str, Path]:
-    """Every shipped spec fitted exactly and saved: {spec name: result dir}."""
-    from harmoni_bayes.run import run_spec
-
-    root = tmp_path_factory.mktemp("results")
-    out = {}
-    for spec in SPECS:
-        out[spec.stem] = save_result(run_spec(spec, method="exact"), root / spec.stem)
-    return out
+def result_dirs(exact_result_dirs) -> dict[str, Path]:
+    return exact_result_dirs
 
 
 @pytest.fixture(scope="session")
@@ -91,30 +73,6 @@ def htmls(contents) -> dict[str, str]:
 
 def summary_json(result_dir: Path) -> dict:
     return json.loads((result_dir / "summary.json").read_text())
-
-
-def lookup(summary: dict, ref) -> float:
-    """The value at ``ref`` (section, name, key) or (``diagnostics``, key) in summary.json."""
-    section, *rest = ref
-    if section == "diagnostics":
-        return summary["diagnostics"][rest[0]]
-    name, key = rest
-    return next(item for item in summary[section] if item["name"] == name)[key]
-
-
-def shows(text: str, value: float) -> bool:
-    """Does the displayed ``text`` faithfully show ``value`` (to the digits displayed)?"""
-    t = text.replace(",", "").strip()
-    if value is None:  # a statistic that does not exist (e.g. the mean of the STE) shows as a dash
-        return t == "\u2013"
-    if t.startswith(">"):
-        return value >= float(t[1:])
-    if t.startswith("<"):
-        return value <= float(t[1:])
-    if "e" in t:
-        return abs(float(t) - value) <= 0.051 * abs(float(t))
-    decimals = len(t.split(".")[1]) if "." in t else 0
-    return abs(float(t) - value) <= 0.5 * 10 ** (-decimals) + 1e-12
 
 
 def significant_digits(text: str) -> int:

@@ -37,14 +37,17 @@ CLI = [sys.executable, "-m", "harmoni_bayes.cli"]
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory) -> Path:
-    return save_result(run_spec(PDL1, method="exact"), tmp_path_factory.mktemp("r") / "pdl1")
+def saved(exact_result_dirs) -> Path:
+    return exact_result_dirs["harmoni2_pfs_pdl1"]
 
 
 @pytest.fixture
 def copy(saved, tmp_path) -> Path:
+    """The saved result alone (the shared folder may also hold reports written by other tests)."""
     d = tmp_path / "copy"
-    shutil.copytree(saved, d)
+    d.mkdir()
+    for name in (*results_mod.RESULT_FILES, results_mod.MANIFEST):
+        shutil.copy2(saved / name, d / name)
     return d
 
 
@@ -116,6 +119,7 @@ def test_result_files_have_ordinary_permissions(saved):
 def test_a_crash_while_writing_leaves_the_old_result_intact(saved, tmp_path, monkeypatch):
     target = tmp_path / "out"
     shutil.copytree(saved, target)
+    (target / "report.html").unlink(missing_ok=True)
     before = {p.name: p.read_bytes() for p in target.iterdir()}
     new = run_spec(META, method="exact")
 
