@@ -170,9 +170,7 @@ def _diagnose(idata) -> tuple[float, float]:
     from harmoni_bayes.config import DiagnosticThresholds
     from harmoni_bayes.posterior import diagnose
 
-    d = diagnose(
-        idata, ["eta_pfs", "tau_pfs", "intercept", "slope", "residual_sd", "rho_w"], DiagnosticThresholds()
-    )
+    d = diagnose(idata, ["eta_pfs", "tau_pfs", "intercept", "slope", "residual_sd", "rho_w"], DiagnosticThresholds())
     return (d.max_rhat or math.nan), (d.min_ess_bulk or math.nan)
 
 
@@ -183,9 +181,7 @@ def markdown(res: pd.DataFrame, meta: dict) -> str:
     order = ["surrogacy model", "OS HR = PFS HR", "mean OS of others"]
     g = (
         res.groupby("method")
-        .agg(
-            cov50=("cov50", "mean"), cov95=("cov95", "mean"), lpd=("lpd", "mean"), width95=("width95", "mean")
-        )
+        .agg(cov50=("cov50", "mean"), cov95=("cov95", "mean"), lpd=("lpd", "mean"), width95=("width95", "mean"))
         .loc[order]
     )
     k = meta["k"]
@@ -205,8 +201,7 @@ def markdown(res: pd.DataFrame, meta: dict) -> str:
     for method, r in g.iterrows():
         n50, n95 = round(r.cov50 * k), round(r.cov95 * k)
         lines.append(
-            f"| {method} | {r.cov50:.2f} ({n50}/{k}) | {r.cov95:.2f} ({n95}/{k}) "
-            f"| {r.lpd:.3f} | {r.width95:.3f} |"
+            f"| {method} | {r.cov50:.2f} ({n50}/{k}) | {r.cov95:.2f} ({n95}/{k}) | {r.lpd:.3f} | {r.width95:.3f} |"
         )
     lines += [
         "",
@@ -216,8 +211,7 @@ def markdown(res: pd.DataFrame, meta: dict) -> str:
         "",
         "## Per comparison (HR scale: observed, and predictive median with 95% interval)",
         "",
-        "| comparison | PFS HR | OS HR observed | surrogacy model | PIT | OS HR = PFS HR "
-        "| mean OS of others |",
+        "| comparison | PFS HR | OS HR observed | surrogacy model | PIT | OS HR = PFS HR | mean OS of others |",
         "|---|---|---|---|---|---|---|",
     ]
     wide = {m: res[res.method == m].set_index("comparison") for m in order}

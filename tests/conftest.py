@@ -18,6 +18,7 @@ from helpers import EXACT_SPECS
 settings.register_profile("harmoni", deadline=None)
 settings.load_profile("harmoni")
 
+
 @pytest.fixture(scope="session")
 def exact_result_dirs(tmp_path_factory) -> dict[str, Path]:
     """Every exact-capable shipped spec fitted exactly and saved: {spec name: result dir}."""

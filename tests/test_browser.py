@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from helpers import EXACT_SPECS, REPO, lookup, shows
 
 pytestmark = pytest.mark.browser

@@ -106,9 +106,7 @@ class _Brute:
         a = (1.0 / v).sum(axis=1)
         m = (self.y[None, :] / v).sum(axis=1) / a
         r = ((self.y[None, :] - m[:, None]) ** 2 / v).sum(axis=1)
-        out = -0.5 * np.log(v).sum(axis=1)[:, None] - 0.5 * (
-            a[:, None] * (mu[None, :] - m[:, None]) ** 2 + r[:, None]
-        )
+        out = -0.5 * np.log(v).sum(axis=1)[:, None] - 0.5 * (a[:, None] * (mu[None, :] - m[:, None]) ** 2 + r[:, None])
         if self.mu_prior is not None:
             out += stats.norm.logpdf(mu, self.mu_prior.mu, self.mu_prior.sigma)[None, :]
         return out
@@ -119,9 +117,7 @@ class _Brute:
         return m + math.log(np.exp(a - m).sum())
 
     def tau_cdf(self, x):
-        v = (np.arange(self.n_mu) + 0.5) * (2 * math.asinh(1e4 / self.a) / self.n_mu) - math.asinh(
-            1e4 / self.a
-        )
+        v = (np.arange(self.n_mu) + 0.5) * (2 * math.asinh(1e4 / self.a) / self.n_mu) - math.asinh(1e4 / self.a)
         mu, log_jac = self.centre + self.a * np.sinh(v), np.log(self.a * np.cosh(v))
         qx = float(self.dist.cdf(x))
         parts = []
@@ -303,9 +299,7 @@ def test_one_study_flat_mu_tau_is_prior_and_theta_is_likelihood(prior):
     assert fit.theta[0].sd() == pytest.approx(s, rel=1e-10)
     # mu | y: mixture over the prior of N(y, s^2 + tau^2)
     for x in (-1.0, -0.5, 0.0):
-        want = integrate.quad(
-            lambda t, x=x: dist.pdf(t) * special.ndtr((x - y) / math.hypot(s, t)), 0, np.inf
-        )[0]
+        want = integrate.quad(lambda t, x=x: dist.pdf(t) * special.ndtr((x - y) / math.hypot(s, t)), 0, np.inf)[0]
         assert fit.mu.cdf(x) == pytest.approx(want, abs=1e-6)
     if isinstance(prior, HalfNormalPrior):
         assert fit.tau.mean() == pytest.approx(dist.mean(), rel=1e-8)
@@ -342,9 +336,7 @@ def test_prior_data_conflict_far_in_prior_tail(prior):
     b = _Brute(y, se, None, prior, n_tau=1201, t_max=4.2)
     np.testing.assert_allclose([b.tau_cdf(x) for x in fit.tau.ppf(QS)], QS, atol=CDF_TOL)
     assert fit.tau.mean() == pytest.approx(b.tau_moments()[0], rel=1e-8)
-    assert fit.theta_new.sd() == pytest.approx(
-        b.mixture_stats(*b.theta_new_conditionals(), [0.0])[1], rel=1e-8
-    )
+    assert fit.theta_new.sd() == pytest.approx(b.mixture_stats(*b.theta_new_conditionals(), [0.0])[1], rel=1e-8)
     assert fit.tau.ppf(0.5) > 0.15
 
 
@@ -407,9 +399,7 @@ def test_summary_of_fit_is_consistent():
         f_lo = mix.pdf(math.log(hr["hdi_low"])) / hr["hdi_low"]
         f_hi = mix.pdf(math.log(hr["hdi_high"])) / hr["hdi_high"]
         assert f_lo == pytest.approx(f_hi, rel=1e-5)
-        assert hr["mean"] == pytest.approx(
-            float(np.dot(mix.weights, np.exp(mix.means + mix.sds**2 / 2))), rel=1e-12
-        )
+        assert hr["mean"] == pytest.approx(float(np.dot(mix.weights, np.exp(mix.means + mix.sds**2 / 2))), rel=1e-12)
     tau = fit.tau.summary()
     assert set(tau) == KEYS
     assert tau["hdi_low"] == 0.0 and tau["q2.5"] > 0
@@ -420,9 +410,7 @@ def test_prob_below_zero_is_probability_of_benefit():
     fit = nnhm_exact(H2_Y, H2_SE, mu_prior=None, tau_prior=HalfNormalPrior(sigma=0.25))
     p = fit.theta[0].prob_below(0.0)
     assert 0.99 < p < 1.0
-    assert p == pytest.approx(
-        float(np.dot(fit.theta[0].weights, special.ndtr(-fit.theta[0].means / fit.theta[0].sds)))
-    )
+    assert p == pytest.approx(float(np.dot(fit.theta[0].weights, special.ndtr(-fit.theta[0].means / fit.theta[0].sds))))
 
 
 # ------------------------------------------------------------------ validation

@@ -114,7 +114,9 @@ class ToyFamily(ModelFamily):
         m, s = self.posterior()
         mix = NormalMixture(np.ones(1), np.array([m]), np.array([s]))
         probs = [(f"P(hr_toy<{t:g})", mix.prob_below(np.log(t))) for t in self.thresholds]
-        return ExactFit([Stats("hr_toy", "hr", mix.summary("hr"))], probs, {"hr_toy": np.exp(rng.normal(m, s, n_draws))})
+        return ExactFit(
+            [Stats("hr_toy", "hr", mix.summary("hr"))], probs, {"hr_toy": np.exp(rng.normal(m, s, n_draws))}
+        )
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {"hr_toy": np.exp(rng.normal(0.0, self.prior_sd, n))}

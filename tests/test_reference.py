@@ -223,9 +223,7 @@ def test_subgroup_rule_is_case_sensitive_marker():
 def test_non_positive_se_is_excluded():
     df = toy([{"trial": "A", "pfs_ci_lower": 0.72, "pfs_ci_upper": 0.5}, {"trial": "B"}])
     sel = select_reference(df)
-    assert sel.excluded["reason"].tolist() == [
-        "PFS CI does not give a positive SE: cannot enter the likelihood"
-    ]
+    assert sel.excluded["reason"].tolist() == ["PFS CI does not give a positive SE: cannot enter the likelihood"]
 
 
 def test_unrankable_analysis_raises_with_line():

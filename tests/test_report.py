@@ -39,7 +39,6 @@ from harmoni_bayes.reporting import (
 from harmoni_bayes.reporting import figures as F
 from harmoni_bayes.results import Result, load_result, save_result
 from harmoni_bayes.summaries import Summary, probabilities_from_draws, quantities_from_draws
-
 from helpers import EXACT_SPECS, MCMC_SPECS, REPO, lookup, shows
 
 SPECS = EXACT_SPECS
@@ -213,9 +212,14 @@ def fake_forecast_result(model: str = "os_forecast", method: str = "mcmc", ok: b
             "table": "trials",
         }
     )
-    diagnostics = {"max_rhat": 1.002 if ok else 1.05, "min_ess_bulk": 1500.0 if ok else 120.0,
-                   "min_ess_tail": 1200.0, "divergences": 0 if ok else 3, "ok": ok,
-                   "problems": [] if ok else ["max R-hat 1.050 > 1.01", "3 divergent transitions (allowed 0)"]}
+    diagnostics = {
+        "max_rhat": 1.002 if ok else 1.05,
+        "min_ess_bulk": 1500.0 if ok else 120.0,
+        "min_ess_tail": 1200.0,
+        "divergences": 0 if ok else 3,
+        "ok": ok,
+        "problems": [] if ok else ["max R-hat 1.050 > 1.01", "3 divergent transitions (allowed 0)"],
+    }
     diagnostics["checks"] = [
         {"name": "max_rhat", "value": diagnostics["max_rhat"], "op": "<=", "threshold": 1.01, "ok": ok},
         {"name": "min_ess_bulk", "value": diagnostics["min_ess_bulk"], "op": ">=", "threshold": 400, "ok": ok},
@@ -223,23 +227,37 @@ def fake_forecast_result(model: str = "os_forecast", method: str = "mcmc", ok: b
         {"name": "divergences", "value": diagnostics["divergences"], "op": "<=", "threshold": 0, "ok": ok},
     ]
     summary = Summary(
-        spec=f"fake_{model}", model=model, method=method, as_of="2025-03-31",
+        spec=f"fake_{model}",
+        model=model,
+        method=method,
+        as_of="2025-03-31",
         evidence_rows=list(target.row_id) + list(ref.row_id),
-        quantities=quantities_from_draws(draws), probabilities=probabilities_from_draws(probs),
+        quantities=quantities_from_draws(draws),
+        probabilities=probabilities_from_draws(probs),
         diagnostics=diagnostics,
     )
     return Result(
-        spec={"name": f"fake_{model}", "title": "Synthetic OS forecast", "question": "Will OS follow PFS?",
-              "model": model, "diagnostics": {"max_rhat": 1.01, "min_ess_bulk": 400, "min_ess_tail": 400,
-                                              "max_divergences": 0}},
+        spec={
+            "name": f"fake_{model}",
+            "title": "Synthetic OS forecast",
+            "question": "Will OS follow PFS?",
+            "model": model,
+            "diagnostics": {"max_rhat": 1.01, "min_ess_bulk": 400, "min_ess_tail": 400, "max_divergences": 0},
+        },
         summary=summary,
         idata=idata,
         evidence_used=pd.concat([target, ref], ignore_index=True),
-        evidence_excluded=pd.DataFrame({"row_id": ["OAK|ref|000009"], "trial": ["OAK"],
-                                        "reason": ["line 2L not selected"]}),
+        evidence_excluded=pd.DataFrame(
+            {"row_id": ["OAK|ref|000009"], "trial": ["OAK"], "reason": ["line 2L not selected"]}
+        ),
         assumptions=["Surrogacy: the PFS-to-OS relation carries over.", "Proportional hazards."],
-        provenance={"seed": 1, "method": method, "as_of": "2025-03-31", "created": "2025-04-01T00:00:00+00:00",
-                    "versions": {"pymc": "x"}},
+        provenance={
+            "seed": 1,
+            "method": method,
+            "as_of": "2025-03-31",
+            "created": "2025-04-01T00:00:00+00:00",
+            "versions": {"pymc": "x"},
+        },
     )
 
 
@@ -250,8 +268,18 @@ def fake_forecast_result(model: str = "os_forecast", method: str = "mcmc", ok: b
 
 @pytest.mark.parametrize(
     ("x", "text"),
-    [(0.506744, "0.51"), (0.697, "0.70"), (1.05787, "1.06"), (0.00480889, "0.0048"), (12.34, "12.3"),
-     (1754.78, "1,755"), (0.0, "0"), (None, "\u2013"), (float("nan"), "\u2013"), (-0.0469, "-0.047")],
+    [
+        (0.506744, "0.51"),
+        (0.697, "0.70"),
+        (1.05787, "1.06"),
+        (0.00480889, "0.0048"),
+        (12.34, "12.3"),
+        (1754.78, "1,755"),
+        (0.0, "0"),
+        (None, "\u2013"),
+        (float("nan"), "\u2013"),
+        (-0.0469, "-0.047"),
+    ],
 )
 def test_fmt_estimate(x, text):
     assert fmt_estimate(x) == text
@@ -259,8 +287,17 @@ def test_fmt_estimate(x, text):
 
 @pytest.mark.parametrize(
     ("p", "text"),
-    [(0.43, "0.43"), (0.99675, "0.997"), (0.994, "0.99"), (0.9996, ">0.999"), (1.0, ">0.999"), (0.0, "0"),
-     (0.0004, "<0.001"), (0.002, "0.002"), (0.5, "0.50")],
+    [
+        (0.43, "0.43"),
+        (0.99675, "0.997"),
+        (0.994, "0.99"),
+        (0.9996, ">0.999"),
+        (1.0, ">0.999"),
+        (0.0, "0"),
+        (0.0004, "<0.001"),
+        (0.002, "0.002"),
+        (0.5, "0.50"),
+    ],
 )
 def test_fmt_probability(p, text):
     assert fmt_probability(p) == text
@@ -474,8 +511,19 @@ def test_markdown_tables_escape_pipes_in_row_ids(contents):
 
 def test_json_is_strict_and_complete(contents):
     data = json.loads(render_json(contents["ivonescimab_pfs_meta"]))  # allow_nan=False when written
-    assert {"headline", "probabilities", "quantities", "evidence_used", "evidence_excluded", "figures",
-            "assumptions", "diagnostics", "provenance", "versions", "summary"} <= set(data)
+    assert {
+        "headline",
+        "probabilities",
+        "quantities",
+        "evidence_used",
+        "evidence_excluded",
+        "figures",
+        "assumptions",
+        "diagnostics",
+        "provenance",
+        "versions",
+        "summary",
+    } <= set(data)
     forest = next(f for f in data["figures"] if f["name"] == "forest")
     assert len(forest["data"]) == 8 and "png_base64" not in forest
 
@@ -532,8 +580,13 @@ def test_forest_plot_random_effects(results):
 def test_forest_plot_subgroups_raw_vs_shrunken(results):
     r = results["harmoni2_pfs_pdl1"]
     df = F.forest_plot_data(r)
-    assert list(df["source"]) == ["hr_raw[TPS 1-49%]", "hr[TPS 1-49%]", "hr_raw[TPS >=50%]", "hr[TPS >=50%]",
-                                  "hr_overall"]
+    assert list(df["source"]) == [
+        "hr_raw[TPS 1-49%]",
+        "hr[TPS 1-49%]",
+        "hr_raw[TPS >=50%]",
+        "hr[TPS >=50%]",
+        "hr_overall",
+    ]
     assert list(df["kind"]) == ["observed", "posterior", "observed", "posterior", "summary"]
     assert df.loc[0, "estimate"] == r.summary.quantity("hr_raw[TPS 1-49%]")["median"]
 

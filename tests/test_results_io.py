@@ -103,7 +103,7 @@ def test_a_hand_edited_number_is_noticed(copy, with_manifest):
 
 def test_load_result_raises_result_error(copy):
     (copy / "summary.json").write_text("[]")
-    with pytest.raises(ResultError, match="summary.json"):
+    with pytest.raises(ResultError, match=r"summary\.json"):
         load_result(copy)
 
 

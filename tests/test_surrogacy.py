@@ -182,9 +182,7 @@ def test_structure_with_target(with_os):
     det = {v.name for v in model.deterministics}
     assert det == {"r2_trial", "target_mu_pfs", "target_mu_os", "os_hr", "os_hr_later_estimate"}
     obs = {v.name for v in model.observed_RVs}
-    assert obs == (
-        {"y_pfs", "y_os", "target_pfs", "target_os"} if with_os else {"y_pfs", "y_os", "target_pfs"}
-    )
+    assert obs == ({"y_pfs", "y_os", "target_pfs", "target_os"} if with_os else {"y_pfs", "y_os", "target_pfs"})
     assert model.named_vars_to_dims["y_pfs"] == ("comparison",)
     assert model.named_vars_to_dims["y_os"] == ("comparison",)
     assert list(model.coords["comparison"]) == fam.comparisons
@@ -498,8 +496,7 @@ def test_simulation_based_calibration():
         truth = {n: float(getattr(priors, n).scipy().rvs(random_state=rng)) for n in HYPER}
         _, _, y_s, y_t = simulate_reference(rng, k, truth, se_s, se_t)
         _, mu_t, ty_s, ty_t = (
-            float(v[0])
-            for v in simulate_reference(rng, 1, truth, np.array([tg.se_pfs]), np.array([tg.se_os]))
+            float(v[0]) for v in simulate_reference(rng, 1, truth, np.array([tg.se_pfs]), np.array([tg.se_os]))
         )
         truth["target_mu_os"] = mu_t
         truth["later_log_os"] = (i_i * ty_t + (i_f - i_i) * rng.normal(mu_t, 1 / math.sqrt(i_f - i_i))) / i_f

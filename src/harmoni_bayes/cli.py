@@ -7,7 +7,6 @@ Known errors become one message on stderr and an exit code, never a traceback:
 from __future__ import annotations
 
 import functools
-import sys
 import warnings
 from pathlib import Path
 from typing import Annotated

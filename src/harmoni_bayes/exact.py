@@ -88,9 +88,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _shortest_interval(
-    ppf, prob: float, transform=None, log_density=None, n: int = 21
-) -> tuple[float, float]:
+def _shortest_interval(ppf, prob: float, transform=None, log_density=None, n: int = 21) -> tuple[float, float]:
     """Shortest interval with probability ``prob``: ``[Q(p), Q(p + prob)]`` minimising the width.
 
     For a unimodal density (also one whose mode is at a boundary, as for ``tau``) the shortest
@@ -552,8 +550,7 @@ def nnhm_exact(
         raise ValueError(f"mu_prior must be a NormalPrior or None (flat), got {type(mu_prior).__name__}")
     if not isinstance(tau_prior, HalfNormalPrior | HalfCauchyPrior | TurnerPrior):
         raise ValueError(
-            "tau_prior must be a HalfNormalPrior, HalfCauchyPrior or TurnerPrior, "
-            f"got {type(tau_prior).__name__}"
+            f"tau_prior must be a HalfNormalPrior, HalfCauchyPrior or TurnerPrior, got {type(tau_prior).__name__}"
         )
     dist = tau_prior.scipy()
     s2 = se**2

@@ -15,9 +15,9 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 import xarray as xr
-from .constants import INTERVAL_PROB, Q_HI, Q_LO
-from .config import DiagnosticThresholds
 
+from .config import DiagnosticThresholds
+from .constants import INTERVAL_PROB, Q_HI, Q_LO
 
 
 @dataclass
@@ -60,12 +60,27 @@ def diagnose(idata: az.InferenceData, var_names: list[str], thresholds: Diagnost
     )
     checks = (
         ("max_rhat", d.max_rhat, "<=", thresholds.max_rhat, f"max R-hat {{v:.3f}} > {thresholds.max_rhat}"),
-        ("min_ess_bulk", d.min_ess_bulk, ">=", thresholds.min_ess_bulk,
-         f"min bulk ESS {{v:.0f}} < {thresholds.min_ess_bulk:g}"),
-        ("min_ess_tail", d.min_ess_tail, ">=", thresholds.min_ess_tail,
-         f"min tail ESS {{v:.0f}} < {thresholds.min_ess_tail:g}"),
-        ("divergences", div, "<=", thresholds.max_divergences,
-         f"{{v}} divergent transitions (allowed {thresholds.max_divergences})"),
+        (
+            "min_ess_bulk",
+            d.min_ess_bulk,
+            ">=",
+            thresholds.min_ess_bulk,
+            f"min bulk ESS {{v:.0f}} < {thresholds.min_ess_bulk:g}",
+        ),
+        (
+            "min_ess_tail",
+            d.min_ess_tail,
+            ">=",
+            thresholds.min_ess_tail,
+            f"min tail ESS {{v:.0f}} < {thresholds.min_ess_tail:g}",
+        ),
+        (
+            "divergences",
+            div,
+            "<=",
+            thresholds.max_divergences,
+            f"{{v}} divergent transitions (allowed {thresholds.max_divergences})",
+        ),
     )
     for name, value, op, limit, problem in checks:
         # an undefined statistic (no varying variable) cannot fail the gate

@@ -22,7 +22,6 @@ from scipy import stats
 from .constants import Z_INTERVAL
 
 
-
 class _Prior(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -157,13 +157,9 @@ def _missing_reason(row: pd.Series) -> str | None:
 
 
 def _check_input(df: pd.DataFrame, shared_control: str) -> None:
-    problems = [
-        Problem(f"reference table lacks column '{c}'", column=c) for c in REQUIRED_COLUMNS if c not in df
-    ]
+    problems = [Problem(f"reference table lacks column '{c}'", column=c) for c in REQUIRED_COLUMNS if c not in df]
     if shared_control not in ("inflate", "keep", "first"):
-        problems.append(
-            Problem(f"shared_control must be 'inflate', 'keep' or 'first', not {shared_control!r}")
-        )
+        problems.append(Problem(f"shared_control must be 'inflate', 'keep' or 'first', not {shared_control!r}"))
     if problems:
         raise ModelError("cannot select reference comparisons", problems)
 

@@ -69,7 +69,8 @@ def parse_spec(data: dict[str, Any], source: str = "<spec>") -> SpecBase:
         raise SpecError(f"{source}: invalid spec", [Problem(f"missing key 'model' (one of {', '.join(families())})")])
     if not isinstance(model, str) or model not in families():
         raise SpecError(
-            f"{source}: invalid spec", [Problem(f"model: unknown model (one of {', '.join(families())})", value=repr(model))]
+            f"{source}: invalid spec",
+            [Problem(f"model: unknown model (one of {', '.join(families())})", value=repr(model))],
         )
     return _validate(get_family(model).spec_class, data, source)
 

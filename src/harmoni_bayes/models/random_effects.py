@@ -29,7 +29,6 @@ from ..priors import HalfNormalPrior, NormalPrior, TauPrior
 from . import register
 from .base import (
     CI,
-    P,
     Draws,
     EvidenceRecord,
     EvidenceTables,
@@ -37,6 +36,7 @@ from .base import (
     HeadlineContext,
     Line,
     ModelFamily,
+    P,
     Presentation,
     Stats,
     line,
@@ -167,9 +167,7 @@ class RandomEffectsModel(ModelFamily):
         """P(hr_pooled < t) and P(hr_new_trial < t) for each threshold; P(hr[<trial>] < 1)."""
         qs = self.quantities(idata)
         return probabilities_below(qs, ("hr_pooled", "hr_new_trial"), self.thresholds) + [
-            Draws(f"P({q.name}<1)", "probability", (q.values < 1).astype(float))
-            for q in qs
-            if q.name.startswith("hr[")
+            Draws(f"P({q.name}<1)", "probability", (q.values < 1).astype(float)) for q in qs if q.name.startswith("hr[")
         ]
 
     # -- exact engine ----------------------------------------------------------------------------------

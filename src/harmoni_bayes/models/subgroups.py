@@ -39,7 +39,6 @@ from ..priors import HalfNormalPrior, NormalPrior, TauPrior
 from . import register
 from .base import (
     CI,
-    P,
     Draws,
     EvidenceRecord,
     EvidenceTables,
@@ -47,6 +46,7 @@ from .base import (
     HeadlineContext,
     Line,
     ModelFamily,
+    P,
     Presentation,
     Stats,
     line,
@@ -173,8 +173,7 @@ class SubgroupModel(ModelFamily):
         sel, record = select_trials(spec, tables)
         if len(sel.used) < 2:
             raise ModelError(
-                f"subgroup shrinkage needs at least two usable levels of '{ev.subgroup_factor}'; "
-                f"found {len(sel.used)}",
+                f"subgroup shrinkage needs at least two usable levels of '{ev.subgroup_factor}'; found {len(sel.used)}",
                 reasons_as_problems(sel.excluded),
             )
         used = sel.used

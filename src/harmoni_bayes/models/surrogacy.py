@@ -57,15 +57,15 @@ from ..priors import CorrelationPrior, FixedValue, HalfNormalPrior, NormalPrior,
 from . import register
 from .base import (
     CI,
-    P,
-    Q,
     Draws,
     EvidenceRecord,
     EvidenceTables,
     HeadlineContext,
     Line,
     ModelFamily,
+    P,
     Presentation,
+    Q,
     line,
     posterior_array,
     reasons_as_problems,
@@ -82,8 +82,8 @@ __all__ = [
     "OSForecastSpec",
     "ReferenceArrays",
     "SurrogacyModel",
-    "SurrogacySpec",
     "SurrogacyPriors",
+    "SurrogacySpec",
     "TargetTrial",
     "brma_from_product_normal",
     "forecast_fixed_hyperparameters",
@@ -360,8 +360,9 @@ def surrogate_threshold_effect(intercept, slope, residual_sd, z: float = Z_INTER
     effect (no sampling error of a new trial's PFS estimate).
 
     For slope <= 0 a larger PFS benefit does not predict a larger OS benefit, so no threshold
-    exists: those draws are NaN (``P(slope>0)`` reports how often it is defined).  Extreme draws (slope near 0+) are kept on
-    the log scale clipped to +-50 before exponentiation, so they are 0 or huge but finite.
+    exists: those draws are NaN (``P(slope>0)`` reports how often it is defined).  Extreme draws
+    (slope near 0+) are kept on the log scale clipped to +-50 before exponentiation, so they are 0
+    or huge but finite.
     """
     intercept = np.asarray(intercept, dtype=float)
     slope = np.asarray(slope, dtype=float)
@@ -792,9 +793,7 @@ class SurrogacyModel(ModelFamily):
         tg = self.target
         m_t, sd_t = self.target_conditional_draws(idata)
         norm = stats.norm
-        out += [
-            Draws(f"P(os_hr<{t:g})", "probability", norm.cdf((math.log(t) - m_t) / sd_t)) for t in self.thresholds
-        ]
+        out += [Draws(f"P(os_hr<{t:g})", "probability", norm.cdf((math.log(t) - m_t) / sd_t)) for t in self.thresholds]
         if tg.later_deaths is None:
             return out
         c = tg.success_bound

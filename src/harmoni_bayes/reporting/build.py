@@ -183,8 +183,18 @@ def _quantity_rows(result: Result, names: dict[str, str]) -> list[QuantityRow]:
         def num(stat, _q=q, _name=name):
             return Number(_q.get(stat), fmt_estimate(_q.get(stat)), ("quantities", _name, stat))
 
-        out.append(QuantityRow(name, describe_quantity(name, names), q.get("scale", ""), num("median"),
-                               num(LOWER_KEY), num(UPPER_KEY), num("mean"), num("sd")))
+        out.append(
+            QuantityRow(
+                name,
+                describe_quantity(name, names),
+                q.get("scale", ""),
+                num("median"),
+                num(LOWER_KEY),
+                num(UPPER_KEY),
+                num("mean"),
+                num("sd"),
+            )
+        )
     return out
 
 
@@ -258,19 +268,21 @@ def _evidence_rows(df: pd.DataFrame, excluded: bool = False) -> list[EvidenceRow
         subgroup = text(r.get("subgroup"))
         if not subgroup and text(r.get("subgroup_factor")):
             subgroup = f"{text(r.get('subgroup_factor'))}={text(r.get('subgroup_level'))}"
-        out.append(EvidenceRow(
-            row_id=text(r.get("row_id")),
-            table=table,
-            trial=text(r.get("comparison")) or text(r.get("trial")),
-            endpoint=text(r.get("endpoint")) or ("PFS and OS" if table == "reference" else ""),
-            subgroup=subgroup,
-            estimate=est,
-            se=se_text,
-            disclosed=text(r.get("disclosed")) or text(r.get("os_analysis")),
-            source_kind=text(r.get("source_kind")),
-            source=linkify(_source_of(r)),
-            reason=text(r.get("reason")) if excluded else "",
-        ))
+        out.append(
+            EvidenceRow(
+                row_id=text(r.get("row_id")),
+                table=table,
+                trial=text(r.get("comparison")) or text(r.get("trial")),
+                endpoint=text(r.get("endpoint")) or ("PFS and OS" if table == "reference" else ""),
+                subgroup=subgroup,
+                estimate=est,
+                se=se_text,
+                disclosed=text(r.get("disclosed")) or text(r.get("os_analysis")),
+                source_kind=text(r.get("source_kind")),
+                source=linkify(_source_of(r)),
+                reason=text(r.get("reason")) if excluded else "",
+            )
+        )
     return out
 
 
@@ -325,9 +337,11 @@ def _provenance(result: Result) -> tuple[list[tuple[str, str]], dict[str, str]]:
     if s.method == "exact":
         how = "exact grid computation over tau (iid draws stored for figures only)"
     else:
-        how = (f"MCMC, {sampler.get('chains', '?')} chains \u00d7 {sampler.get('draws', '?')} draws "
-               f"({sampler.get('tune', '?')} tuning), backend {sampler.get('backend', '?')}, "
-               f"target_accept {sampler.get('target_accept', '?')}")
+        how = (
+            f"MCMC, {sampler.get('chains', '?')} chains \u00d7 {sampler.get('draws', '?')} draws "
+            f"({sampler.get('tune', '?')} tuning), backend {sampler.get('backend', '?')}, "
+            f"target_accept {sampler.get('target_accept', '?')}"
+        )
     rows = [
         ("Spec", s.spec),
         ("Model family", s.model),

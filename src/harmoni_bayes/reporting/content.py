@@ -96,8 +96,21 @@ class EvidenceRow:
         return "".join(t for t, _ in self.source)
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("row_id", "table", "trial", "endpoint", "subgroup", "estimate", "se",
-                                            "disclosed", "source_kind", "reason")}
+        d = {
+            k: getattr(self, k)
+            for k in (
+                "row_id",
+                "table",
+                "trial",
+                "endpoint",
+                "subgroup",
+                "estimate",
+                "se",
+                "disclosed",
+                "source_kind",
+                "reason",
+            )
+        }
         return d | {"source": self.source_text, "links": self.links}
 
 
@@ -114,8 +127,12 @@ class FigureView:
         return f"{self.title}. {self.caption}"
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "title": self.title, "caption": self.caption,
-                "data": json.loads(self.data.to_json(orient="records"))}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "caption": self.caption,
+            "data": json.loads(self.data.to_json(orient="records")),
+        }
 
 
 @dataclass(frozen=True)
@@ -137,8 +154,10 @@ class DiagnosticsView:
         return {
             "status": self.status,
             "message": self.message,
-            "checks": [{"label": c.label, "value": c.value.to_dict(), "threshold": c.threshold, "ok": c.ok}
-                       for c in self.checks],
+            "checks": [
+                {"label": c.label, "value": c.value.to_dict(), "threshold": c.threshold, "ok": c.ok}
+                for c in self.checks
+            ],
             "problems": list(self.problems),
         }
 
@@ -185,11 +204,19 @@ class ReportContent:
             "arms": {"experimental": self.experimental, "control": self.control},
             "endpoint": self.endpoint,
             "headline": [s.to_dict() for s in self.headline],
-            "probabilities": [{"name": r.name, "description": r.description, "value": r.value.to_dict(),
-                               "mcse": r.mcse.to_dict()} for r in self.probabilities],
-            "quantities": [{"name": r.name, "description": r.description, "scale": r.scale,
-                            **{k: getattr(r, k).to_dict() for k in ("median", "lower", "upper", "mean", "sd")}}
-                           for r in self.quantities],
+            "probabilities": [
+                {"name": r.name, "description": r.description, "value": r.value.to_dict(), "mcse": r.mcse.to_dict()}
+                for r in self.probabilities
+            ],
+            "quantities": [
+                {
+                    "name": r.name,
+                    "description": r.description,
+                    "scale": r.scale,
+                    **{k: getattr(r, k).to_dict() for k in ("median", "lower", "upper", "mean", "sd")},
+                }
+                for r in self.quantities
+            ],
             "evidence_used": [r.to_dict() for r in self.evidence_used],
             "evidence_excluded": [r.to_dict() for r in self.evidence_excluded],
             "figures": [f.to_dict() for f in self.figures],

@@ -254,8 +254,9 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
             rows.append(_interval_row(qs[f"hr[{lev}]"], row=lev, kind="posterior", source=f"hr[{lev}]"))
         if "hr_overall" in qs:
             rows.append(
-                _interval_row(qs["hr_overall"], row=short.get("hr_overall", "hr_overall"), kind="summary",
-                              source="hr_overall")
+                _interval_row(
+                    qs["hr_overall"], row=short.get("hr_overall", "hr_overall"), kind="summary", source="hr_overall"
+                )
             )
     elif pres.forest == "trials":
         for r in trials.to_dict("records"):
@@ -650,11 +651,15 @@ def _forest_caption(df: pd.DataFrame) -> str:
     kinds = set(df["kind"])
     parts = []
     if "observed" in kinds:
-        parts.append("Grey squares: each published HR with its 95% confidence interval (from the published CI, "
-                     "or from the SE where no CI was published).")
+        parts.append(
+            "Grey squares: each published HR with its 95% confidence interval (from the published CI, "
+            "or from the SE where no CI was published)."
+        )
     if "posterior" in kinds:
-        parts.append("Blue dots: the model's estimate for the same trial or subgroup after borrowing strength, "
-                     "with its 95% credible interval.")
+        parts.append(
+            "Blue dots: the model's estimate for the same trial or subgroup after borrowing strength, "
+            "with its 95% credible interval."
+        )
     if "summary" in kinds:
         parts.append("Red diamonds: pooled, overall or forecast estimates (95% credible intervals).")
     parts.append("Left of the vertical line (HR 1) favours the experimental arm.")
@@ -664,14 +669,18 @@ def _forest_caption(df: pd.DataFrame) -> str:
 def _densities_caption(df: pd.DataFrame) -> str:
     text = "Solid curves: how plausible each value is after seeing the evidence (posterior)."
     if (df["distribution"] == "prior").any():
-        return text + (" Dashed curves: before seeing it (prior). Where the two look alike, the data say little "
-                       "about that quantity.")
+        return text + (
+            " Dashed curves: before seeing it (prior). Where the two look alike, the data say little "
+            "about that quantity."
+        )
     return text + " No prior draws were stored with this result, so no prior is overlaid."
 
 
 def _surrogacy_caption(df: pd.DataFrame) -> str:
-    text = ("Each grey point is a reference trial (95% CIs). The blue line and band are the fitted PFS-to-OS "
-            "relation (posterior median and 95% credible band).")
+    text = (
+        "Each grey point is a reference trial (95% CIs). The blue line and band are the fitted PFS-to-OS "
+        "relation (posterior median and 95% credible band)."
+    )
     if ((df["kind"] == "target") & df["os_hr"].notna()).any():
         text += " The red diamond is the target trial's forecast OS HR at its observed PFS HR."
     return text
@@ -688,9 +697,7 @@ class FigureDef:
 
 
 FIGURES: dict[str, FigureDef] = {
-    "forest": FigureDef(
-        "Published estimates and posterior estimates", _forest_caption, forest_plot, forest_plot_data
-    ),
+    "forest": FigureDef("Published estimates and posterior estimates", _forest_caption, forest_plot, forest_plot_data),
     "densities": FigureDef("Posterior and prior", _densities_caption, posterior_densities, posterior_densities_data),
     "surrogacy": FigureDef(
         "PFS and OS effects across reference trials", _surrogacy_caption, surrogacy_scatter, surrogacy_scatter_data

@@ -64,9 +64,7 @@ def _md_cell(x: Any) -> str:
 
 def _md_source(parts: Any) -> markupsafe.Markup:
     """Source text with its URLs as Markdown autolinks ``<url>``; the rest escaped."""
-    return markupsafe.Markup(
-        "".join(f"<{html.escape(u)}>" if u else str(_md_escape(_md_cell(t))) for t, u in parts)
-    )
+    return markupsafe.Markup("".join(f"<{html.escape(u)}>" if u else str(_md_escape(_md_cell(t))) for t, u in parts))
 
 
 def _env(autoescape: bool) -> jinja2.Environment:
@@ -110,8 +108,7 @@ def _clean(x):
     return x
 
 
-RENDERERS: dict[str, Callable[[ReportContent], str]] = {"html": render_html, "md": render_markdown,
-                                                        "json": render_json}
+RENDERERS: dict[str, Callable[[ReportContent], str]] = {"html": render_html, "md": render_markdown, "json": render_json}
 
 
 def write_report(result_dir: str | Path, fmt: str = "html") -> list[Path]:
@@ -147,28 +144,56 @@ def _index_entry(report_dir: Path, out_dir: Path) -> dict:
     }
     if rj.exists():
         d = json.loads(rj.read_text(encoding="utf-8"))
-        entry |= {"spec": d["spec"], "title": d.get("title") or d["spec"], "model": d["model"],
-                  "method": d["method"], "when": d.get("when", ""), "status": d["diagnostics"]["status"],
-                  "created": d.get("provenance", {}).get("Result created", "")}
+        entry |= {
+            "spec": d["spec"],
+            "title": d.get("title") or d["spec"],
+            "model": d["model"],
+            "method": d["method"],
+            "when": d.get("when", ""),
+            "status": d["diagnostics"]["status"],
+            "created": d.get("provenance", {}).get("Result created", ""),
+        }
         entry["headline"] = [
-            Sentence(tuple(p if isinstance(p, str) else Number(p["value"], p["text"], tuple(p["ref"]))
-                           for p in s["parts"]), s["role"])
-            for s in d["headline"] if s["role"] in ("answer", "estimate")
+            Sentence(
+                tuple(p if isinstance(p, str) else Number(p["value"], p["text"], tuple(p["ref"])) for p in s["parts"]),
+                s["role"],
+            )
+            for s in d["headline"]
+            if s["role"] in ("answer", "estimate")
         ]
     elif sj.exists():
         d = json.loads(sj.read_text(encoding="utf-8"))
-        entry |= {"spec": d["spec"], "title": d["spec"], "model": d["model"], "method": d["method"],
-                  "when": f"as of {d['as_of']}" if d.get("as_of") else "", "created": "",
-                  "status": "PASS" if d.get("diagnostics", {}).get("ok") else "FAIL"}
+        entry |= {
+            "spec": d["spec"],
+            "title": d["spec"],
+            "model": d["model"],
+            "method": d["method"],
+            "when": f"as of {d['as_of']}" if d.get("as_of") else "",
+            "created": "",
+            "status": "PASS" if d.get("diagnostics", {}).get("ok") else "FAIL",
+        }
         if d.get("probabilities"):
             p = d["probabilities"][0]
             names = dict(presentation_of(d["model"]).names)
-            entry["headline"] = [Sentence((f"{describe_probability(p['name'], names)}: ",
-                                           Number(p["value"], fmt_probability(p["value"]),
-                                                  ("probabilities", p["name"], "value"))), "answer")]
+            entry["headline"] = [
+                Sentence(
+                    (
+                        f"{describe_probability(p['name'], names)}: ",
+                        Number(p["value"], fmt_probability(p["value"]), ("probabilities", p["name"], "value")),
+                    ),
+                    "answer",
+                )
+            ]
     else:
-        entry |= {"spec": report_dir.name, "title": report_dir.name, "model": "", "method": "", "when": "",
-                  "status": "", "created": ""}
+        entry |= {
+            "spec": report_dir.name,
+            "title": report_dir.name,
+            "model": "",
+            "method": "",
+            "when": "",
+            "status": "",
+            "created": "",
+        }
     return entry
 
 
@@ -180,8 +205,11 @@ def write_index(report_dirs: Sequence[str | Path], out: str | Path) -> Path:
     """
     out = Path(out)
     entries = [_index_entry(Path(d), out.parent) for d in report_dirs]
-    page = _env(True).get_template("index.html.j2").render(
-        entries=entries, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    page = (
+        _env(True)
+        .get_template("index.html.j2")
+        .render(entries=entries, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    )
     atomic_write(out, page)
     return out
 
@@ -197,6 +225,8 @@ def render_comparison_html(
     png: str,
 ) -> str:
     """The comparison page (one spec at several as-of dates), in the reports' template and styles."""
-    return _env(True).get_template("comparison.html.j2").render(
-        title=title, spec=spec, dates=list(dates), rows=list(rows), changes=changes, quantity=quantity, png=png
+    return (
+        _env(True)
+        .get_template("comparison.html.j2")
+        .render(title=title, spec=spec, dates=list(dates), rows=list(rows), changes=changes, quantity=quantity, png=png)
     )
