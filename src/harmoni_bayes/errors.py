@@ -45,6 +45,7 @@ class HarmoniError(Exception):
         super().__init__(self.message())
 
     def message(self) -> str:
+        """The title and every problem, one per line."""
         if not self.problems:
             return self.title
         n = len(self.problems)

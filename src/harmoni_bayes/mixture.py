@@ -272,7 +272,8 @@ class NormalMix:
 
     def score(self, x) -> np.ndarray | float:
         """``d/dx log p(x) = sum_k r_k(x) g_k(x)`` with ``g_k = -(x - m_k)/s_k^2`` and
-        responsibilities ``r_k(x) = w_k N(x; m_k, s_k^2) / p(x)``."""
+        responsibilities ``r_k(x) = w_k N(x; m_k, s_k^2) / p(x)``.
+        """
         xa = np.asarray(x, dtype=float)
         g = -(xa[..., None] - self.means) / self.sds**2
         return self._out(x, np.sum(self._responsibilities(xa) * g, axis=-1))
@@ -493,7 +494,8 @@ _POLISH_ITER = 50
 
 def _em_estep(x: np.ndarray, c: np.ndarray, w, m, var) -> tuple[np.ndarray, np.ndarray]:
     """Responsibilities ``r_sik`` and log-likelihoods ``sum_i c_i log p_s(x_i)`` for ``S`` parameter sets at
-    once (shapes ``(S, K)`` in, ``(S, n, K)`` and ``(S,)`` out); log-sum-exp by hand as it runs every step."""
+    once (shapes ``(S, K)`` in, ``(S, n, K)`` and ``(S,)`` out); log-sum-exp by hand as it runs every step.
+    """
     with np.errstate(divide="ignore"):
         const = np.log(w) - 0.5 * np.log(var) - 0.5 * _LOG_2PI
     d = x[None, :, None] - m[:, None, :]
@@ -509,7 +511,8 @@ def _em(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
     """EM for points ``x`` with multiplicities ``c``, run from ``S`` starts side by side (parameters of
     shape ``(S, K)``; a start stops moving once converged).  Returns weights, means, sds, log-likelihoods,
-    steps taken and the converged flags."""
+    steps taken and the converged flags.
+    """
     n = float(c.sum())
     w, m, var = (np.array(a, dtype=float, ndmin=2) for a in (w, m, np.asarray(s, dtype=float) ** 2))
     r, ll = _em_estep(x, c, w, m, var)
@@ -769,7 +772,8 @@ def unit_information_sd(allocation: float = 1.0) -> float:
 
 def as_normal_mix(obj: NormalMix | Sequence) -> NormalMix:
     """A :class:`NormalMix` as is, or any object with ``weights``/``means``/``sds`` converted by
-    :meth:`NormalMix.from_mixture` (for example ``nnhm_exact(...).theta_new``)."""
+    :meth:`NormalMix.from_mixture` (for example ``nnhm_exact(...).theta_new``).
+    """
     if isinstance(obj, NormalMix):
         return obj
     if all(hasattr(obj, a) for a in ("weights", "means", "sds")):

@@ -37,14 +37,17 @@ class NormalPrior(_Prior):
     sigma: PositiveFloat = 2.0
 
     def to_pymc(self, name: str, **kwargs):
+        """The PyMC random variable ``name`` with this prior (inside a model context)."""
         import pymc as pm
 
         return pm.Normal(name, mu=self.mu, sigma=self.sigma, **kwargs)
 
     def scipy(self):
+        """The frozen ``scipy.stats`` distribution on the same scale."""
         return stats.norm(self.mu, self.sigma)
 
     def describe(self) -> str:
+        """The prior in words, with what it means on the HR scale."""
         lo, hi = (math.exp(self.mu + s * Z_INTERVAL * self.sigma) for s in (-1, 1))
         return f"Normal({self.mu:g}, {self.sigma:g}^2) on log HR (95% prior range of HR {lo:.3g} to {hi:.3g})"
 
@@ -56,14 +59,17 @@ class HalfNormalPrior(_Prior):
     sigma: PositiveFloat = 0.5
 
     def to_pymc(self, name: str, **kwargs):
+        """The PyMC random variable ``name`` with this prior (inside a model context)."""
         import pymc as pm
 
         return pm.HalfNormal(name, sigma=self.sigma, **kwargs)
 
     def scipy(self):
+        """The frozen ``scipy.stats`` distribution on the same scale."""
         return stats.halfnorm(scale=self.sigma)
 
     def describe(self) -> str:
+        """The prior in words, with what it means on the HR scale."""
         return _describe_tau(f"Half-normal({self.sigma:g})", self.scipy())
 
 
@@ -74,14 +80,17 @@ class HalfCauchyPrior(_Prior):
     beta: PositiveFloat = 0.5
 
     def to_pymc(self, name: str, **kwargs):
+        """The PyMC random variable ``name`` with this prior (inside a model context)."""
         import pymc as pm
 
         return pm.HalfCauchy(name, beta=self.beta, **kwargs)
 
     def scipy(self):
+        """The frozen ``scipy.stats`` distribution on the same scale."""
         return stats.halfcauchy(scale=self.beta)
 
     def describe(self) -> str:
+        """The prior in words, with what it means on the HR scale."""
         return _describe_tau(f"Half-Cauchy({self.beta:g})", self.scipy())
 
 
@@ -97,14 +106,17 @@ class TurnerPrior(_Prior):
     sd: PositiveFloat = 1.34
 
     def to_pymc(self, name: str, **kwargs):
+        """The PyMC random variable ``name`` with this prior (inside a model context)."""
         import pymc as pm
 
         return pm.LogNormal(name, mu=self.mean / 2, sigma=self.sd / 2, **kwargs)
 
     def scipy(self):
+        """The frozen ``scipy.stats`` distribution on the same scale."""
         return stats.lognorm(s=self.sd / 2, scale=math.exp(self.mean / 2))
 
     def describe(self) -> str:
+        """The prior in words, with what it means on the HR scale."""
         return _describe_tau(f"Turner log-normal: log(tau^2) ~ N({self.mean:g}, {self.sd:g}^2)", self.scipy())
 
 
@@ -122,14 +134,17 @@ class UniformPrior(_Prior):
         return self
 
     def to_pymc(self, name: str, **kwargs):
+        """The PyMC random variable ``name`` with this prior (inside a model context)."""
         import pymc as pm
 
         return pm.Uniform(name, lower=self.lower, upper=self.upper, **kwargs)
 
     def scipy(self):
+        """The frozen ``scipy.stats`` distribution on the same scale."""
         return stats.uniform(self.lower, self.upper - self.lower)
 
     def describe(self) -> str:
+        """The prior in words, with what it means on the HR scale."""
         return f"Uniform({self.lower:g}, {self.upper:g})"
 
 
@@ -140,15 +155,18 @@ class FixedValue(_Prior):
     value: float
 
     def to_pymc(self, name: str, **kwargs):
+        """The PyMC random variable ``name`` with this prior (inside a model context)."""
         import pymc as pm
 
         kwargs.pop("dims", None)
         return pm.Deterministic(name, pm.math.constant(self.value))
 
     def scipy(self):
+        """The frozen ``scipy.stats`` distribution on the same scale."""
         return stats.uniform(self.value, 0.0)
 
     def describe(self) -> str:
+        """The prior in words, with what it means on the HR scale."""
         return f"fixed at {self.value:g}"
 
 

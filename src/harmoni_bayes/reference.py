@@ -101,6 +101,7 @@ class ReferenceSelection:
 
     @property
     def comparisons(self) -> list[str]:
+        """Labels of the comparisons used, in order."""
         return list(self.used["comparison"])
 
 

@@ -39,6 +39,7 @@ _PACKAGES = ("harmoni-bayes", "pymc", "pytensor", "arviz", "numpy", "pandas", "s
 
 
 def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape a result (recorded in every result)."""
     out = {}
     for name in _PACKAGES:
         try:
@@ -62,6 +63,7 @@ class Result:
 
     @property
     def name(self) -> str:
+        """The spec name of the result."""
         return self.summary.spec
 
 
@@ -235,6 +237,7 @@ def _frame(records_json: str) -> pd.DataFrame:
 
 
 def make_provenance(seed: int | None, method: str, as_of: str | None, extra: dict | None = None) -> dict:
+    """The provenance record saved with a result: seed, method, as-of date, time, package versions."""
     return {
         "seed": seed,
         "method": method,

@@ -155,7 +155,8 @@ class EvidenceTables:
 
 def _display_name(source: str) -> str:
     """A file's name for provenance without absolute paths: relative to the working folder, the package's
-    ``harmoni_bayes/data/<name>`` for shipped tables, else the bare file name."""
+    ``harmoni_bayes/data/<name>`` for shipped tables, else the bare file name.
+    """
     p = Path(source)
     if not p.is_absolute():
         return source

@@ -197,6 +197,7 @@ class TargetTrial:
 
     @property
     def has_os(self) -> bool:
+        """True when the target has an interim OS estimate."""
         return self.y_os is not None
 
     @property
@@ -646,6 +647,7 @@ class SurrogacyModel(ModelFamily):
         priors: SurrogacyPriors | None = None,
         target: TargetTrial | None = None,
     ) -> SurrogacyModel:
+        """Build from plain arrays of PFS and OS log-HR estimates and SEs (one entry per comparison)."""
         n = len(y_pfs)
         df = pd.DataFrame(
             {
@@ -826,7 +828,8 @@ class SurrogacyModel(ModelFamily):
 
     def os_estimate_predictive(self, idata, y_pfs: float, se_pfs: float, se_os: float):
         """Per-draw predictive mean and SD of a new comparison's OS log-HR estimate given its PFS
-        estimate (for leave-one-out checks); the predictive is the normal mixture over draws."""
+        estimate (for leave-one-out checks); the predictive is the normal mixture over draws.
+        """
         h = self._hyper_draws(idata)
         return os_estimate_given_pfs(**h, y_s=y_pfs, s_s=se_pfs, s_t=se_os)
 

@@ -92,7 +92,8 @@ def _drug(name: str) -> str:
 
 def _common_words(values) -> str:
     """The one arm name, or the words all arm names start with ("ivonescimab" for its three trials);
-    doses are dropped, so the headline reads 'ivonescimab ... over pembrolizumab'."""
+    doses are dropped, so the headline reads 'ivonescimab ... over pembrolizumab'.
+    """
     names = list(dict.fromkeys(_drug(v) for v in values if text(v).strip()))
     if not names:
         return ""
@@ -215,7 +216,8 @@ _URL = re.compile(r"https?://[^\s<>\"'\]]+")
 
 def linkify(text: str) -> tuple[tuple[str, str | None], ...]:
     """Split ``text`` into (text, url-or-None) pieces; a URL keeps its balanced parentheses
-    (``https://doi.org/10.1016/S0140-6736(24)02722-3``) and drops a closing one that is not its own."""
+    (``https://doi.org/10.1016/S0140-6736(24)02722-3``) and drops a closing one that is not its own.
+    """
     out: list[tuple[str, str | None]] = []
     pos = 0
     for m in _URL.finditer(text):

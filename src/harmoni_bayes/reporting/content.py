@@ -18,13 +18,15 @@ import pandas as pd
 @dataclass(frozen=True)
 class Number:
     """One displayed number: exact ``value`` (from summary.json), displayed ``text`` and ``ref``, its place
-    in summary.json (section, name, key) or (``"diagnostics"``, key)."""
+    in summary.json (section, name, key) or (``"diagnostics"``, key).
+    """
 
     value: float | None
     text: str
     ref: tuple[str, ...]
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
         return {"value": self.value, "text": self.text, "ref": list(self.ref)}
 
 
@@ -37,13 +39,16 @@ class Sentence:
 
     @property
     def text(self) -> str:
+        """The sentence as plain text."""
         return "".join(p if isinstance(p, str) else p.text for p in self.parts)
 
     @property
     def numbers(self) -> list[Number]:
+        """The numbers in the sentence, in order."""
         return [p for p in self.parts if isinstance(p, Number)]
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
         return {
             "role": self.role,
             "text": self.text,
@@ -53,6 +58,8 @@ class Sentence:
 
 @dataclass(frozen=True)
 class QuantityRow:
+    """One row of the quantities table: a quantity's median, interval and moments as displayed."""
+
     name: str
     description: str
     scale: str
@@ -65,6 +72,8 @@ class QuantityRow:
 
 @dataclass(frozen=True)
 class ProbabilityRow:
+    """One row of the probabilities table: a probability and its Monte Carlo error as displayed."""
+
     name: str
     description: str
     value: Number
@@ -89,13 +98,16 @@ class EvidenceRow:
 
     @property
     def links(self) -> list[str]:
+        """The URLs in the row's source."""
         return [u for _, u in self.source if u]
 
     @property
     def source_text(self) -> str:
+        """The row's source as plain text."""
         return "".join(t for t, _ in self.source)
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
         d = {
             k: getattr(self, k)
             for k in (
@@ -116,6 +128,8 @@ class EvidenceRow:
 
 @dataclass
 class FigureView:
+    """A rendered figure: title, caption, the PNG (base64) and the plotted data."""
+
     name: str
     title: str
     caption: str
@@ -124,9 +138,11 @@ class FigureView:
 
     @property
     def alt(self) -> str:
+        """Alternative text of the figure: its title and caption."""
         return f"{self.title}. {self.caption}"
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
         return {
             "name": self.name,
             "title": self.title,
@@ -137,6 +153,8 @@ class FigureView:
 
 @dataclass(frozen=True)
 class DiagnosticCheck:
+    """One check of the diagnostics gate as recorded: label, value, threshold and verdict."""
+
     label: str
     value: Number
     threshold: str
@@ -145,12 +163,15 @@ class DiagnosticCheck:
 
 @dataclass(frozen=True)
 class DiagnosticsView:
+    """The diagnostics gate's verdict in words, with every recorded check."""
+
     status: str  # "PASS" or "FAIL"
     message: str
     checks: tuple[DiagnosticCheck, ...] = ()
     problems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
         return {
             "status": self.status,
             "message": self.message,
@@ -190,9 +211,11 @@ class ReportContent:
 
     @property
     def headline_numbers(self) -> list[Number]:
+        """Every number in the headline, in order."""
         return [n for s in self.headline for n in s.numbers]
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
         return {
             "spec": self.spec,
             "title": self.title,

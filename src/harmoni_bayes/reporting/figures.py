@@ -196,7 +196,8 @@ def _group(result: Result, name: str):
 
 def _observed(r: dict) -> dict:
     """A published HR with its 95% CI; where no CI was published but an SE was derived (from events,
-    maturity or a p-value), the interval is exp(log HR +- 1.96 SE)."""
+    maturity or a p-value), the interval is exp(log HR +- 1.96 SE).
+    """
     est, lo, hi = _float(r.get("hr")), _float(r.get("ci_lower")), _float(r.get("ci_upper"))
     se, log_hr = _float(r.get("se")), _float(r.get("log_hr"))
     if not (np.isfinite(lo) and np.isfinite(hi)) and np.isfinite(se) and se > 0:
@@ -280,7 +281,8 @@ def forest_plot_data(result: Result) -> pd.DataFrame:
 
 def forest_plot(result: Result, ax=None) -> Figure:
     """Observed estimates with 95% CIs (grey squares) and posterior estimates with 95% CrIs (blue dots;
-    pooled / summary rows as red diamonds) on a log HR axis with the line of no effect at 1."""
+    pooled / summary rows as red diamonds) on a log HR axis with the line of no effect at 1.
+    """
     df = forest_plot_data(result)
     labels = list(dict.fromkeys(df["row"]))
     if ax is None:
@@ -448,7 +450,8 @@ def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
     """Rows ``kind`` = ``reference`` (one per reference comparison: PFS and OS HR with 95% CIs),
     ``fit`` (the fitted line: OS HR median and 95% band over a PFS HR grid, from the slope/intercept
     draws: log OS HR = intercept + slope * log PFS HR) and ``target`` (the target trial's PFS HR as
-    published and its forecast OS HR from summary.json).  Missing pieces are simply absent."""
+    published and its forecast OS HR from summary.json).  Missing pieces are simply absent.
+    """
     cols = ["kind", "label", "pfs_hr", "pfs_lower", "pfs_upper", "os_hr", "os_lower", "os_upper"]
     rows: list[dict] = []
     ref = _reference_rows(result)
@@ -512,7 +515,8 @@ def surrogacy_scatter_data(result: Result, grid_size: int = 60) -> pd.DataFrame:
 
 def surrogacy_scatter(result: Result, ax=None) -> Figure:
     """Reference comparisons' OS HR against PFS HR (95% CIs both ways, log-log), the fitted
-    surrogacy line with its 95% band, and the target trial's forecast OS HR at its observed PFS HR."""
+    surrogacy line with its 95% band, and the target trial's forecast OS HR at its observed PFS HR.
+    """
     df = surrogacy_scatter_data(result)
     if ax is None:
         fig, (ax,) = _new_figure(6.0, 4.8)
@@ -583,7 +587,8 @@ def _result_label(r: Result) -> str:
 def compare_posteriors_data(results: Sequence[Result], quantity: str) -> pd.DataFrame:
     """One row per result holding ``quantity``, ordered by as-of date: ``label``, ``spec``, ``as_of``,
     ``estimate`` / ``lower`` / ``upper`` (median and 95% CrI from summary.json), ``scale`` and
-    ``p_below_1`` (``P(<quantity><1)`` when reported)."""
+    ``p_below_1`` (``P(<quantity><1)`` when reported).
+    """
     rows = []
     for r in results:
         qs, ps = _quantities(r), _probabilities(r)
@@ -612,7 +617,8 @@ def compare_posteriors_data(results: Sequence[Result], quantity: str) -> pd.Data
 
 def compare_posteriors(results: Sequence[Result], quantity: str, ax=None) -> Figure:
     """Median and 95% CrI of ``quantity`` in each result, one row per result (earliest on top);
-    P(<quantity> < 1) is printed beside each row when the result reports it."""
+    P(<quantity> < 1) is printed beside each row when the result reports it.
+    """
     df = compare_posteriors_data(results, quantity)
     if ax is None:
         fig, (ax,) = _new_figure(7.0, 0.5 * max(len(df), 1) + 1.2)
