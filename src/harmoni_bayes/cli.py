@@ -243,6 +243,68 @@ def compare(
     typer.echo(comp.table().to_string())
 
 
+_SCHEDULER = typer.Option(
+    "--scheduler",
+    envvar="HARMONI_DASK_SCHEDULER",
+    help="address of a Dask scheduler (tcp://host:8786); default: local worker processes",
+)
+
+
+@app.command("timeline")
+@_errors_to_exit
+def timeline(
+    spec: Annotated[Path, typer.Argument(help="analysis spec (TOML)")],
+    out: Annotated[Path, typer.Option("--out", help="folder for timeline.html, .json and .csv")],
+    method: Annotated[str | None, typer.Option("--method", help="exact or mcmc (default: exact if available)")] = None,
+    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain (MCMC)")] = None,
+    scheduler: Annotated[str | None, _SCHEDULER] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="local worker processes (default: cores)")] = None,
+) -> None:
+    """Fit SPEC as of every date on which its evidence changed; write the timeline page.
+
+    Example: harmoni-bayes timeline models/ivonescimab_pfs_meta.toml --out out/timeline
+    """
+    from .reporting.sweeps import write_sweep
+    from .timeline import build_timeline
+
+    tl = build_timeline(spec, method=method, draws=draws, scheduler=scheduler, workers=workers)
+    for path in write_sweep(tl, out):
+        typer.echo(f"wrote {path}")
+    _echo_failed(tl)
+
+
+@app.command("sensitivity")
+@_errors_to_exit
+def sensitivity(
+    spec: Annotated[Path, typer.Argument(help="analysis spec (TOML)")],
+    grid: Annotated[Path, typer.Option("--grid", help="TOML of [[setting]] tables: label and spec keys")],
+    out: Annotated[Path, typer.Option("--out", help="folder for sensitivity.html, .json and .csv")],
+    method: Annotated[str | None, typer.Option("--method", help="exact or mcmc (default: exact if available)")] = None,
+    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain (MCMC)")] = None,
+    scheduler: Annotated[str | None, _SCHEDULER] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="local worker processes (default: cores)")] = None,
+) -> None:
+    """Fit SPEC under each prior setting of GRID; write a table and a strip of the headline quantity.
+
+    Example: harmoni-bayes sensitivity models/harmoni2_pfs_pdl1.toml --grid tau_grid.toml --out out/sens
+    """
+    from .reporting.sweeps import write_sweep
+    from .timeline import build_sensitivity
+
+    sw = build_sensitivity(spec, grid, method=method, draws=draws, scheduler=scheduler, workers=workers)
+    for path in write_sweep(sw, out):
+        typer.echo(f"wrote {path}")
+    _echo_failed(sw)
+
+
+def _echo_failed(sweep) -> None:
+    failed = [s for s in sweep.steps if s.error]
+    for s in failed:
+        typer.echo(f"warning: {s.label} was not fitted: {s.error}", err=True)
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
 @app.command("report")
 @_errors_to_exit
 def report(
