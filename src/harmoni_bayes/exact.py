@@ -247,9 +247,9 @@ class NormalMixture:
         Safeguarded Newton iteration inside the exact bracket
         ``[min_j(m_j + s_j z_q), max_j(m_j + s_j z_q)]`` (``z_q = Phi^{-1}(q)``): below the lower
         end every component's CDF is at most ``q``, above the upper end at least ``q``.
-        Falls back to bisection whenever a Newton step leaves the bracket, and bisects every fourth
-        step regardless: near a narrow component Newton can cycle between the two sides of the root
-        without shrinking the bracket, and the forced bisections guarantee convergence.
+        Falls back to bisection whenever a Newton step leaves the bracket, and whenever a step is not at
+        least half as small as the one before: near a narrow component Newton can cycle between the two
+        sides of the root without converging, and a bisection then halves the bracket.
         """
         q = np.asarray(q, dtype=float)
         if np.any((q < 0) | (q > 1)):
@@ -272,7 +272,8 @@ class NormalMixture:
         x = np.clip(self.mean() + self.sd() * z, lo, hi)
         done = hi <= lo
         x = np.where(done, lo, x)
-        for it in range(400):
+        last_step = np.full(x.shape, np.inf)
+        for _ in range(400):
             act = ~done
             if not np.any(act):
                 break
@@ -285,8 +286,10 @@ class NormalMixture:
             fin = (np.abs(g) <= 1e-15) | (hi_a - lo_a <= tol)
             with np.errstate(all="ignore"):
                 newton = xa - g / f
-            ok = np.isfinite(newton) & (newton > lo_a) & (newton < hi_a) & (it % 4 != 3)
+            ok = np.isfinite(newton) & (newton > lo_a) & (newton < hi_a)
+            ok &= np.abs(newton - xa) <= 0.5 * last_step[act]  # not converging: cycling, or a flat stretch
             x_new = np.where(ok, newton, 0.5 * (lo_a + hi_a))
+            last_step[act] = np.abs(x_new - xa)
             # a Newton step smaller than the tolerance ends the iteration too
             fin |= ok & (np.abs(x_new - xa) <= tol)
             x[act] = np.where(fin, np.where(ok, x_new, xa), x_new)
