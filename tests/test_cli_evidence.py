@@ -446,3 +446,56 @@ def test_add_failure_leaves_target_unchanged_and_no_temp_file(kind, trials_table
     else:
         assert target.read_bytes() == before
     assert dir_listing(tmp_path) == listing
+
+
+# --------------------------------------------------------------------------- reliability messages through the CLI
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_add_to_a_read_only_target_is_bad_input_and_changes_nothing(trials_table, write_csv):
+    rows = trials_table[1]
+    target = write_csv(rows[:2], name="target.csv")
+    target.chmod(0o444)
+    before = target.read_bytes()
+    try:
+        result = invoke("evidence", "add", write_csv(rows[2:3], name="new.csv"), "--into", target)
+        assert_bad_input(result)
+        assert "read-only" in result.stderr
+        assert target.read_bytes() == before and stat.S_IMODE(target.stat().st_mode) == 0o444
+    finally:
+        target.chmod(0o644)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symlinks")
+def test_add_through_a_symlink_keeps_the_link(trials_table, write_csv, tmp_path):
+    rows = trials_table[1]
+    target = write_csv(rows[:2], name="target.csv")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    result = invoke("evidence", "add", write_csv(rows[2:3], name="new.csv"), "--into", link)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and len(read_evidence(target)) == 3
+
+
+def test_validate_names_a_misspelled_column_and_a_typo_in_a_number(trials_table, make_row, write_csv):
+    header = ["evnts_total" if h == "events_total" else h for h in trials_table[0]]
+    result = invoke("evidence", "validate", write_csv([make_row()], header=header))
+    assert_bad_input(result)
+    assert "line 1, column 'evnts_total'" in result.stderr and "did you mean events_total?" in result.stderr
+    result = invoke("evidence", "validate", write_csv([make_row(hr="0_51")], name="typo.csv"))
+    assert_bad_input(result)
+    assert "line 2, column 'hr'" in result.stderr and "0_51" in result.stderr
+
+
+def test_validate_a_semicolon_file_says_so(trials_table, make_row, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text(";".join(trials_table[0]) + "\n" + ";".join(make_row()) + "\n", encoding="utf-8")
+    result = invoke("evidence", "validate", path)
+    assert_bad_input(result)
+    assert "semicolon-delimited" in result.stderr
+
+
+def test_validate_warns_about_invisible_characters(make_row, write_csv):
+    result = invoke("evidence", "validate", write_csv([make_row(trial="HARMONi\u200b-2")]))
+    assert result.exit_code == 0, result.output
+    assert "warning: line 2, column 'trial'" in result.stderr and "U+200B" in result.stderr

@@ -201,20 +201,113 @@ def test_harmoni2_early_os_press_0777_is_kept_over_news_0784():
 
 @settings(max_examples=60, deadline=None)
 @given(reports=st.lists(st.tuples(st.sampled_from(SOURCE_KINDS), days), min_size=2, max_size=6))
-def test_source_precedence_then_later_disclosure(reports):
-    """Reports of one analysis: journal > conference > press > news > secondary; within a kind the later one."""
+def test_source_precedence_with_different_numbers(reports):
+    """Reports of one analysis: journal > conference > press > news > secondary.  Two reports of the top
+    kind with different numbers are a conflict that precedence cannot settle: an error naming both, until
+    the user prefers one."""
     df = synthetic(
         [
             {"source_kind": kind, "disclosed": (DAY0 + dt.timedelta(days=d)).isoformat(), "hr": f"0.{50 + i}"}
             for i, (kind, d) in enumerate(reports)
         ]
     )
+    top = min(SOURCE_KINDS.index(kind) for kind, _ in reports)
+    tied = [i for i, (kind, _) in enumerate(reports) if SOURCE_KINDS.index(kind) == top]
+    if len(tied) > 1:
+        with pytest.raises(EvidenceError) as info:
+            select_evidence(df)
+        message = str(info.value)
+        assert all(df.row_id.iloc[i] in message for i in tied)
+        assert "prefer = [" in message and "exclude" in message
+        chosen = tied[-1]
+        sel = select_evidence(df, prefer=[df.row_id.iloc[chosen].rsplit("|", 1)[1]])
+        assert sel.row_ids == [df.row_id.iloc[chosen]]
+        assert all("preferred by the user" in w for w in reasons(sel).values())
+        return
+    best = tied[0]
+    sel = select_evidence(df)
+    assert sel.row_ids == [df.row_id.iloc[best]]
+    why = reasons(sel)
+    assert len(why) == len(reports) - 1
+    assert all("conflicting report of the same analysis" in w for w in why.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(reports=st.lists(st.tuples(st.sampled_from(SOURCE_KINDS), days), min_size=2, max_size=6))
+def test_source_precedence_then_later_disclosure_for_the_same_numbers(reports):
+    """Reports of one analysis with equal numbers: the highest kind, within it the later disclosure, is kept."""
+    df = synthetic(
+        [{"source_kind": kind, "disclosed": (DAY0 + dt.timedelta(days=d)).isoformat()} for kind, d in reports]
+    )
     best = min(range(len(reports)), key=lambda i: (SOURCE_KINDS.index(reports[i][0]), -reports[i][1], -i))
     sel = select_evidence(df)
     assert sel.row_ids == [df.row_id.iloc[best]]
     why = reasons(sel)
     assert len(why) == len(reports) - 1
-    assert all("report of the same analysis" in w for w in why.values())
+    assert all("duplicate report of the same analysis" in w for w in why.values())
+
+
+def test_two_journal_reports_with_different_numbers_are_a_conflict():
+    df = synthetic(
+        [
+            {"source_kind": "journal", "disclosed": "2025-03-08", "hr": "0.51"},
+            {"source_kind": "journal", "disclosed": "2025-04-01", "hr": "0.80", "ci_lower": "0.60", "ci_upper": "1.07"},
+        ]
+    )
+    first, second = df.row_id
+    with pytest.raises(EvidenceError) as info:
+        select_evidence(df)
+    (problem,) = info.value.problems
+    assert first in problem.reason and second in problem.reason
+    assert "0.51" in problem.reason and "0.8" in problem.reason
+    assert f'prefer = ["{first.rsplit("|", 1)[1]}"]' in problem.reason
+    assert problem.row in (2, 3) and problem.column == "hr"
+    # either way out works: prefer one, or exclude the other
+    assert select_evidence(df, prefer=[second]).row_ids == [second]
+    assert select_evidence(df, exclude=[second]).row_ids == [first]
+
+
+def test_a_conflict_below_the_kept_row_is_not_an_error():
+    # two news rows disagree, but a journal row outranks both: nothing for the user to decide
+    df = synthetic(
+        [
+            {"source_kind": "news", "hr": "0.51"},
+            {"source_kind": "news", "hr": "0.52"},
+            {"source_kind": "journal", "hr": "0.53"},
+        ]
+    )
+    sel = select_evidence(df)
+    assert sel.row_ids == [df.row_id.iloc[2]]
+
+
+def _hand_built():
+    """Two analyses of one estimand, validated; tests then change cells as a hand-built DataFrame could."""
+    return synthetic(
+        [
+            {"data_cutoff": "2024-06-01", "disclosed": "2024-09-08", "hr": "0.51"},
+            {"data_cutoff": "2025-01-15", "disclosed": "2025-05-01", "hr": "0.55", "analysis_kind": "updated"},
+        ]
+    ).copy()
+
+
+@pytest.mark.parametrize(
+    ("changes", "column"),
+    [
+        ({(0, "data_cutoff"): "2026-01-01"}, "data_cutoff"),  # cutoff after its disclosure
+        ({(1, "disclosed"): "2099-05-01"}, "disclosed"),  # disclosed in the future
+        ({(1, "data_cutoff"): "2025-02-30"}, "data_cutoff"),  # not a date
+        ({(1, "disclosed"): "2025-02-30"}, "disclosed"),  # not a date, used to rank reports
+    ],
+    ids=["cutoff_after_disclosure", "future_disclosure", "cutoff_not_a_date", "disclosed_not_a_date"],
+)
+def test_a_supersession_never_rests_on_an_impossible_date(changes, column):
+    df = _hand_built()
+    assert len(select_evidence(df).used) == 1  # as validated: the update supersedes the first analysis
+    for (i, col), value in changes.items():
+        df.loc[i, col] = value
+    with pytest.raises(EvidenceError) as info:
+        select_evidence(df)
+    assert any(p.column == column for p in info.value.problems), info.value
 
 
 # --------------------------------------------------------------------------- most mature analysis

@@ -18,8 +18,13 @@ kind           check
 ``number``     any finite number
 =============  =====================================================================
 
+Numbers must be written plainly, as a publication prints them: ASCII digits, an optional sign,
+a decimal point, an optional exponent (``0.51``, ``157``, ``5.1e-1``).  ``0_51``, ``0,51``,
+``95%``, ``nan`` and ``inf`` are refused with a hint (see :mod:`harmoni_bayes.evidence`).
+
 A ``required`` column must be present in the header; ``nonblank`` means every row must
-fill it in.  Columns not listed here are kept, with a warning.
+fill it in.  Columns not listed here are kept, with a warning, unless the name is one edit away
+from a column listed here (``evnts_total``): that is refused as a probable typo.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ REFERENCE_GROUPS = ("IO", "IO+antiVEGF", "antiVEGF")
 
 @dataclass(frozen=True)
 class Column:
+    """One column of an evidence table: its name, its kind (see the module docstring) and how it is checked."""
+
     name: str
     kind: str
     doc: str
@@ -54,15 +61,19 @@ class HRTriple:
 
 @dataclass(frozen=True)
 class Schema:
+    """An evidence table: its columns, in file order, and the HR/CI triples checked together."""
+
     name: str
     columns: tuple[Column, ...]
     triples: tuple[HRTriple, ...]
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The column names, in order."""
         return tuple(c.name for c in self.columns)
 
     def column(self, name: str) -> Column:
+        """The column called ``name``."""
         return next(c for c in self.columns if c.name == name)
 
 

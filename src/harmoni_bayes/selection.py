@@ -12,11 +12,17 @@ exactly one row, and says for every other row why it was left out:
    analysis one row is kept by source precedence, :data:`SOURCE_PRECEDENCE` (journal, then
    conference, company release, news, secondary), and within one kind the later disclosure.  A
    dropped row is a "duplicate report" when its numbers equal the kept row's, else a
-   "conflicting report", with both numbers shown.
+   "conflicting report", with both numbers shown.  Two rows of the *same* kind with different
+   numbers are a conflict that precedence cannot settle: selection stops with an
+   :class:`~harmoni_bayes.errors.EvidenceError` naming both rows, and the user chooses one with
+   ``prefer`` (or drops one with ``exclude``).
 4. **Most mature analysis.** Across analyses the most mature one is kept: latest data cutoff,
    else most events, else the later analysis kind (interim < primary < updated < final), else
    the latest disclosure.  Earlier analyses are "superseded": the final estimate is sufficient for
    theta (canonical joint distribution, methods §f), so the interim is replaced, never added.
+   A supersession never rests on an impossible date: a data cutoff after its disclosure, or a
+   disclosure after today, stops selection with an EvidenceError (validated tables never have
+   one; a DataFrame built by hand might).
 
 A user can override steps 3-4 with ``prefer`` (row ids, or their 6-character hash suffix) and drop
 rows with ``exclude``.
@@ -32,6 +38,7 @@ from functools import cmp_to_key
 import numpy as np
 import pandas as pd
 
+from . import evidence
 from .errors import EvidenceError, Problem
 from .schema import ANALYSIS_KINDS, SOURCE_KINDS
 
@@ -51,6 +58,7 @@ class Selection:
 
     @property
     def row_ids(self) -> list[str]:
+        """The ids of the rows used, in table order."""
         return list(self.used.row_id)
 
     def explain(self) -> list[str]:
@@ -109,8 +117,11 @@ def select_evidence(
             reasons[row.row_id] += " (listed in prefer, but it cannot be used)"
 
     kept: list[str] = []
+    problems: list[Problem] = []
     for _, group in _group_by_estimand(candidates):
-        kept.append(_choose(group, prefer_ids, reasons))
+        kept.append(_choose(group, prefer_ids, reasons, problems))
+    if problems:
+        raise EvidenceError("the evidence does not say which row to use", problems)
 
     used = in_scope[in_scope.row_id.isin(kept)].copy()
     order = {rid: i for i, rid in enumerate(in_scope.row_id)}
@@ -153,6 +164,7 @@ def filter_as_of(df: pd.DataFrame, as_of: str | dt.date | None) -> tuple[pd.Data
 
 
 def as_of_string(as_of) -> str | None:
+    """``as_of`` as an ISO date string (None for no date); an impossible date is an :class:`EvidenceError`."""
     if as_of is None or as_of == "":
         return None
     if isinstance(as_of, dt.date):
@@ -240,8 +252,12 @@ def _neg_date(d: str) -> int:
     return -dt.date.fromisoformat(d).toordinal()
 
 
-def _choose(rows: list, prefer: set[str], reasons: dict[str, str]) -> str:
-    """Return the kept row id of one estimand; record a reason for every other row."""
+def _choose(rows: list, prefer: set[str], reasons: dict[str, str], problems: list[Problem]) -> str:
+    """Return the kept row id of one estimand; record a reason for every other row.
+
+    Problems that need the user (a tie that precedence cannot break, an impossible date) are added
+    to ``problems``.
+    """
     analyses: list[list] = []
     for r in sorted(rows, key=lambda r: r.line_no):
         for a in analyses:
@@ -252,12 +268,18 @@ def _choose(rows: list, prefer: set[str], reasons: dict[str, str]) -> str:
             analyses.append([r])
 
     preferred = [a for a in analyses if any(r.row_id in prefer for r in a)]
+    impossible = _impossible_dates(rows, ranks_analyses=not preferred and len(analyses) > 1)
+    if impossible:  # selection stops; no row is chosen on such a date
+        problems += impossible
+        return rows[0].row_id
     best = preferred[0] if preferred else max(analyses, key=cmp_to_key(_compare_maturity))
     ranked = sorted(best, key=lambda r: (r.row_id not in prefer, *_precedence_key(r)))
     keep = ranked[0]
     why_keep = "preferred by the user" if keep.row_id in prefer else f"{keep.source_kind} ranks first"
+    if keep.row_id not in prefer:
+        problems += _ties(keep, ranked[1:])
     for r in ranked[1:]:
-        if r.hr == keep.hr and _nan_eq(r.ci_lower, keep.ci_lower) and _nan_eq(r.ci_upper, keep.ci_upper):
+        if _same_numbers(r, keep):
             kind = "duplicate report of the same analysis (same numbers)"
         else:
             kind = f"conflicting report of the same analysis (HR {_fmt(r)} vs {_fmt(keep)} kept)"
@@ -270,6 +292,58 @@ def _choose(rows: list, prefer: set[str], reasons: dict[str, str]) -> str:
                 f"superseded by a more mature analysis ({keep.analysis or keep.analysis_kind}; kept {keep.row_id})"
             )
     return keep.row_id
+
+
+def _same_numbers(a, b) -> bool:
+    return a.hr == b.hr and _nan_eq(a.ci_lower, b.ci_lower) and _nan_eq(a.ci_upper, b.ci_upper)
+
+
+def _ties(keep, others: list) -> list[Problem]:
+    """Rows as high in precedence as the kept one but with other numbers: precedence cannot choose."""
+    out = []
+    for r in others:
+        if r.source_kind == keep.source_kind and not _same_numbers(r, keep):
+            out.append(
+                Problem(
+                    f"rows {keep.row_id} (line {keep.line_no}) and {r.row_id} (line {r.line_no}) report the same "
+                    f"analysis from the same kind of source ({r.source_kind}) with different numbers "
+                    f"(HR {_fmt(keep)} vs {_fmt(r)}); choose one with "
+                    f'prefer = ["{_short(keep.row_id)}"] or prefer = ["{_short(r.row_id)}"] in the spec '
+                    "(or exclude the wrong one)",
+                    row=int(r.line_no),
+                    column="hr",
+                )
+            )
+    return out
+
+
+def _short(row_id: str) -> str:
+    return row_id.rsplit("|", 1)[-1]
+
+
+def _impossible_dates(rows: list, ranks_analyses: bool) -> list[Problem]:
+    """Dates that are not dates, and, when analyses are ranked by them, dates that cannot be true.
+
+    A data cutoff after its disclosure, or a disclosure after today, could let an interim replace the final.
+    """
+    now = evidence.today().isoformat()
+    out = []
+    for r in rows:
+        disclosed = str(r.disclosed)
+        cutoff = r.data_cutoff if isinstance(r.data_cutoff, str) else ""
+        line = int(r.line_no)
+        for column, value in (("disclosed", disclosed), ("data_cutoff", cutoff)):
+            if value and not evidence.is_iso_date(value):
+                out.append(Problem(f"row {r.row_id}: is not a real ISO date (YYYY-MM-DD)", line, column, value))
+        if not ranks_analyses or not evidence.is_iso_date(disclosed):
+            continue
+        if disclosed > now:
+            reason = f"row {r.row_id}: disclosed after today ({now}); analyses cannot be ranked on a future date"
+            out.append(Problem(reason, line, "disclosed", disclosed))
+        if cutoff and evidence.is_iso_date(cutoff) and cutoff > disclosed:
+            reason = f"row {r.row_id}: data cutoff after its disclosure ({disclosed}); analyses cannot be ranked on it"
+            out.append(Problem(reason, line, "data_cutoff", cutoff))
+    return out
 
 
 def _nan_eq(a: float, b: float) -> bool:
