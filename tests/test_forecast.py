@@ -105,7 +105,11 @@ def test_surrogacy_agrees_in_direction_with_published_analyses():
     assert slope["q2.5"] > 0
 
 
-def test_a_final_os_analysis_replaces_the_interim_and_ends_the_forecast():
+def test_a_final_os_analysis_replaces_the_interim_and_ends_the_forecast(monkeypatch):
+    import datetime as _dt
+
+    # the hypothetical final analysis is "disclosed" 2026-06-30: fix the clock so the test never depends on it
+    monkeypatch.setattr("harmoni_bayes.evidence.today", lambda: _dt.date(2026, 12, 1))
     """A final OS row supersedes the early look (replace, don't add); there is no later analysis left."""
     import csv
     import datetime as dt

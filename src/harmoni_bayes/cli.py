@@ -61,6 +61,11 @@ def evidence_validate(file: Annotated[Path, typer.Argument(help="CSV file in eit
 
     df = _load(file)
     _echo_warnings(df)
+    if df.attrs.get("schema") == "trials":
+        from .selection import select_evidence
+
+        # Selection finds what row checks cannot: two reports of one analysis, equally ranked, that disagree.
+        select_evidence(df)
     typer.echo(f"{file}: valid {df.attrs['schema']} table: {evidence_summary(df)}")
 
 
@@ -72,8 +77,17 @@ def evidence_show(
     endpoint: Annotated[str | None, typer.Option("--endpoint", help="PFS, OS or ORR")] = None,
     factor: Annotated[str | None, typer.Option("--factor", help="subgroup factor, e.g. pdl1 or overall")] = None,
     file: Annotated[Path | None, typer.Option("--evidence", help="evidence CSV (default: shipped)")] = None,
+    prefer: Annotated[
+        list[str] | None, typer.Option("--prefer", help="row id or its 6-character hash to prefer (repeatable)")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="row id or its 6-character hash to leave out (repeatable)")
+    ] = None,
 ) -> None:
-    """Show rows with log-HR, SE, se_method and whether each is used, with the reason when not."""
+    """Show rows with log-HR, SE, se_method and whether each is used, with the reason when not.
+
+    --prefer and --exclude work as in a spec's [evidence] section, e.g. to settle two reports that disagree.
+    """
     from .selection import select_evidence
 
     df = _load(file)
@@ -85,7 +99,15 @@ def evidence_show(
             f"{file}: 'evidence show' lists trial evidence rows; this is the reference PFS/OS table "
             "(use 'evidence validate' to check it)"
         )
-    sel = select_evidence(df, as_of=as_of, trials=trial or None, endpoint=endpoint, subgroup_factor=factor)
+    sel = select_evidence(
+        df,
+        as_of=as_of,
+        trials=trial or None,
+        endpoint=endpoint,
+        subgroup_factor=factor,
+        prefer=prefer or (),
+        exclude=exclude or (),
+    )
     typer.echo(format_selection(df, sel))
 
 
