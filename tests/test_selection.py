@@ -132,7 +132,7 @@ def test_never_admits_a_row_disclosed_after_as_of_on_generated_rows(reports, as_
 
 def test_as_of_is_inclusive():
     df = shipped()
-    rid = row_id(df, "HARMONi", "OS")
+    rid = row_id(df, "HARMONi", "OS", disclosed="2025-05-30")
     assert rid in select_evidence(df, as_of="2025-05-30").row_ids
     assert rid not in select_evidence(df, as_of="2025-05-29").row_ids
     assert rid in select_evidence(df, as_of=dt.date(2025, 5, 30)).row_ids
@@ -190,7 +190,7 @@ def test_harmoni2_itt_pfs_same_numbers_is_a_duplicate_report():
 
 def test_harmoni2_early_os_press_0777_is_kept_over_news_0784():
     df = shipped()
-    sel = select_evidence(df, trials="HARMONi-2", endpoint="OS")
+    sel = select_evidence(df, trials="HARMONi-2", endpoint="OS", as_of="2025-06-30")  # before the 2026 OS interim
     press = row_id(df, "HARMONi-2", "OS", source_kind="press")
     news = row_id(df, "HARMONi-2", "OS", source_kind="news")
     assert sel.row_ids == [press]
@@ -315,7 +315,7 @@ def test_a_supersession_never_rests_on_an_impossible_date(changes, column):
 
 def test_harmoni_a_os_52_percent_maturity_supersedes_30_percent():
     df = shipped()
-    sel = select_evidence(df, trials="HARMONi-A", endpoint="OS")
+    sel = select_evidence(df, trials="HARMONi-A", endpoint="OS", as_of="2025-06-30")  # before the final analysis
     mature = row_id(df, "HARMONi-A", "OS", maturity=0.52)
     early = row_id(df, "HARMONi-A", "OS", maturity=0.30)
     assert sel.row_ids == [mature]
@@ -421,7 +421,9 @@ def test_exclude_drops_a_row_with_reason_and_the_next_one_is_used():
     df = shipped()
     press = row_id(df, "HARMONi-2", "OS", source_kind="press")
     news = row_id(df, "HARMONi-2", "OS", source_kind="news")
-    sel = select_evidence(df, trials="HARMONi-2", endpoint="OS", exclude=[press.rsplit("|", 1)[1]])
+    sel = select_evidence(
+        df, trials="HARMONi-2", endpoint="OS", as_of="2025-06-30", exclude=[press.rsplit("|", 1)[1]]
+    )
     assert sel.row_ids == [news]
     assert reasons(sel)[press] == "excluded by the user"
 
@@ -492,3 +494,30 @@ def _shipped_rows():
     with open(shipped_path("ivonescimab_trials.csv"), newline="", encoding="utf-8") as fh:
         header, *rows = csv.reader(fh)
     return header, rows
+
+
+def test_a_later_analysis_named_differently_supersedes_an_earlier_one_of_the_same_kind():
+    """HARMONi-2's prespecified OS interim (WCLC 2026) replaces the unplanned 2025 look, though both are
+    'interim' with no cutoff stated: differently named and 17 months apart, they are two analyses."""
+    df = shipped()
+    sel = select_evidence(df, trials="HARMONi-2", endpoint="OS", subgroup_factor="overall", as_of="2026-12-01")
+    assert sel.used.hr.tolist() == [0.73]
+    early = sel.excluded[sel.excluded.disclosed == "2025-04-25"]
+    assert len(early) == 2 and early.reason.str.startswith("superseded by a more mature analysis").all()
+    # a talk and its paper months apart are still one analysis (HARMONi-2 PFS, WCLC 2024 and Lancet 2025)
+    pfs = select_evidence(df, trials="HARMONi-2", endpoint="PFS", subgroup_factor="overall")
+    assert any(r.startswith("duplicate report") for r in pfs.excluded.reason)
+
+
+def test_new_readouts_need_what_they_need():
+    """The 2025-2026 readouts: SEs from p-values, points-only rows shown but unusable, a new trial."""
+    df = shipped()
+    by = {(r.trial, r.endpoint, r.subgroup_level, r.disclosed): r for r in df.itertuples()}
+    harmoni_a_final = by[("HARMONi-A", "OS", "ITT", "2025-11-07")]
+    assert harmoni_a_final.se_method == "p_value" and harmoni_a_final.usable
+    points = df[(df.trial == "HARMONi-2") & (df.endpoint == "OS") & (df.subgroup_factor != "overall")]
+    assert len(points) == 4 and not points.usable.any()
+    assert points.unusable_reason.str.contains("no standard error").all()
+    sel = select_evidence(df, trials="HARMONi-6", endpoint="PFS", subgroup_factor="overall")
+    assert sel.used.hr.tolist() == [0.60]
+    assert select_evidence(df, trials="HARMONi-6", as_of="2025-06-30").used.empty  # not yet disclosed

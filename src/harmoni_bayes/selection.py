@@ -31,6 +31,7 @@ rows with ``exclude``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cmp_to_key
@@ -206,12 +207,36 @@ def _information(r) -> float | None:
 
 
 def _same_analysis(a, b) -> bool:
+    """Are two rows of one estimand reports of the same analysis?
+
+    Different kinds, different stated cutoffs, or information (events) differing by more than 10% make
+    them different analyses.  When neither cutoff nor information can be compared, rows whose analyses are
+    named differently (venue aside) and that were disclosed more than :data:`_SAME_REPORT_DAYS` apart are
+    different analyses too: a talk and its paper name one analysis alike within months (HARMONi-2 PFS, WCLC
+    2024 and Lancet 2025), while HARMONi-2's unplanned 2025 OS look and its prespecified 2026 OS interim
+    are both "interim" with no cutoff stated, yet a year and a half apart.
+    """
     if a.analysis_kind != b.analysis_kind:
         return False
     if a.data_cutoff and b.data_cutoff and a.data_cutoff != b.data_cutoff:
         return False
     ia, ib = _information(a), _information(b)
-    return not (ia is not None and ib is not None and abs(ia - ib) > _INFO_TOLERANCE * max(ia, ib))
+    if ia is not None and ib is not None:
+        return abs(ia - ib) <= _INFO_TOLERANCE * max(ia, ib)
+    if a.data_cutoff and b.data_cutoff:
+        return True
+    apart = abs(dt.date.fromisoformat(a.disclosed) - dt.date.fromisoformat(b.disclosed)).days
+    return _analysis_name(a.analysis) == _analysis_name(b.analysis) or apart <= _SAME_REPORT_DAYS
+
+
+_SAME_REPORT_DAYS = 183
+_VENUE = re.compile(r",\s*[^,]*\b(19|20)\d\d\b.*$")
+
+
+def _analysis_name(text: str) -> str:
+    """An analysis's name without its venue: "PFS interim (primary PFS analysis), WCLC 2024" ->
+    "pfs interim (primary pfs analysis)"."""
+    return _VENUE.sub("", str(text or "")).strip().lower()
 
 
 def _compare_maturity(a: list, b: list) -> int:
