@@ -327,6 +327,39 @@ def _echo_failed(sweep) -> None:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+@app.command("score")
+@_errors_to_exit
+def score_cmd(
+    spec: Annotated[Path, typer.Argument(help="analysis spec (TOML) of a family that forecasts")],
+    forecast_as_of: Annotated[str, typer.Option("--forecast-as-of", help="date of the forecast to score")],
+    outcome_as_of: Annotated[
+        str | None, typer.Option("--outcome-as-of", help="score readouts disclosed up to this date (default: today)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="also write scorecard.html, .json, .csv here")] = None,
+    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain (MCMC)")] = None,
+) -> None:
+    """Score the forecast SPEC made as of a date against the readouts disclosed after it.
+
+    Example: harmoni-bayes score models/harmoni2_os_forecast.toml --forecast-as-of 2025-06-30
+    """
+    from .scorecard import score
+
+    card = score(spec, forecast_as_of, outcome_as_of=outcome_as_of, draws=draws)
+    for r in card.readouts:
+        typer.echo(f"{r.trial} {r.endpoint} HR {r.hr:g} (SE {r.se:.3f}, {r.source_kind}, disclosed {r.disclosed}):")
+        for s in r.scores:
+            typer.echo(
+                f"  {s.forecaster:<42} median HR {s.median_hr:.3f}  PIT {s.pit:.2f}  "
+                f"in 50%: {'yes' if s.in_50 else 'no ':<3}  in 95%: {'yes' if s.in_95 else 'no ':<3}  "
+                f"log density {s.log_density:.2f}"
+            )
+    if out is not None:
+        from .reporting.sweeps import write_scorecard
+
+        for path in write_scorecard(card, out):
+            typer.echo(f"wrote {path}")
+
+
 @app.command("report")
 @_errors_to_exit
 def report(

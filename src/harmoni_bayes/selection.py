@@ -207,7 +207,7 @@ def _information(r) -> float | None:
 
 
 def _same_analysis(a, b) -> bool:
-    """Are two rows of one estimand reports of the same analysis?
+    """Whether two rows of one estimand report the same analysis.
 
     Different kinds, different stated cutoffs, or information (events) differing by more than 10% make
     them different analyses.  When neither cutoff nor information can be compared, rows whose analyses are
@@ -234,8 +234,10 @@ _VENUE = re.compile(r",\s*[^,]*\b(19|20)\d\d\b.*$")
 
 
 def _analysis_name(text: str) -> str:
-    """An analysis's name without its venue: "PFS interim (primary PFS analysis), WCLC 2024" ->
-    "pfs interim (primary pfs analysis)"."""
+    """An analysis's name without its venue, in lower case.
+
+    "PFS interim (primary PFS analysis), WCLC 2024" -> "pfs interim (primary pfs analysis)".
+    """
     return _VENUE.sub("", str(text or "")).strip().lower()
 
 

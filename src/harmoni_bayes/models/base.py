@@ -115,7 +115,8 @@ class EvidenceTables:
 
     ``trials``: a validated trial-evidence table given directly, or a CSV path, or ``None`` for the spec's
     ``[evidence] file`` and then the shipped HARMONi table.  :meth:`reference` reads the reference PFS/OS
-    table named by the spec's ``[reference] file``, else the shipped one.  Every file read is recorded
+    table named by the spec's ``[reference] file``, else the shipped one; :meth:`network` the treatment-network
+    table likewise.  Every file read is recorded
     (name and SHA-256) for the result's provenance.
     """
 
@@ -145,6 +146,15 @@ class EvidenceTables:
         from ..schema import REFERENCE
 
         table = read_evidence(file, schema=REFERENCE) if file else load_reference_trials()
+        self._record(table)
+        return table
+
+    def network(self, file: str | None) -> pd.DataFrame:
+        """The treatment-network table (the spec's file, else the shipped ``nsclc_pdl1_network.csv``)."""
+        from ..evidence import load_network, read_evidence
+        from ..schema import NETWORK
+
+        table = read_evidence(file, schema=NETWORK) if file else load_network()
         self._record(table)
         return table
 
@@ -287,6 +297,19 @@ class HeadlineContext:
 HeadlineFn = Callable[[HeadlineContext], list[Line]]
 
 
+@dataclass(frozen=True)
+class Forecast:
+    """What a family with the ``"forecast"`` capability predicts, so a later readout can score it.
+
+    ``quantity``: a posterior variable on the HR scale whose draws forecast a *true* HR.  ``outcome``:
+    which later readout it forecasts: ``"target_os"``, the target trial's ITT OS estimate; ``"new_trial"``,
+    the ITT estimate (same endpoint) of a trial that was not in the evidence.
+    """
+
+    quantity: str
+    outcome: Literal["target_os", "new_trial"]
+
+
 ForestLayout = Literal["levels", "trials", "target", "none"]
 
 
@@ -334,6 +357,8 @@ class ModelFamily(ABC):
     spec_class: ClassVar[type[SpecBase]]
     presentation: ClassVar[Presentation] = Presentation()
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    forecast: ClassVar[Forecast | None] = None
+    """With the ``"forecast"`` capability: what is forecast (see :class:`Forecast`)."""
     default_thresholds: ClassVar[tuple[float, ...]] = DEFAULT_HR_THRESHOLDS
     dim: ClassVar[str | None] = None
     """The name of the family's indexed dimension (``trial``, ``subgroup``), if any."""

@@ -33,6 +33,7 @@ from .base import (
     EvidenceRecord,
     EvidenceTables,
     ExactFit,
+    Forecast,
     HeadlineContext,
     Line,
     ModelFamily,
@@ -91,7 +92,8 @@ class RandomEffectsModel(ModelFamily):
     name = "random_effects"
     spec_class = RandomEffectsSpec
     dim = "trial"
-    capabilities = frozenset({"exact"})
+    capabilities = frozenset({"exact", "forecast"})
+    forecast = Forecast("hr_new_trial", "new_trial")
     presentation = Presentation(
         headline=_headline,
         names={

@@ -60,6 +60,7 @@ from .base import (
     Draws,
     EvidenceRecord,
     EvidenceTables,
+    Forecast,
     HeadlineContext,
     Line,
     ModelFamily,
@@ -870,6 +871,7 @@ class OSForecastModel(SurrogacyModel):
     name = "os_forecast"
     spec_class = OSForecastSpec
     capabilities = frozenset({"forecast"})
+    forecast = Forecast("os_hr", "target_os")
     presentation = Presentation(
         headline=_headline_os_forecast,
         names=_NAMES,

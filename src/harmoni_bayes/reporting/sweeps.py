@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..files import atomic_write
+from ..scorecard import Scorecard
 from ..timeline import Sweep
 from .build import presentation_of
 from .figures import POSTERIOR, _hr_axis, _new_figure, figure_png_base64
@@ -25,7 +26,7 @@ from .format import fmt_estimate, fmt_probability, hr_interval
 from .plain import describe_quantity
 from .render import _env
 
-__all__ = ["sweep_figure", "sweep_figure_data", "write_sweep"]
+__all__ = ["sweep_figure", "sweep_figure_data", "write_scorecard", "write_sweep"]
 
 
 def sweep_figure_data(sweep: Sweep) -> pd.DataFrame:
@@ -137,3 +138,29 @@ def _json_default(x):
     if isinstance(x, np.generic):
         return x.item()
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def write_scorecard(card: Scorecard, out_dir: str | Path) -> list[Path]:
+    """Write ``scorecard.json``, ``scorecard.csv`` and a self-contained ``scorecard.html`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            "readout": f"{r.trial} {r.endpoint} HR {fmt_estimate(r.hr)} "
+            f"(SE {r.se:.3f}; {r.source_kind}, {r.disclosed})",
+            "forecaster": s.forecaster,
+            "median": fmt_estimate(s.median_hr),
+            "pit": f"{s.pit:.2f}",
+            "in_50": "yes" if s.in_50 else "no",
+            "in_95": "yes" if s.in_95 else "no",
+            "log_density": f"{s.log_density:.2f}",
+        }
+        for r in card.readouts
+        for s in r.scores
+    ]
+    page = _env(True).get_template("scorecard.html.j2").render(c=card, rows=rows)
+    paths = [out / "scorecard.json", out / "scorecard.csv", out / "scorecard.html"]
+    atomic_write(paths[0], json.dumps(card.to_dict(), indent=2, allow_nan=False, default=_json_default) + "\n")
+    atomic_write(paths[1], card.table().to_csv(index=False))
+    atomic_write(paths[2], page)
+    return paths
