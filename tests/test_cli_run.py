@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from harmoni_bayes.cli import app
@@ -51,3 +52,20 @@ def test_run_all_goes_on_past_a_bad_spec(tmp_path):
     assert res.exit_code == 2
     assert "b_bad.toml" in res.output and "Traceback" not in res.output
     assert "a_good/report.html" in (tmp_path / "r" / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_run_all_writes_timeline_and_scorecard_pages_linked_from_the_index(tmp_path):
+    specs = tmp_path / "models"
+    specs.mkdir()
+    for name in ("ivonescimab_pfs_meta", "ivonescimab_pfs_meta_now"):
+        text = (ROOT / "models" / f"{name}.toml").read_text().replace('method = "mcmc"', 'method = "exact"')
+        (specs / f"{name}.toml").write_text(text)
+    reports = tmp_path / "reports"
+    res = CliRunner().invoke(app, ["run-all", str(specs), "--out", str(tmp_path / "out"), "--reports", str(reports)])
+    assert res.exit_code == 0, res.output
+    assert (reports / "ivonescimab_pfs_meta" / "scorecard.html").exists()  # mid-2025 forecast, HARMONi-6 since
+    assert (reports / "ivonescimab_pfs_meta_now" / "timeline.html").exists()
+    index = (reports / "index.html").read_text()
+    assert 'href="ivonescimab_pfs_meta/scorecard.html"' in index
+    assert 'href="ivonescimab_pfs_meta_now/timeline.html"' in index

@@ -175,15 +175,15 @@ def run(
     report: Annotated[bool, typer.Option("--report", help="also write report.html and report.md")] = False,
 ) -> None:
     """Fit SPEC and write the result to --out."""
-    code = _run_one(
+    code, _ = _run_one(
         spec, out, as_of=as_of, evidence=evidence, seed=seed, method=method, backend=backend, draws=draws, report=report
     )
     if strict and code:
         raise typer.Exit(EXIT_DIAGNOSTICS)
 
 
-def _run_one(spec: Path, out: Path, report: bool = False, **overrides) -> int:
-    """Fit, save, optionally report; print a summary line.  Returns 1 when diagnostics failed."""
+def _run_one(spec: Path, out: Path, report: bool = False, **overrides):
+    """Fit, save, optionally report; print a summary line.  Returns (1 when diagnostics failed else 0, result)."""
     from .results import check_output_dir, save_result
     from .run import run_spec
 
@@ -199,7 +199,7 @@ def _run_one(spec: Path, out: Path, report: bool = False, **overrides) -> int:
     typer.echo(f"{result.summary.spec}: wrote {out} ({result.summary.method}; {status})")
     if not diag["ok"]:
         typer.echo(f"warning: {result.summary.spec}: {status}", err=True)
-    return 0 if diag["ok"] else 1
+    return (0 if diag["ok"] else 1), result
 
 
 @app.command("run-all")
@@ -226,16 +226,18 @@ def run_all(
     for spec in specs:
         result_dir = out / spec.stem
         try:
-            failed += _run_one(spec, result_dir, draws=draws)
+            code, result = _run_one(spec, result_dir, draws=draws)
         except HarmoniError as exc:  # one bad spec must not cost the user the other analyses
             typer.echo(f"error: {spec.name}: {exc.message()}", err=True)
             broken.append(spec.name)
             continue
+        failed += code
         write_report(result_dir, fmt="all")
         target = reports / spec.stem
         target.mkdir(parents=True, exist_ok=True)
         for name in ("report.html", "report.md", "report.json", "summary.json"):
             shutil.copy2(result_dir / name, target / name)
+        _extra_pages(spec, result, target, draws)
         report_dirs.append(target)
     if report_dirs:
         index = write_index(report_dirs, reports / "index.html")
@@ -245,6 +247,29 @@ def run_all(
         raise typer.Exit(EXIT_BAD_INPUT)
     if strict and failed:
         raise typer.Exit(EXIT_DIAGNOSTICS)
+
+
+def _extra_pages(spec_path: Path, result, target: Path, draws: int | None) -> None:
+    """The readout timeline (specs with ``timeline = true``) and the scorecard of a dated forecast, if any."""
+    import datetime as dt
+
+    from .models import get_family
+    from .reporting.sweeps import write_scorecard, write_sweep
+    from .scorecard import score
+    from .specs import load_spec
+    from .timeline import build_timeline
+
+    spec = load_spec(spec_path)
+    try:
+        if spec.timeline:
+            write_sweep(build_timeline(spec, draws=draws), target)
+            typer.echo(f"{spec.name}: wrote {target / 'timeline.html'}")
+        family = get_family(spec.model)
+        if "forecast" in family.capabilities and spec.as_of and spec.as_of < dt.date.today():
+            write_scorecard(score(spec, spec.as_of, result=result), target)
+            typer.echo(f"{spec.name}: wrote {target / 'scorecard.html'}")
+    except HarmoniError as exc:  # nothing to score yet, or no timeline: the report itself stands
+        typer.echo(f"{spec.name}: {exc.message()}", err=True)
 
 
 @app.command("compare")

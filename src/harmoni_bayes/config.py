@@ -73,6 +73,7 @@ class SpecBase(Strict):
     ``as_of`` is the one as-of date of the analysis: evidence disclosed after it is left out.  Older specs
     wrote it inside ``[evidence]``; it is moved here on reading, and stored only here.  ``thresholds`` are
     the HR thresholds t of the headline probabilities P(HR < t); ``None`` means the family's defaults.
+    ``timeline = true`` asks the main job to fit the spec at every date its evidence changed, too.
     """
 
     model: str
@@ -83,6 +84,7 @@ class SpecBase(Strict):
     method: Literal["mcmc", "exact"] = "mcmc"
     as_of: dt.date | None = None
     thresholds: list[PositiveFloat] | None = Field(None, min_length=1)
+    timeline: bool = False  # the main job (run-all) also draws this spec's readout timeline
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     diagnostics: DiagnosticThresholds = Field(default_factory=DiagnosticThresholds)
 

@@ -194,7 +194,20 @@ def _index_entry(report_dir: Path, out_dir: Path) -> dict:
             "status": "",
             "created": "",
         }
+    entry["pages"] = [
+        (label, os.path.relpath(report_dir / name, out_dir).replace(os.sep, "/"))
+        for name, label in _EXTRA_PAGES
+        if (report_dir / name).exists()
+    ]
     return entry
+
+
+# Pages beside a report that the index links to, when the main job wrote them.
+_EXTRA_PAGES = (
+    ("timeline.html", "readout timeline"),
+    ("scorecard.html", "how the forecast fared"),
+    ("sensitivity.html", "prior sensitivity"),
+)
 
 
 def write_index(report_dirs: Sequence[str | Path], out: str | Path) -> Path:
