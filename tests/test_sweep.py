@@ -120,3 +120,19 @@ def test_cli_names_an_unreachable_scheduler(tmp_path):
     )
     assert res.exit_code == 2 and "tcp://127.0.0.1:9" in res.output and "Traceback" not in res.output
     assert not Path(tmp_path / "o").exists()
+
+
+def test_every_family_sensitivity_setting_is_a_valid_spec():
+    """The settings the main job fits (ModelFamily.sensitivity) validate against every shipped spec."""
+    import copy
+
+    from harmoni_bayes.models import get_family
+    from harmoni_bayes.specs import parse_spec, spec_to_dict
+    from harmoni_bayes.timeline import _merge
+
+    for path in sorted((REPO / "models").glob("*.toml")):
+        spec = load_spec(path)
+        for label, changes in get_family(spec.model).sensitivity:
+            changed = parse_spec(_merge(copy.deepcopy(spec_to_dict(spec)), copy.deepcopy(changes)))
+            assert spec_to_dict(changed) != spec_to_dict(spec) or label, (path.name, label)
+            assert changed.priors != spec.priors or "0.25" in label or "0.5)" in label, (path.name, label)

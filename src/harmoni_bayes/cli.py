@@ -250,17 +250,22 @@ def run_all(
 
 
 def _extra_pages(spec_path: Path, result, target: Path, draws: int | None) -> None:
-    """The readout timeline (specs with ``timeline = true``) and the scorecard of a dated forecast, if any."""
+    """Prior sensitivity (families that declare settings), the readout timeline (specs with ``timeline = true``)
+    and the scorecard of a dated forecast, where there is one.
+    """
     import datetime as dt
 
     from .models import get_family
     from .reporting.sweeps import write_scorecard, write_sweep
     from .scorecard import score
     from .specs import load_spec
-    from .timeline import build_timeline
+    from .timeline import build_sensitivity, build_timeline
 
     spec = load_spec(spec_path)
     try:
+        if get_family(spec.model).sensitivity:
+            write_sweep(build_sensitivity(spec, draws=draws), target)
+            typer.echo(f"{spec.name}: wrote {target / 'sensitivity.html'}")
         if spec.timeline:
             write_sweep(build_timeline(spec, draws=draws), target)
             typer.echo(f"{spec.name}: wrote {target / 'timeline.html'}")
@@ -324,8 +329,12 @@ def timeline(
 @_errors_to_exit
 def sensitivity(
     spec: Annotated[Path, typer.Argument(help="analysis spec (TOML)")],
-    grid: Annotated[Path, typer.Option("--grid", help="TOML of [[setting]] tables: label and spec keys")],
-    out: Annotated[Path, typer.Option("--out", help="folder for sensitivity.html, .json and .csv")],
+    grid: Annotated[
+        Path | None, typer.Option("--grid", help="TOML of [[setting]] tables (default: the family's own settings)")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="folder for sensitivity.html, .json and .csv")] = Path(
+        "sensitivity"
+    ),
     method: Annotated[str | None, typer.Option("--method", help="exact or mcmc (default: exact if available)")] = None,
     draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain (MCMC)")] = None,
     scheduler: Annotated[str | None, _SCHEDULER] = None,

@@ -327,7 +327,7 @@ def _merge(base: dict, changes: dict) -> dict:
 
 def build_sensitivity(
     spec: SpecBase | str | Path,
-    grid: str | Path,
+    grid: str | Path | None = None,
     *,
     evidence: str | Path | pd.DataFrame | None = None,
     method: str | None = None,
@@ -335,14 +335,28 @@ def build_sensitivity(
     scheduler: str | None = None,
     workers: int | None = None,
 ) -> Sweep:
-    """Fit ``spec`` (first, as given) and then under each setting of the grid, on the sweep path."""
+    """Fit ``spec`` (first, as given) and then under each setting of the grid, on the sweep path.
+
+    Without a grid file the family's own settings are used (``ModelFamily.sensitivity``: the tau priors of
+    the normal-normal families, the residual SD and rho_w of the OS forecast).
+    """
     spec = load_spec(spec) if isinstance(spec, str | Path) else spec
     family = get_family(spec.model)
     method = method or ("exact" if "exact" in family.capabilities else spec.method)
     spec = with_overrides(spec, method=method, draws=draws)
+    if grid is None:
+        if not family.sensitivity:
+            raise SpecError(f"model {spec.model!r} declares no prior settings; give a grid file")
+        base = spec_to_dict(spec)
+        grid_settings = [
+            (label, parse_spec(_merge(copy.deepcopy(base), copy.deepcopy(changes))))
+            for label, changes in family.sensitivity
+        ]
+    else:
+        grid_settings = read_grid(grid, spec)
     settings = [
         ("as specified", spec),
-        *((lab, with_overrides(s, method=method, draws=draws)) for lab, s in read_grid(grid, spec)),
+        *((lab, with_overrides(s, method=method, draws=draws)) for lab, s in grid_settings),
     ]
     quantity = _headline_quantity(spec)
     tasks = [

@@ -359,6 +359,8 @@ class ModelFamily(ABC):
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     forecast: ClassVar[Forecast | None] = None
     """With the ``"forecast"`` capability: what is forecast (see :class:`Forecast`)."""
+    sensitivity: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()
+    """The prior settings a reader would ask about, as ``(label, spec changes)``; the main job fits each."""
     default_thresholds: ClassVar[tuple[float, ...]] = DEFAULT_HR_THRESHOLDS
     dim: ClassVar[str | None] = None
     """The name of the family's indexed dimension (``trial``, ``subgroup``), if any."""

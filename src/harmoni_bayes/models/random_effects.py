@@ -94,6 +94,12 @@ class RandomEffectsModel(ModelFamily):
     dim = "trial"
     capabilities = frozenset({"exact", "forecast"})
     forecast = Forecast("hr_new_trial", "new_trial")
+    sensitivity = (
+        ("tau half-normal(0.25)", {"priors": {"tau": {"dist": "half_normal", "sigma": 0.25}}}),
+        ("tau half-normal(0.5)", {"priors": {"tau": {"dist": "half_normal", "sigma": 0.5}}}),
+        ("tau half-Cauchy(0.5)", {"priors": {"tau": {"dist": "half_cauchy", "beta": 0.5}}}),
+        ("tau Turner log-normal", {"priors": {"tau": {"dist": "turner_lognormal"}}}),
+    )
     presentation = Presentation(
         headline=_headline,
         names={

@@ -872,6 +872,12 @@ class OSForecastModel(SurrogacyModel):
     spec_class = OSForecastSpec
     capabilities = frozenset({"forecast"})
     forecast = Forecast("os_hr", "target_os")
+    sensitivity = (
+        ("residual SD half-normal(0.25)", {"priors": {"residual_sd": {"dist": "half_normal", "sigma": 0.25}}}),
+        ("residual SD half-normal(1)", {"priors": {"residual_sd": {"dist": "half_normal", "sigma": 1.0}}}),
+        ("rho_w fixed at 0.2", {"priors": {"rho_w": {"dist": "fixed", "value": 0.2}}}),
+        ("rho_w fixed at 0.7", {"priors": {"rho_w": {"dist": "fixed", "value": 0.7}}}),
+    )
     presentation = Presentation(
         headline=_headline_os_forecast,
         names=_NAMES,
