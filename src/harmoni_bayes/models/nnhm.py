@@ -23,6 +23,14 @@ import numpy as np
 
 from ..errors import ModelError, Problem
 
+TAU_SENSITIVITY = (
+    ("tau half-normal(0.25)", {"priors": {"tau": {"dist": "half_normal", "sigma": 0.25}}}),
+    ("tau half-normal(0.5)", {"priors": {"tau": {"dist": "half_normal", "sigma": 0.5}}}),
+    ("tau half-Cauchy(0.5)", {"priors": {"tau": {"dist": "half_cauchy", "beta": 0.5}}}),
+    ("tau Turner log-normal", {"priors": {"tau": {"dist": "turner_lognormal"}}}),
+)
+"""The heterogeneity priors a reader would ask about (methods §b): the main job fits the spec under each."""
+
 
 @dataclass(frozen=True)
 class NNHMInputs:

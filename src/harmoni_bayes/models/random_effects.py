@@ -46,7 +46,7 @@ from .base import (
     reasons_as_problems,
     select_trials,
 )
-from .nnhm import NNHMInputs, add_nnhm, exact_joint_draws
+from .nnhm import TAU_SENSITIVITY, NNHMInputs, add_nnhm, exact_joint_draws
 
 
 class RandomEffectsPriors(BaseModel):
@@ -94,12 +94,7 @@ class RandomEffectsModel(ModelFamily):
     dim = "trial"
     capabilities = frozenset({"exact", "forecast"})
     forecast = Forecast("hr_new_trial", "new_trial")
-    sensitivity = (
-        ("tau half-normal(0.25)", {"priors": {"tau": {"dist": "half_normal", "sigma": 0.25}}}),
-        ("tau half-normal(0.5)", {"priors": {"tau": {"dist": "half_normal", "sigma": 0.5}}}),
-        ("tau half-Cauchy(0.5)", {"priors": {"tau": {"dist": "half_cauchy", "beta": 0.5}}}),
-        ("tau Turner log-normal", {"priors": {"tau": {"dist": "turner_lognormal"}}}),
-    )
+    sensitivity = TAU_SENSITIVITY
     presentation = Presentation(
         headline=_headline,
         names={

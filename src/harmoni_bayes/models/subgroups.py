@@ -55,7 +55,7 @@ from .base import (
     reasons_as_problems,
     select_trials,
 )
-from .nnhm import NNHMInputs, add_nnhm, conditional_theta, exact_joint_draws, information_shares
+from .nnhm import TAU_SENSITIVITY, NNHMInputs, add_nnhm, conditional_theta, exact_joint_draws, information_shares
 
 
 class SubgroupPriors(BaseModel):
@@ -123,12 +123,7 @@ class SubgroupModel(ModelFamily):
     spec_class = SubgroupSpec
     dim = "subgroup"
     capabilities = frozenset({"exact"})
-    sensitivity = (
-        ("tau half-normal(0.25)", {"priors": {"tau": {"dist": "half_normal", "sigma": 0.25}}}),
-        ("tau half-normal(0.5)", {"priors": {"tau": {"dist": "half_normal", "sigma": 0.5}}}),
-        ("tau half-Cauchy(0.5)", {"priors": {"tau": {"dist": "half_cauchy", "beta": 0.5}}}),
-        ("tau Turner log-normal", {"priors": {"tau": {"dist": "turner_lognormal"}}}),
-    )
+    sensitivity = TAU_SENSITIVITY
     presentation = Presentation(
         headline=_headline,
         names={
