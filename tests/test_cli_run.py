@@ -69,3 +69,13 @@ def test_run_all_writes_timeline_and_scorecard_pages_linked_from_the_index(tmp_p
     index = (reports / "index.html").read_text()
     assert 'href="ivonescimab_pfs_meta/scorecard.html"' in index
     assert 'href="ivonescimab_pfs_meta_now/timeline.html"' in index
+
+
+def test_version_and_the_run_summary(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.startswith("harmoni-bayes ")
+    spec = ROOT / "models" / "harmoni2_pfs_pdl1.toml"
+    res = runner.invoke(app, ["run", str(spec), "--out", str(tmp_path / "r"), "--method", "exact", "--report"])
+    assert res.exit_code == 0, res.output
+    assert "Probability that ivonescimab improves PFS" in res.output and "report.html" in res.output

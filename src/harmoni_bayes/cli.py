@@ -24,6 +24,24 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split
 evidence_app = typer.Typer(no_args_is_help=True, help="Validate, show and append evidence tables.")
 app.add_typer(evidence_app, name="evidence")
 
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"harmoni-bayes {version('harmoni-bayes')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Bayesian evidence synthesis of published oncology hazard ratios (see README.md)."""
+
+
 EXIT_BAD_INPUT = 2
 EXIT_DIAGNOSTICS = 3
 
@@ -197,6 +215,13 @@ def _run_one(spec: Path, out: Path, report: bool = False, **overrides):
     diag = result.summary.diagnostics
     status = "ok" if diag["ok"] else "DIAGNOSTICS FAILED: " + "; ".join(diag.get("problems", []))
     typer.echo(f"{result.summary.spec}: wrote {out} ({result.summary.method}; {status})")
+    if report:
+        from .reporting import build_headline
+
+        answer = next((s for s in build_headline(result) if s.role == "answer"), None)
+        if answer is not None:
+            typer.echo(f"  {answer.text}")
+        typer.echo(f"  report: {out / 'report.html'}")
     if not diag["ok"]:
         typer.echo(f"warning: {result.summary.spec}: {status}", err=True)
     return (0 if diag["ok"] else 1), result
@@ -223,7 +248,8 @@ def run_all(
 
         raise SpecError(f"no *.toml specs in {specs_dir}")
     failed, broken, report_dirs, start = 0, [], [], time.perf_counter()
-    for spec in specs:
+    for i, spec in enumerate(specs, start=1):
+        typer.echo(f"[{i}/{len(specs)}] {spec.stem} ({time.perf_counter() - start:.0f} s)", err=True)
         result_dir = out / spec.stem
         try:
             code, result = _run_one(spec, result_dir, draws=draws)
