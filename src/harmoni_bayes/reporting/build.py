@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..constants import LOWER_KEY, UPPER_KEY
+from ..constants import INTERVAL_PROB, LOWER_KEY, UPPER_KEY
 from ..errors import SpecError
 from ..models import families, get_family
 from ..models.base import CI, HeadlineContext, Line, P, Presentation, Q
@@ -56,14 +56,21 @@ def _number(summary: Any, part: Q | P) -> Number:
     return Number(v, fmt_estimate(v), ("quantities", part.name, part.stat))
 
 
-def _sentence(summary: Any, ln: Line, names: dict[str, str]) -> Sentence:
+def _sentence(summary: Any, ln: Line) -> Sentence:
     out: list[str | Number] = []
     for part in ln.parts:
         if isinstance(part, str):
             out.append(part)
         elif isinstance(part, CI):
             lo, hi = _number(summary, Q(part.name, LOWER_KEY)), _number(summary, Q(part.name, UPPER_KEY))
-            out += [_number(summary, Q(part.name)), " (95% CrI ", lo, " to " if _negative(lo, hi) else DASH, hi, ")"]
+            out += [
+                _number(summary, Q(part.name)),
+                f" ({INTERVAL_PROB:.0%} CrI ",
+                lo,
+                " to " if _negative(lo, hi) else DASH,
+                hi,
+                ")",
+            ]
         else:
             out.append(_number(summary, part))
     return Sentence(tuple(out), ln.role)
@@ -154,10 +161,10 @@ def build_headline(result: Result) -> list[Sentence]:
     names = dict(pres.names)
     if pres.headline is not None:
         try:
-            return [_sentence(s, ln, names) for ln in pres.headline(ctx)]
+            return [_sentence(s, ln) for ln in pres.headline(ctx)]
         except KeyError:  # a summary lacks a quantity its headline expects: say what there is
             pass
-    return [_sentence(s, ln, names) for ln in _generic_headline(ctx, names)]
+    return [_sentence(s, ln) for ln in _generic_headline(ctx, names)]
 
 
 def _generic_headline(c: HeadlineContext, names: dict[str, str]) -> list[Line]:
