@@ -328,6 +328,27 @@ def test_fit_mixture_compresses_the_exact_grid_map_prior():
     assert np.max(np.abs(compact.cdf(x) - grid_mix.cdf(x))) < 0.012  # DKW 99% band for n = 20,000 is 0.0115
 
 
+def test_fit_mixture_of_two_draws_is_one_normal():
+    """K = 1 (closed form) is always available, even when K = 2 has more parameters than draws."""
+    fit = fit_mixture([0.0, 1.0])
+    assert len(fit) == 1 and fit.means[0] == 0.5 and fit.sds[0] == 0.5
+
+
+@pytest.mark.parametrize(("n", "case"), [(1000, 0), (4000, 0), (20_000, 8)])
+def test_no_component_collapses_onto_an_outlying_draw(n, case):
+    """The mixture likelihood is unbounded: a component sitting on one draw with sd -> 0 wins any criterion.
+    Such degenerate fits (a component worth fewer than 5 draws) are never chosen, so one far draw among normal
+    ones gives no spike.  Before the fix these cases gave weight 1/n, sd 3e-7 and an ELIR ESS of ~1e10 events
+    (n = 20,000: the collapse happened while polishing the binned fit on the raw draws).
+    """
+    rng = np.random.default_rng(0)
+    for _ in range(case + 1):
+        x = np.concatenate([rng.normal(0.0, 0.3, n - 1), [3.0]])
+    fit = fit_mixture(x, max_components=4, seed=case)
+    assert np.all(fit.weights * n >= 5), fit
+    assert ess(fit, "elir") == pytest.approx(4 / 0.3**2, rel=0.25)
+
+
 def test_fit_mixture_input_errors():
     with pytest.raises(ModelError, match="identical"):
         fit_mixture(np.ones(100))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -37,6 +37,7 @@ from harmoni_bayes.errors import ModelError, Problem
 
 __all__ = [
     "LOG_HR_UNIT_SD",
+    "MIN_COMPONENT_DRAWS",
     "EMFit",
     "NormalMix",
     "as_normal_mix",
@@ -130,6 +131,7 @@ class NormalMix:
     weights: np.ndarray
     means: np.ndarray
     sds: np.ndarray
+    _logw: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
@@ -154,7 +156,7 @@ class NormalMix:
             problems.append(Problem("means must be finite", value=str(m.tolist())))
         if s is not None and (not np.all(np.isfinite(s)) or np.any(s <= 0)):
             problems.append(Problem("sds must be positive and finite", value=str(s.tolist())))
-        if problems:
+        if problems or w is None or m is None or s is None:
             raise ModelError("invalid normal mixture", problems)
         object.__setattr__(self, "weights", _readonly(w / w.sum()))
         object.__setattr__(self, "means", _readonly(m))
@@ -166,7 +168,7 @@ class NormalMix:
     @classmethod
     def single(cls, mean: float, sd: float) -> NormalMix:
         """The one-component mixture ``N(mean, sd^2)``."""
-        return cls([1.0], [mean], [sd])
+        return cls(np.ones(1), np.array([mean], dtype=float), np.array([sd], dtype=float))
 
     @classmethod
     def from_mixture(cls, mix) -> NormalMix:
@@ -430,12 +432,18 @@ def robustify(mix: NormalMix, weight: float, mean: float = 0.0, sd: float = LOG_
 
 @dataclass(frozen=True)
 class EMFit:
-    """Result of one EM run with a fixed number of components (see :func:`em_fit`)."""
+    """Result of one EM run with a fixed number of components (see :func:`em_fit`).
+
+    ``degenerate``: every start ended with a component worth fewer than :data:`MIN_COMPONENT_DRAWS` draws
+    (``w_k n < 5``), a spurious maximum of the unbounded mixture likelihood (a component collapsed onto one
+    or a few draws); :func:`fit_mixture` does not choose such a fit.
+    """
 
     mix: NormalMix
     loglik: float
     n_iter: int
     converged: bool
+    degenerate: bool = False
 
 
 def _validate_draws(draws) -> np.ndarray:
@@ -448,7 +456,7 @@ def _validate_draws(draws) -> np.ndarray:
             problems.append(Problem(f"draws must be finite ({int(np.sum(~np.isfinite(x)))} are not)"))
         elif np.ptp(x) == 0:
             problems.append(Problem("all draws are identical; a normal mixture needs spread"))
-    if problems:
+    if problems or x is None:
         raise ModelError("cannot fit a normal mixture", problems)
     return x
 
@@ -486,6 +494,9 @@ def _init_kmeanspp(x: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.
     cnt = np.maximum(cnt, 1.0)
     return cnt / cnt.sum(), np.where(cnt > 0, mean, c), sds
 
+
+MIN_COMPONENT_DRAWS = 5.0
+"""A fitted component must carry at least this many draws' worth of weight (``w_k n``); fewer is degenerate."""
 
 _BIN_ABOVE = 4000  # more draws than this: EM runs on a histogram first (see em_fit)
 _N_BINS = 1000
@@ -576,6 +587,11 @@ def em_fit(
     reported log-likelihood is always the exact one (with ``polish=False`` it is evaluated at the binned
     optimum: :func:`fit_mixture` uses that to compare ``K`` and polishes only the winner).  Components are
     returned by decreasing weight, so the result is deterministic given ``seed``.
+
+    The likelihood of a normal mixture is unbounded: a component can collapse onto a single draw (its sd
+    shrinking to the variance floor), typically from a k-means++ start at an outlying draw.  Starts that end
+    with a component worth fewer than :data:`MIN_COMPONENT_DRAWS` draws (``w_k n < 5``) lose to any start
+    that does not; if all of them do, the fit is flagged ``degenerate``.
     """
     x = _validate_draws(draws)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
@@ -590,16 +606,21 @@ def em_fit(
     binned = x.size > _BIN_ABOVE
     xs, cs = _binned(x) if binned else (x, np.ones(x.size))
     w0, m0, s0 = (np.stack(a) for a in zip(*starts, strict=True))
-    w, m, s, ll, it, conv = _em(xs, cs, w0, m0, s0, tol, max_iter, var_floor)
-    b = int(np.argmax(ll))
-    w, m, s, ll, conv = w[b : b + 1], m[b : b + 1], s[b : b + 1], float(ll[b]), bool(conv[b])
+    w, m, s, lls, it, convs = _em(xs, cs, w0, m0, s0, tol, max_iter, var_floor)
+    sound = (w * x.size).min(axis=1) >= MIN_COMPONENT_DRAWS
+    b = int(np.argmax(np.where(sound, lls, -np.inf))) if sound.any() else int(np.argmax(lls))
+    w, m, s, ll, conv = w[b : b + 1], m[b : b + 1], s[b : b + 1], float(lls[b]), bool(convs[b])
     if binned:
         steps = _POLISH_ITER if polish else 0
-        w, m, s, ll_exact, it2, conv2 = _em(x, np.ones(x.size), w, m, s, tol, steps, var_floor)
+        wp, mp, sp, ll_exact, it2, conv2 = _em(x, np.ones(x.size), w, m, s, tol, steps, var_floor)
+        if wp.min() * x.size < MIN_COMPONENT_DRAWS <= w.min() * x.size:  # polishing collapsed a component
+            wp, mp, sp, ll_exact, *_ = _em(x, np.ones(x.size), w, m, s, tol, 0, var_floor)
+        w, m, s = wp, mp, sp
         ll, it, conv = float(ll_exact[0]), it + it2, bool(conv2[0]) if polish else conv
     w, m, s = w[0], m[0], s[0]
     order = np.lexsort((m, -w))
-    return EMFit(NormalMix(w[order] / w.sum(), m[order], s[order]), ll, it, conv)
+    degenerate = bool(w.min() * x.size < MIN_COMPONENT_DRAWS)
+    return EMFit(NormalMix(w[order] / w.sum(), m[order], s[order]), ll, it, conv, degenerate)
 
 
 _PENALTY = {"bic": None, "aic": 2.0, "rbest": 6.0}
@@ -623,7 +644,9 @@ def fit_mixture(
     * ``"rbest"``: ``-2 l_K + 6 p_K``, RBesT ``automixfit``'s default (AIC with penalty ``k = 6``,
       after Collett 2003, to favour few components)
 
-    is kept (ties go to the smaller ``K``).  ``K`` values with ``p_K >= n`` are skipped.  Deterministic
+    is kept (ties go to the smaller ``K``).  A degenerate fit (a component worth fewer than 5 draws, see
+    :func:`em_fit`) is never chosen.  ``K > 1`` values with ``p_K >= n`` are skipped (``K = 1``, the
+    closed-form normal fit, is always available, so two draws give one component).  Deterministic
     given ``seed``.  Use it to compress MCMC draws of a MAP prior, or draws from the grid mixture of
     :func:`harmoni_bayes.exact.nnhm_exact` (``NormalMix.from_mixture(fit.theta_new).sample(...)``), into
     a few components, as RBesT does with ``automixfit``.
@@ -638,19 +661,26 @@ def fit_mixture(
         raise ModelError("cannot fit a normal mixture", problems)
     rng = _rng(seed)
     n = x.size
-    pen = math.log(n) if _PENALTY[criterion] is None else _PENALTY[criterion]
+    penalty = _PENALTY[criterion]
+    pen = math.log(n) if penalty is None else penalty
     best_score, best = math.inf, None
     for k in range(1, int(max_components) + 1):
         p = 3 * k - 1
-        if p >= n:
+        if k > 1 and p >= n:
             break
         fit = em_fit(x, k, seed=rng, n_init=n_init, polish=False)
+        if fit.degenerate:  # a component collapsed onto a few draws: a spurious likelihood maximum
+            continue
         score = -2.0 * fit.loglik + pen * p
         if score < best_score:
             best_score, best = score, fit
+    if best is None:  # unreachable: K = 1 always has a finite score
+        raise ModelError("cannot fit a normal mixture", [Problem("no number of components could be fitted")])
     if n > _BIN_ABOVE and len(best.mix) > 1:  # polish the chosen fit on the raw draws
         mix = best.mix
         w, m, s, *_ = _em(x, np.ones(n), mix.weights, mix.means, mix.sds, 1e-7, _POLISH_ITER, (1e-6 * x.std()) ** 2)
+        if w.min() * n < MIN_COMPONENT_DRAWS:  # polishing collapsed a component: keep the binned optimum
+            return mix
         order = np.lexsort((m[0], -w[0]))
         return NormalMix(w[0][order] / w[0].sum(), m[0][order], s[0][order])
     return best.mix

@@ -283,6 +283,8 @@ class HeadlineContext:
     target: str
     quantities: Mapping[str, Mapping[str, Any]]
     probabilities: Mapping[str, Mapping[str, Any]]
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    """The result's spec (as saved), for words a family keeps there (e.g. a target trial's name)."""
 
     @property
     def when_suffix(self) -> str:

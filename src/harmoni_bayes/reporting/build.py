@@ -156,6 +156,7 @@ def build_headline(result: Result) -> list[Sentence]:
         target=_target(result),
         quantities={q["name"]: q for q in s.quantities},
         probabilities={p["name"]: p for p in s.probabilities},
+        spec=result.spec if isinstance(result.spec, dict) else {},
     )
     pres = presentation_of(s.model)
     names = dict(pres.names)

@@ -709,3 +709,210 @@ FIGURES: dict[str, FigureDef] = {
         "PFS and OS effects across reference trials", _surrogacy_caption, surrogacy_scatter, surrogacy_scatter_data
     ),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# probability of success (family ``pos``): the MAP prior and the OC curve
+# ---------------------------------------------------------------------------------------------
+
+POS_ENDPOINTS = ("PFS", "OS")
+POS_OC_HRS = np.exp(np.linspace(math.log(0.3), math.log(1.3), 100))
+"""The 100 true HRs of the OC curve."""
+_POS_DENSITY_HRS = np.exp(np.linspace(math.log(0.08), math.log(4.0), 400))
+_POS_CACHE: dict[str, dict] = {}
+
+
+def _pos_analysis(result: Result) -> dict:
+    """The per-endpoint analysis of a ``pos`` result, rebuilt from its saved spec and evidence rows (and, for
+    an MCMC fit, its draws of ``theta_target``) by :func:`harmoni_bayes.models.pos.reanalyse`.
+
+    The rebuild is deterministic; it is checked against ``summary.json`` (each endpoint's ELIR ESS must agree
+    to the 6 digits stored), so a figure can never show a prior other than the one the numbers came from.
+    """
+    import json
+
+    from ..constants import round_sig
+    from ..errors import ResultError
+    from ..models.pos import reanalyse
+
+    key = result.summary.to_json() + json.dumps(result.spec, sort_keys=True, default=str)
+    if key in _POS_CACHE:
+        return _POS_CACHE[key]
+    draws = None
+    if result.summary.method == "mcmc":
+        post = _group(result, "posterior")
+        draws = {e: d for e in POS_ENDPOINTS if (d := draws_of(post, f"theta_target[{e}]")) is not None}
+    analysis = reanalyse(result.spec, result.evidence_used, draws)
+    qs = _quantities(result)
+    for e, x in analysis.items():
+        saved = qs.get(f"ess_elir[{e}]", {}).get("median")
+        again = round_sig(x.ess("elir"))
+        if saved is None or again is None or abs(again - saved) > 1e-5 * abs(saved):
+            raise ResultError(
+                f"{result.summary.spec}: the {e} prior rebuilt from the saved spec and evidence does not match "
+                f"summary.json (ESS {again} vs {saved}); re-run 'harmoni-bayes run'"
+            )
+    if len(_POS_CACHE) > 8:
+        _POS_CACHE.clear()
+    _POS_CACHE[key] = analysis
+    return analysis
+
+
+def map_prior_data(result: Result) -> pd.DataFrame:
+    """Prior densities per unit log HR against the HR, per endpoint: columns ``endpoint``, ``curve``, ``hr``,
+    ``density``.
+
+    Curves: ``map_exact`` (the exact MAP predictive of a new trial's log HR, grid over tau; exact fits only),
+    ``map_mixture`` (its normal-mixture approximation after the region discount) and ``robust`` (the prior
+    used: the mixture with the robust component).
+    """
+    cols = ["endpoint", "curve", "hr", "density"]
+    if result.summary.model != "pos":
+        return pd.DataFrame(columns=cols)
+    frames = []
+    x = np.log(_POS_DENSITY_HRS)
+    for e, a in _pos_analysis(result).items():
+        curves = {"map_mixture": a.mixture.pdf(x), "robust": a.robust.pdf(x)}
+        if a.predictive is not None and a.trials:
+            curves = {"map_exact": a.predictive.pdf(x)} | curves
+        for name, dens in curves.items():
+            frames.append(pd.DataFrame({"endpoint": e, "curve": name, "hr": _POS_DENSITY_HRS, "density": dens}))
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+_POS_CURVE_STYLE = {
+    "map_exact": {"color": OBSERVED, "lw": 1.2, "ls": ":", "label": "MAP predictive (exact grid)"},
+    "map_mixture": {"color": POSTERIOR, "lw": 2.0, "ls": "-", "label": "MAP prior (mixture, region discount)"},
+    "robust": {"color": SUMMARY, "lw": 1.6, "ls": "--", "label": "prior used (with robust component)"},
+}
+
+
+def _pos_axes(n: int, ax, width: float = 4.2, height: float = 3.4) -> tuple[Figure, list]:
+    if ax is not None:
+        return ax.figure, [ax]
+    return _new_figure(width * max(n, 1), height, ncols=max(n, 1))
+
+
+def map_prior(result: Result, ax=None) -> Figure:
+    """The MAP prior of each endpoint (exact predictive, its mixture approximation) and the robust prior used,
+    as densities per unit log HR on a log HR axis.  With ``ax`` only the first endpoint is drawn.
+    """
+    df = map_prior_data(result)
+    endpoints = list(dict.fromkeys(df["endpoint"]))
+    fig, axes = _pos_axes(len(endpoints), ax)
+    if df.empty:
+        _message(axes[0], "no prior to show")
+        return fig
+    for ax_, e in zip(axes, endpoints, strict=False):
+        sub = df[df["endpoint"] == e]
+        for name, style in _POS_CURVE_STYLE.items():
+            c = sub[sub["curve"] == name]
+            if len(c):
+                ax_.plot(c["hr"], c["density"], **style)
+        _hr_axis(ax_, 0.15, 2.5)
+        ax_.set_ylim(0, float(sub["density"].max()) * 1.45)  # headroom for the legend above the curves
+        ax_.set_title(e, fontsize=10)
+        ax_.set_xlabel("true HR of the new trial (log scale)")
+        ax_.set_ylabel("density per unit log HR")
+        ax_.legend(fontsize=7, frameon=False, loc="upper left")
+        for side in ("top", "right"):
+            ax_.spines[side].set_visible(False)
+    return fig
+
+
+def oc_curve_data(result: Result) -> pd.DataFrame:
+    """The OC curve with the prior, per endpoint: columns ``endpoint``, ``kind``, ``hr``, ``value``.
+
+    ``kind`` = ``power`` (probability of success at 100 true HRs from 0.3 to 1.3, computed from the saved
+    design), ``oc_table`` (the powers stored in summary.json as ``P(success[e];HR=h)``) and ``prior`` (the
+    density per unit log HR of the prior used, at the same HRs).
+    """
+    cols = ["endpoint", "kind", "hr", "value"]
+    if result.summary.model != "pos":
+        return pd.DataFrame(columns=cols)
+    frames = []
+    probs = _probabilities(result)
+    for e, a in _pos_analysis(result).items():
+        frames.append(pd.DataFrame({"endpoint": e, "kind": "power", "hr": POS_OC_HRS, "value": a.power(POS_OC_HRS)}))
+        frames.append(
+            pd.DataFrame({"endpoint": e, "kind": "prior", "hr": POS_OC_HRS, "value": a.robust.pdf(np.log(POS_OC_HRS))})
+        )
+        prefix = f"P(success[{e}];HR="
+        table = [(float(n[len(prefix) : -1]), p["value"]) for n, p in probs.items() if n.startswith(prefix)]
+        if table:
+            hr, val = zip(*table, strict=True)
+            frames.append(pd.DataFrame({"endpoint": e, "kind": "oc_table", "hr": hr, "value": val}))
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def oc_curve(result: Result, ax=None) -> Figure:
+    """Probability of success against the true HR (the design's OC curve; dots: the table in summary.json),
+    with the prior used shaded behind it and the critical HR of the final analysis marked.  The assurance is
+    the OC curve averaged over that prior.  With ``ax`` only the first endpoint is drawn.
+    """
+    df = oc_curve_data(result)
+    endpoints = list(dict.fromkeys(df["endpoint"]))
+    fig, axes = _pos_axes(len(endpoints), ax)
+    if df.empty:
+        _message(axes[0], "no design to show")
+        return fig
+    qs, ps = _quantities(result), _probabilities(result)
+    for ax_, e in zip(axes, endpoints, strict=False):
+        sub = df[df["endpoint"] == e]
+        prior = sub[sub["kind"] == "prior"]
+        twin = ax_.twinx()
+        twin.fill_between(prior["hr"], 0, prior["value"], color=SUMMARY, alpha=0.12, lw=0)
+        twin.set_ylim(bottom=0, top=max(float(prior["value"].max()), 1e-9) * 1.15)
+        twin.set_yticks([])
+        for side in ("top", "right"):
+            twin.spines[side].set_visible(False)
+        power = sub[sub["kind"] == "power"]
+        label = "probability of success"
+        if f"P(success[{e}])" in ps:
+            label += f" (assurance {fmt_probability(ps[f'P(success[{e}])']['value'])})"
+        ax_.plot(power["hr"], power["value"], color=POSTERIOR, lw=2, label=label, zorder=3)
+        table = sub[sub["kind"] == "oc_table"]
+        if len(table):
+            ax_.plot(table["hr"], table["value"], "o", color=POSTERIOR, ms=4, zorder=4)
+        crit = qs.get(f"critical_hr[{e}]", {}).get("median")
+        if crit is not None:
+            ax_.axvline(crit, color=OBSERVED, lw=1, ls="--", label="critical HR at the final analysis")
+        ax_.fill_between([], [], color=SUMMARY, alpha=0.12, label="prior used (shaded)")
+        _hr_axis(ax_, float(power["hr"].min()), float(power["hr"].max()))
+        ax_.set_ylim(0, 1.02)
+        ax_.set_zorder(twin.get_zorder() + 1)
+        ax_.patch.set_visible(False)
+        ax_.set_title(e, fontsize=10)
+        ax_.set_xlabel("true HR (log scale)")
+        ax_.set_ylabel("probability of success")
+        ax_.legend(fontsize=7, frameon=False, loc="lower left")
+        for side in ("top", "right"):
+            ax_.spines[side].set_visible(False)
+    return fig
+
+
+def _map_prior_caption(df: pd.DataFrame) -> str:
+    text = (
+        "Blue: the meta-analytic-predictive (MAP) prior for the new trial's true HR, approximated by a mixture of "
+        "normal distributions (after the region discount, if any). Red dashed: the prior actually used, which "
+        "adds a vague robust component in case the new trial is unlike the earlier ones."
+    )
+    if (df["curve"] == "map_exact").any():
+        text += " Grey dotted: the exact MAP predictive before any discount."
+    return text + " Left of HR 1 favours the experimental arm."
+
+
+def _oc_caption(df: pd.DataFrame) -> str:
+    return (
+        "Blue line: the probability that the trial meets its endpoint if the true HR were the value on the "
+        "horizontal axis (its operating characteristic, from the assumed design; dots: the values in the "
+        "probability table). Shaded: the prior used for the true HR. The probability of success (assurance) is "
+        "the blue line averaged over the shaded prior. Dashed line: the largest observed HR that would succeed "
+        "at the final analysis."
+    )
+
+
+FIGURES["map_prior"] = FigureDef("MAP prior and the prior used", _map_prior_caption, map_prior, map_prior_data)
+FIGURES["oc_curve"] = FigureDef("Probability of success against the true HR", _oc_caption, oc_curve, oc_curve_data)
+
+__all__ += ["map_prior", "map_prior_data", "oc_curve", "oc_curve_data"]
