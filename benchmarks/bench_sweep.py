@@ -37,22 +37,26 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 20, 50, 200])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "sweep.md")
+    ap.add_argument("--method", choices=["exact", "mcmc"], default="exact")
+    ap.add_argument("--draws", type=int, default=None, help="MCMC draws and tuning steps per chain")
+    ap.add_argument("--spec", type=Path, default=SPEC)
     args = ap.parse_args()
 
     from harmoni_bayes.specs import load_spec, spec_to_dict, with_overrides
     from harmoni_bayes.sweep import Task, run_sweep
 
-    spec = spec_to_dict(with_overrides(load_spec(SPEC), method="exact"))
+    spec = spec_to_dict(with_overrides(load_spec(args.spec), method=args.method, draws=args.draws))
+    quantity = "hr_pooled" if "meta" in args.spec.stem else "hr_overall"
     rows = []
-    task(spec, "hr_pooled", 0)  # warm this process (imports) so serial times are per fit
+    task(spec, quantity, 0)  # warm this process (imports) so serial times are per fit
     for n in args.sizes:
         t0 = time.perf_counter()
         for i in range(min(n, 20)):  # serial is linear in n: time 20 fits and scale
-            task(spec, "hr_pooled", i)
+            task(spec, quantity, i)
         serial = (time.perf_counter() - t0) / min(n, 20) * n
         t0 = time.perf_counter()
         out = run_sweep(
-            [Task(f"fit{i}", task, {"spec": spec, "quantity": "hr_pooled", "seed": i}) for i in range(n)],
+            [Task(f"fit{i}", task, {"spec": spec, "quantity": quantity, "seed": i}) for i in range(n)],
             workers=args.workers,
             progress=lambda line: None,
         )
@@ -63,12 +67,13 @@ def main() -> None:
         print(f"n={n}: serial {serial:.1f} s, dask {dask_s:.1f} s ({dask_s / n:.3f} s/fit), worker peak {peak:.0f} MB")
     here = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [
-        "# Sweep benchmarks",
+        f"## {args.spec.stem}, {args.method}" + (f" ({args.draws} draws)" if args.draws else ""),
         "",
         f"Measured {dt.date.today()} on {platform.machine()} with {args.workers} local workers "
-        f"(`python benchmarks/bench_sweep.py --workers {args.workers}`). Each task is one exact fit of "
-        "`ivonescimab_pfs_meta` returning its summary. Serial = the same function in one warm process "
-        "(20 fits timed, scaled to n); dask = `run_sweep` on a fresh LocalCluster, start-up included.",
+        f"(`python benchmarks/bench_sweep.py --workers {args.workers} --method {args.method} --spec {args.spec.name}"
+        f"{f' --draws {args.draws}' if args.draws else ''} --sizes {' '.join(map(str, args.sizes))}`). Each task is "
+        f"one {args.method} fit of `{args.spec.stem}` returning its summary. Serial = the same function in one "
+        "warm process (20 fits timed, scaled to n); dask = `run_sweep` on a fresh LocalCluster, start-up included.",
         "",
         "| fits | serial (s) | dask (s) | dask per fit (s) | peak memory per worker (MB) |",
         "|--:|--:|--:|--:|--:|",
@@ -77,7 +82,8 @@ def main() -> None:
         f"Peak memory of the driving process: {here:.0f} MB.",
         "",
     ]
-    args.out.write_text("\n".join(lines))
+    previous = args.out.read_text() if args.out.exists() else "# Sweep benchmarks\n\n"
+    args.out.write_text(previous + "\n".join(lines))
     print(f"wrote {args.out}")
 
 

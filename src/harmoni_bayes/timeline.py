@@ -199,11 +199,15 @@ def build_timeline(
 def fit_summary(spec: dict, quantity: str, as_of: str | None = None, evidence: Any = None) -> dict:
     """Fit one spec (a dict, as saved with results) and return its summary and the headline quantity's bands.
 
-    Runs on a sweep worker: everything in and out is plain data.
+    Runs on a sweep worker: everything in and out is plain data.  MCMC chains run one after another here
+    (``cores = 1``): the sweep already keeps every core busy with one fit per worker, and chains in processes
+    of their own would only compete with it.  The draws are the same either way (each chain has its seed).
     """
     from .run import run_spec
 
-    result = run_spec(parse_spec(copy.deepcopy(spec)), as_of=as_of, evidence=evidence)
+    spec = copy.deepcopy(spec)
+    spec["sampler"]["cores"] = 1
+    result = run_spec(parse_spec(spec), as_of=as_of, evidence=evidence)
     return {"summary": result.summary.to_dict(), "bands": _bands(result, quantity)}
 
 
