@@ -421,9 +421,7 @@ def test_exclude_drops_a_row_with_reason_and_the_next_one_is_used():
     df = shipped()
     press = row_id(df, "HARMONi-2", "OS", source_kind="press")
     news = row_id(df, "HARMONi-2", "OS", source_kind="news")
-    sel = select_evidence(
-        df, trials="HARMONi-2", endpoint="OS", as_of="2025-06-30", exclude=[press.rsplit("|", 1)[1]]
-    )
+    sel = select_evidence(df, trials="HARMONi-2", endpoint="OS", as_of="2025-06-30", exclude=[press.rsplit("|", 1)[1]])
     assert sel.row_ids == [news]
     assert reasons(sel)[press] == "excluded by the user"
 
