@@ -60,7 +60,7 @@ import pyarrow.csv as pcsv
 
 from .effects import derive_effects, math_log, se_floor_problems, str_series
 from .errors import EvidenceError, Problem
-from .schema import REFERENCE, TRIALS, Column, HRTriple, Schema
+from .schema import NETWORK, NETWORK_TREATMENTS, REFERENCE, TRIALS, Column, HRTriple, Schema
 
 try:
     import fcntl
@@ -126,6 +126,15 @@ def load_reference_trials() -> pd.DataFrame:
     return read_evidence(shipped_path("nsclc_pfs_os_trials.csv"), schema=REFERENCE)
 
 
+def load_network() -> pd.DataFrame:
+    """The shipped first-line NSCLC treatment network (``data/nsclc_pdl1_network.csv``), validated.
+
+    The trial columns (with effects derived) plus ``treatment_experimental`` and ``treatment_control``, each
+    arm's network node; ``disclosed`` may be blank (see :data:`~harmoni_bayes.schema.NETWORK`).
+    """
+    return read_evidence(shipped_path("nsclc_pdl1_network.csv"), schema=NETWORK)
+
+
 def read_evidence(path: str | Path, schema: Schema | None = None) -> pd.DataFrame:
     """Read and validate an evidence CSV file.
 
@@ -134,8 +143,8 @@ def read_evidence(path: str | Path, schema: Schema | None = None) -> pd.DataFram
     path
         The CSV file (UTF-8, comma-separated, header on line 1).
     schema
-        :data:`~harmoni_bayes.schema.TRIALS` or :data:`~harmoni_bayes.schema.REFERENCE`; detected from
-        the header when not given.
+        :data:`~harmoni_bayes.schema.TRIALS`, :data:`~harmoni_bayes.schema.REFERENCE` or
+        :data:`~harmoni_bayes.schema.NETWORK`; detected from the header when not given.
 
     Returns
     -------
@@ -295,9 +304,13 @@ def _sniff_encoding(head: bytes, name: str) -> None:
 
 
 def detect_schema(header: list[str]) -> Schema:
-    """The reference schema when the header has ``pfs_hr`` and no ``endpoint`` (in any case), else trials."""
+    """The reference schema when the header has ``pfs_hr`` and no ``endpoint`` (in any case); the network schema
+    when it has ``treatment_experimental`` and ``treatment_control``; else trials.
+    """
     norm = {_normalise(h) for h in header}
-    return REFERENCE if "pfs_hr" in norm and "endpoint" not in norm else TRIALS
+    if "pfs_hr" in norm and "endpoint" not in norm:
+        return REFERENCE
+    return NETWORK if all(_normalise(c) in norm for c in NETWORK_TREATMENTS) else TRIALS
 
 
 def split_rows(text: str, name: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -657,13 +670,13 @@ def _validate(
         raise EvidenceError(f"{name}: {schema.name} table is not valid", bag.listed())
 
     warnings += _invisible_warnings(schema, raw, header, scan.lines)
-    if schema is TRIALS:
+    if schema is TRIALS or schema is NETWORK:
         warnings += _registry_warnings(raw, scan.lines)
     derived.insert(0, "line_no", scan.lines.copy())
     derived.insert(0, "row_id", str_series(_row_ids(schema, raw, digests)))
     derived.attrs["warnings"] = warnings
     derived.attrs["source"] = name
-    derived.attrs["schema"] = "reference" if schema is REFERENCE else "trials"
+    derived.attrs["schema"] = "reference" if schema is REFERENCE else "network" if schema is NETWORK else "trials"
     return derived
 
 
@@ -1018,7 +1031,7 @@ def _row_ids(schema: Schema, raw: dict[str, pa.ChunkedArray], digests: np.ndarra
     def join(*parts, sep: str):
         return pc.binary_join_element_wise(*parts, pa.scalar(sep, _STR))
 
-    if schema is TRIALS:
+    if schema is TRIALS or schema is NETWORK:
         subgroup = join(raw["subgroup_factor"], raw["subgroup_level"], sep="=")
         return join(raw["trial"], raw["endpoint"], subgroup, raw["disclosed"], short, sep="|")
     first_word = pc.list_element(pc.split_pattern(raw["os_analysis"], " ", max_splits=1), 0)

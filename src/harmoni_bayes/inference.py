@@ -36,15 +36,15 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-class _WorkerProcess(multiprocessing.context.ForkServerProcess):
-    """A forkserver process that dies with its parent (the fork server, which dies with the sampler's process)."""
+class _WorkerProcess(multiprocessing.context.ForkProcess):
+    """A forked chain worker (PyMC's default start method on Linux) that dies with its parent."""
 
     def run(self) -> None:
         _die_with_parent()
         super().run()
 
 
-class _WorkerContext(multiprocessing.context.ForkServerContext):
+class _WorkerContext(multiprocessing.context.ForkContext):
     Process = _WorkerProcess
 
 

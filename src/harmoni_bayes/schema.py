@@ -1,4 +1,4 @@
-"""Column definitions of the two evidence tables.
+"""Column definitions of the evidence tables: trials, reference PFS/OS trials and the PD-L1 network.
 
 Both tables are read as text so that the printed digits of every number are kept (the
 HR-in-CI check allows for rounding of the printed digits).  Each column has a *kind*
@@ -29,7 +29,7 @@ from a column listed here (``evnts_total``): that is refused as a probable typo.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ENDPOINTS = ("PFS", "OS", "ORR")
 SOURCE_KINDS = ("journal", "conference", "press", "news", "secondary")
@@ -161,3 +161,26 @@ REFERENCE = Schema(
         HRTriple("os_hr", "os_ci_lower", "os_ci_upper"),
     ),
 )
+
+
+NETWORK_TREATMENTS = ("treatment_experimental", "treatment_control")
+NETWORK = Schema(
+    name="treatment network",
+    columns=(
+        *(replace(c, nonblank=False) if c.name == "disclosed" else c for c in TRIALS.columns),
+        C(
+            "treatment_experimental",
+            "text",
+            "network node of the experimental arm, e.g. pembrolizumab+chemo",
+            required=True,
+            nonblank=True,
+        ),
+        C("treatment_control", "text", "network node of the control arm, e.g. chemo", required=True, nonblank=True),
+    ),
+    triples=TRIALS.triples,
+)
+"""The network table (``nsclc_pdl1_network.csv``): the trial columns plus each arm's network node.
+
+``disclosed`` may be blank here (the curated table has undated rows, flagged in ``note``); the network
+family decides what an undated row means for an as-of date and says so in the report.
+"""

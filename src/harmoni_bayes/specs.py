@@ -57,8 +57,10 @@ def load_spec(path: str | Path) -> SpecBase:
     spec = parse_spec(data, source=str(path))
     for key in ("evidence", "reference"):
         section = getattr(spec, key, None)
-        if section is not None and section.file and not Path(section.file).is_absolute():
-            section.file = str((path.parent / section.file).resolve())
+        for name in type(section).model_fields if section is not None else ():
+            value = getattr(section, name)
+            if (name == "file" or name.endswith("_file")) and value and not Path(value).is_absolute():
+                setattr(section, name, str((path.parent / value).resolve()))
     return spec
 
 

@@ -9,6 +9,7 @@
 * :mod:`.compare`: one spec at several as-of dates (:func:`compare_as_of`, :func:`write_comparison`).
 """
 
+from . import network  # noqa: F401  (registers the network meta-analysis figures)
 from .build import build_headline, build_report, linkify, presentation_of
 from .compare import Comparison, compare_as_of, write_comparison
 from .content import (
