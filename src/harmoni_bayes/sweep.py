@@ -110,7 +110,7 @@ def run_sweep(
                     n_workers=n,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a free port: sweeps in parallel never contend for 8787
                     silence_logs=logging.ERROR,
                 )
                 client = Client(cluster)
