@@ -17,7 +17,7 @@ def test_run_all_writes_reports_and_index(tmp_path):
         text = (ROOT / "models" / f"{name}.toml").read_text().replace('method = "mcmc"', 'method = "exact"')
         (specs / f"{name}.toml").write_text(text)
     res = CliRunner().invoke(
-        app, ["run-all", str(specs), "--out", str(tmp_path / "out"), "--reports", str(tmp_path / "rep")]
+        app, ["run-all", str(specs), "--out", str(tmp_path / "out"), "--reports", str(tmp_path / "rep"), "--no-pages"]
     )
     assert res.exit_code == 0, res.output
     index = (tmp_path / "rep" / "index.html").read_text()
@@ -47,7 +47,7 @@ def test_run_all_goes_on_past_a_bad_spec(tmp_path):
     (specs / "a_good.toml").write_text(good)
     (specs / "b_bad.toml").write_text(good.replace('subgroup_factor = "pdl1"', 'subgroup_factor = "eye_colour"'))
     res = CliRunner().invoke(
-        app, ["run-all", str(specs), "--out", str(tmp_path / "o"), "--reports", str(tmp_path / "r")]
+        app, ["run-all", str(specs), "--out", str(tmp_path / "o"), "--reports", str(tmp_path / "r"), "--no-pages"]
     )
     assert res.exit_code == 2
     assert "b_bad.toml" in res.output and "Traceback" not in res.output

@@ -235,6 +235,9 @@ def run_all(
     reports: Annotated[Path, typer.Option("--reports", help="reports and index.html go here")] = Path("reports"),
     draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 3 when any diagnostics gate fails")] = False,
+    pages: Annotated[
+        bool, typer.Option("--pages/--no-pages", help="also prior-sensitivity, timeline and scorecard pages")
+    ] = True,
 ) -> None:
     """The main job: fit every shipped spec, write one report per spec and reports/index.html."""
     import shutil
@@ -263,7 +266,8 @@ def run_all(
         target.mkdir(parents=True, exist_ok=True)
         for name in ("report.html", "report.md", "report.json", "summary.json"):
             shutil.copy2(result_dir / name, target / name)
-        _extra_pages(spec, result, target, draws)
+        if pages:
+            _extra_pages(spec, result, target, draws)
         report_dirs.append(target)
     if report_dirs:
         index = write_index(report_dirs, reports / "index.html")
