@@ -608,10 +608,8 @@ def test_league_table_is_consistent_with_summary(os_all):
     assert list(ranks.sucra) == sorted(ranks.sucra, reverse=True)
 
 
-def test_exact_and_selection_are_fast():
-    """The exact fit of a 15-treatment, 25-trial random-effects network takes well under a second."""
-    import time
-
+def test_exact_fit_of_a_15_treatment_25_trial_network():
+    """The benchmark's network (speed is measured in benchmarks/bench_nma.py, never here) fits exactly."""
     rng = np.random.default_rng(3)
     treatments = [f"T{i:02d}" for i in range(15)]
     study, a, b = [], [], []
@@ -626,9 +624,8 @@ def test_exact_and_selection_are_fast():
     y = rng.normal(-0.2, 0.2, 25)
     se = rng.uniform(0.08, 0.25, 25)
     fam = NMAModel.from_contrasts(study, a, b, y, se, reference="T00")
-    start = time.perf_counter()
-    fam.exact_fit(4000, np.random.default_rng(0))
-    assert time.perf_counter() - start < 5.0
+    fit = fam.exact_fit(4000, np.random.default_rng(0))
+    assert fit.quantities and all(np.isfinite(s.stats["median"]) for s in fit.quantities)
 
 
 # ---------------------------------------------------------------------------------------------
