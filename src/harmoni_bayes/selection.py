@@ -100,8 +100,8 @@ def select_evidence(
     if subgroup_factor is not None:
         in_scope = in_scope[in_scope.subgroup_factor == subgroup_factor]
 
-    prefer_ids = _resolve_ids(df, prefer, "prefer")
-    exclude_ids = _resolve_ids(df, exclude, "exclude")
+    prefer_ids = resolve_ids(df, prefer, "prefer")
+    exclude_ids = resolve_ids(df, exclude, "exclude")
     reasons: dict[str, str] = {}
     candidates = []
     for row in in_scope.itertuples(index=False):
@@ -176,7 +176,7 @@ def as_of_string(as_of) -> str | None:
         raise EvidenceError(f"as-of date {as_of!r} is not a real ISO date (YYYY-MM-DD)") from None
 
 
-def _resolve_ids(df: pd.DataFrame, given: Iterable[str], what: str) -> set[str]:
+def resolve_ids(df: pd.DataFrame, given: Iterable[str], what: str) -> set[str]:
     """Full row ids for user-given ids or 6-character hash suffixes; unknown ones are an error."""
     out, problems = set(), []
     for g in given:

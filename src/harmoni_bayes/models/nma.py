@@ -67,6 +67,7 @@ from ..nma_core import (
     splittable_pairs,
 )
 from ..priors import HalfNormalPrior, NormalPrior, TauPrior
+from ..selection import resolve_ids
 from . import register
 from .base import (
     CI,
@@ -430,8 +431,8 @@ def select_network(spec: NMASpec, tables: EvidenceTables) -> tuple[pd.DataFrame,
     # the same analysis wins, and a dated later analysis supersedes it (selection ranks analyses by dates)
     undated_fill = candidates.data_cutoff.where(candidates.data_cutoff != "", UNDATED)
     candidates["disclosed"] = candidates.disclosed.where(candidates.disclosed != "", undated_fill)
-    prefer = _ids_in(rows, ev.prefer, "prefer")
-    exclude = _ids_in(rows, ev.exclude, "exclude")
+    prefer = resolve_ids(rows, ev.prefer, "prefer")
+    exclude = resolve_ids(rows, ev.exclude, "exclude")
     for rid in exclude - set(candidates.row_id):
         reasons[rid] += " (also listed in exclude)"
     for rid in prefer - set(candidates.row_id):
@@ -494,19 +495,6 @@ def select_network(spec: NMASpec, tables: EvidenceTables) -> tuple[pd.DataFrame,
         }
     }
     return used, EvidenceRecord(used=used, excluded=excluded, as_of=spec.as_of, notes=notes)
-
-
-def _ids_in(rows: pd.DataFrame, given: Sequence[str], what: str) -> set[str]:
-    out, problems = set(), []
-    for g in given:
-        hits = [rid for rid in rows.row_id if rid == g or rid.endswith("|" + g)]
-        if len(hits) != 1:
-            problems.append(Problem(f"{what}: {g!r} matches {len(hits)} rows of this endpoint (needs exactly one)"))
-        else:
-            out.add(hits[0])
-    if problems:
-        raise SpecError("row ids in the spec do not match the evidence", problems)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
