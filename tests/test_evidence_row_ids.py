@@ -32,10 +32,12 @@ SHIPPED_TRIAL_IDS = {
     26: "HARMONi-A|OS|overall=ITT|2024-05-31|78f2d8",
     28: "HARMONi|OS|overall=ITT|2025-05-30|59d52e",
 }
+# The reference rows gained their disclosure dates and interval levels on 2026-12-02 (data/SOURCES.md), which
+# changed their contents and so their ids (before: 6bf6e1, ec7cb7, 876e15); these are the ids since.
 SHIPPED_REFERENCE_IDS = {
-    0: "KEYNOTE-024|OS interim|6bf6e1",
-    1: "KEYNOTE-024|OS updated|ec7cb7",
-    2: "KEYNOTE-024|OS 5yr|876e15",
+    0: "KEYNOTE-024|OS interim|b78346",
+    1: "KEYNOTE-024|OS updated|27666a",
+    2: "KEYNOTE-024|OS 5yr|f578ad",
 }
 
 

@@ -14,7 +14,7 @@ from harmoni_bayes.run import run_spec
 from harmoni_bayes.specs import load_spec, with_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
-FORECAST = ROOT / "models" / "harmoni2_os_forecast.toml"
+FORECAST = ROOT / "models" / "harmoni2_os_forecast_one_line_now.toml"
 SURROGACY = ROOT / "models" / "nsclc_surrogacy.toml"
 
 
@@ -49,9 +49,12 @@ def test_after_the_os_look_the_company_release_is_used():
     os_row = trials[trials.endpoint == "OS"].iloc[0]
     assert os_row.hr == pytest.approx(0.777)  # press release beats the news report of 0.784
     assert any("conflicting report" in r and "0.784" in r for r in record.excluded.reason)
-    # the reference table has no dates: recorded, not silently ignored
-    assert record.notes["reference_filtered_by_date"] is False
-    assert "not filtered" in record.notes["reference_note"]
+    # the reference rows carry disclosure dates: a later OS update is left out, the earlier analysis used
+    assert record.notes["reference_filtered_by_date"] is True
+    ref_left = record.excluded[record.excluded.table == "reference"]
+    late = ref_left[ref_left.trial == "EMPOWER-Lung 3 Part 2"]
+    assert any(r.startswith("not yet disclosed on 2025-06-30") for r in late.reason)
+    assert "EMPOWER-Lung 3 Part 2" in set(record.used[record.used.table == "reference"].trial)
     # the target never serves as its own reference
     assert "HARMONi-2" not in set(record.used[record.used.table == "reference"].trial)
     # rows left out carry their sources, so reports never re-read a CSV

@@ -114,7 +114,9 @@ def test_missing_ci_reason_when_groups_and_lines_are_open(trials):
 
 def test_lines_match_exactly(trials):
     sel = select_reference(trials, groups=None, lines=("2L",))
-    assert set(sel.used["comparison"]) == {"REVEL"}  # not "2L+ (after ...)", not BeTa (no PFS HR)
+    assert "REVEL" in set(sel.used["comparison"]) and "BeTa" not in set(sel.used["comparison"])  # BeTa: no PFS HR
+    assert (sel.used["line"] == "2L").all()  # not "2L+ (after ...)"
+    assert "HARMONi" not in set(sel.used["comparison"])  # its line is "2L+ (after 3rd-gen EGFR-TKI)"
 
 
 def test_exclude_trials(trials):

@@ -32,7 +32,7 @@ from harmoni_bayes.run import run_spec
 REPO = Path(__file__).resolve().parents[1]
 PDL1 = REPO / "models" / "harmoni2_pfs_pdl1.toml"
 META = REPO / "models" / "ivonescimab_pfs_meta.toml"
-FORECAST = REPO / "models" / "harmoni2_os_forecast.toml"
+FORECAST = REPO / "models" / "harmoni2_os_forecast_one_line_now.toml"
 CLI = [sys.executable, "-m", "harmoni_bayes.cli"]
 
 

@@ -15,7 +15,7 @@ from harmoni_bayes.scorecard import score, score_draws, score_normal
 from helpers import REPO
 
 META = REPO / "models" / "ivonescimab_pfs_meta.toml"
-FORECAST = REPO / "models" / "harmoni2_os_forecast.toml"
+FORECAST = REPO / "models" / "harmoni2_os_forecast_one_line_now.toml"
 PDL1 = REPO / "models" / "harmoni2_pfs_pdl1.toml"
 
 

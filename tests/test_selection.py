@@ -466,23 +466,37 @@ def test_explain_gives_one_sentence_per_row_left_out():
 
 
 def test_filter_as_of_on_a_table_without_dates():
-    ref = load_reference_trials()
+    ref = load_reference_trials().assign(disclosed="")  # a user's reference table may carry no dates
     kept, left, has_dates = filter_as_of(ref, "2020-01-01")
     assert has_dates is False and len(kept) == len(ref) and left.empty
 
 
 def test_filter_as_of_on_a_reference_table_with_dates(reference_table, write_csv):
     header, rows = reference_table
+    at = header.index("disclosed")
+
+    def dated(row, date):
+        return [*row[:at], date, *row[at + 1 :]]
+
     path = write_csv(
-        [[*rows[0], "2016-10-09"], [*rows[1], "2019-01-08"], [*rows[3], ""]],
-        header=[*header, "disclosed"],
-        name="ref.csv",
+        [dated(rows[0], "2016-10-09"), dated(rows[1], "2019-01-08"), dated(rows[3], "")], header=header, name="ref.csv"
     )
     ref = read_evidence(path)
     kept, left, has_dates = filter_as_of(ref, "2018-01-01")
     assert has_dates
     assert len(kept) == 2 and len(left) == 1
     assert left.reason.iloc[0].startswith("not yet disclosed")
+
+
+def test_the_shipped_reference_table_is_a_true_hindcast():
+    """Every shipped reference row has a disclosure date, so an as-of selection sees only what was public."""
+    ref = load_reference_trials()
+    assert (ref.disclosed != "").all()
+    kept, left, has_dates = filter_as_of(ref, "2024-09-30")
+    assert has_dates and (kept.disclosed <= "2024-09-30").all() and len(kept) + len(left) == len(ref)
+    # KEYNOTE-189's 5-year update (2022) was public on that date; EMPOWER-Lung 3's 5-year one (WCLC 2025) was not
+    assert "2025-09-09" in set(ref[ref.trial == "EMPOWER-Lung 3 Part 2"].disclosed)
+    assert not (kept.trial.eq("EMPOWER-Lung 3 Part 2") & kept.os_analysis.str.startswith("5yr")).any()
 
 
 # --------------------------------------------------------------------------- helpers

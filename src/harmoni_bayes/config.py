@@ -55,16 +55,38 @@ class EvidenceSpec(Strict):
     exclude: list[str] = Field(default_factory=list)
 
 
+ReferenceGroup = Literal["IO", "IO+antiVEGF", "antiVEGF", "EGFR-TKI", "chemo"]
+
+
+class TrialClassSpec(Strict):
+    """Trials of the *trial-evidence* table that form one more class of reference comparisons.
+
+    Each listed trial contributes its ITT PFS and OS estimates (the most mature of each as of the spec's
+    date, chosen like any evidence) as one comparison of class ``name``; a trial without both is left out
+    with its reason.  Used for the ivonescimab trials (HARMONi-A, HARMONi, HARMONi-6).
+    """
+
+    name: str = "ivonescimab"
+    trials: list[str] = Field(min_length=1)
+
+
 class ReferenceSpec(Strict):
-    """Which reference PFS/OS comparisons train a surrogacy model (see :mod:`harmoni_bayes.reference`)."""
+    """Which reference PFS/OS comparisons train a surrogacy model (see :mod:`harmoni_bayes.reference`).
+
+    ``ci_levels``: intervals whose level is not 95% (``pfs_ci_level``/``os_ci_level`` columns) are read at
+    their stated level (``as_published``), read as if 95% (``assume_95``, the sensitivity of tables that
+    label them 95%), or left out (``exclude``).  ``split_lines``: groups whose first-line and later-line
+    comparisons are different classes (``IO`` -> ``IO 1L`` and ``IO 2L``).
+    """
 
     file: str | None = None  # default: the shipped nsclc_pfs_os_trials.csv
-    groups: list[Literal["IO", "IO+antiVEGF", "antiVEGF"]] | None = Field(
-        default_factory=lambda: list[Literal["IO", "IO+antiVEGF", "antiVEGF"]](["IO", "IO+antiVEGF"])
-    )
+    groups: list[ReferenceGroup] | None = Field(default_factory=lambda: list[ReferenceGroup](["IO", "IO+antiVEGF"]))
     lines: list[str] | None = Field(default_factory=lambda: ["1L"])
     shared_control: Literal["inflate", "keep", "first"] = "inflate"
+    ci_levels: Literal["as_published", "assume_95", "exclude"] = "as_published"
+    split_lines: list[ReferenceGroup] = Field(default_factory=lambda: list[ReferenceGroup](["IO"]))
     exclude_trials: list[str] = Field(default_factory=list)
+    trial_class: TrialClassSpec | None = None
 
 
 class SpecBase(Strict):

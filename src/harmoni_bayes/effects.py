@@ -222,6 +222,9 @@ def _derive_reference(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for ep in ("pfs", "os"):
         hr, lo, hi = out[f"{ep}_hr"], out[f"{ep}_ci_lower"], out[f"{ep}_ci_upper"]
+        # A blank level means the usual 95% interval; a stated one (e.g. 0.9758) sets the normal quantile.
+        level = out[f"{ep}_ci_level"].astype(float).fillna(0.95) if f"{ep}_ci_level" in out else 0.95
         out[f"log_hr_{ep}"] = np.log(hr)
-        out[f"se_{ep}"] = (np.log(hi) - np.log(lo)) / (2 * Z95)
+        out[f"ci_level_{ep}"] = level
+        out[f"se_{ep}"] = (np.log(hi) - np.log(lo)) / (2 * ndtri(0.5 + np.asarray(level, dtype=float) / 2))
     return out

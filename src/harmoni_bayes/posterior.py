@@ -177,3 +177,62 @@ def kde(values: np.ndarray, grid_size: int = 256) -> tuple[np.ndarray, np.ndarra
     flat = np.asarray(values, dtype=float).ravel()
     grid, pdf = az.kde(flat[np.isfinite(flat)], grid_len=grid_size)
     return np.asarray(grid), np.asarray(pdf)
+
+
+def compare_models(loglik: dict[str, np.ndarray], *, k_threshold: float = 0.7) -> list[dict]:
+    """PSIS-LOO of each model and stacking weights (``arviz.loo``, ``arviz.compare(method="stacking")``).
+
+    ``loglik`` maps a model name to its pointwise log densities, shape ``(chain, draw, n)``, the same n
+    observations for every model.  Returns one row per model, in the input order: ``model``, ``elpd_loo``,
+    ``se``, ``p_loo``, ``elpd_diff`` (from the best), ``weight`` (stacking), ``n_bad_k`` (observations with
+    Pareto k above ``k_threshold``, whose LOO estimate is unreliable) and ``warning``.
+    """
+    import arviz as az
+
+    data = {
+        name: az.from_dict(
+            posterior={"_": np.zeros(ll.shape[:2])},
+            log_likelihood={"y": ll},
+        )
+        for name, ll in loglik.items()
+    }
+    loos = {name: az.loo(d, pointwise=True) for name, d in data.items()}
+    table = az.compare(loos, method="stacking") if len(loos) > 1 else None
+    rows = []
+    for name, lo in loos.items():
+        k = np.asarray(lo.pareto_k)
+        n_bad = int(np.sum(k > k_threshold))
+        rows.append(
+            {
+                "model": name,
+                "elpd_loo": round(float(lo.elpd_loo), 3),
+                "se": round(float(lo.se), 3),
+                "p_loo": round(float(lo.p_loo), 3),
+                "elpd_diff": round(float(table.loc[name, "elpd_diff"]), 3) if table is not None else 0.0,
+                "weight": round(float(table.loc[name, "weight"]), 4) if table is not None else 1.0,
+                "n_bad_k": n_bad,
+                "max_k": round(float(np.max(k)), 3),
+                "warning": (
+                    f"{n_bad} comparison(s) with Pareto k > {k_threshold}: their LOO estimates are unreliable"
+                    if n_bad
+                    else ""
+                ),
+            }
+        )
+    return rows
+
+
+def merge_blocks(blocks: dict[str, az.InferenceData]) -> az.InferenceData:
+    """One InferenceData from independently sampled blocks (same chains and draws, distinct variable names).
+
+    The posteriors are merged; ``sample_stats.diverging`` counts the divergent transitions of all blocks at
+    each (chain, draw), so the diagnostics gate sees every block's divergences.
+    """
+    if len(blocks) == 1:
+        return next(iter(blocks.values()))
+    import arviz as az
+
+    parts = list(blocks.values())
+    posterior = xr.merge([p.posterior for p in parts], compat="override", combine_attrs="drop_conflicts")
+    diverging = sum(p.sample_stats["diverging"].astype(int) for p in parts if "sample_stats" in p)
+    return az.InferenceData(posterior=posterior, sample_stats=xr.Dataset({"diverging": diverging}))

@@ -15,16 +15,20 @@ it leaves out exactly one plain-English reason (the first rule that removes it):
    ``None`` means "any".
 3. Population: a row whose ``population`` contains ``SUBGROUP`` is not an ITT result
    ("subgroup, not ITT").
-4. Completeness: a row needs a PFS HR with its CI *and* an OS HR with its CI to enter
+4. Interval levels (``ci_levels``): a CI whose stated level is not 95% (``pfs_ci_level`` /
+   ``os_ci_level``) is read at that level (``"as_published"``, default), as if it were 95%
+   (``"assume_95"``: what a table that labels it 95% implies), or the row is left out
+   (``"exclude"``: "OS interval is a 96% CI").
+5. Completeness: a row needs a PFS HR with its CI *and* an OS HR with its CI to enter
    the bivariate likelihood ("no PFS CI: cannot enter the likelihood", ...).
-5. One row per comparison (the ``trial`` value): of the rows still standing, keep the
+6. One row per comparison (the ``trial`` value): of the rows still standing, keep the
    most mature OS analysis.  Maturity is read from the leading label of
    ``os_analysis``: ``interim`` < ``primary`` < ``updated`` < ``final`` < ``N-yr``
    (``3yr``, ``5yr``, ...; a larger N is more mature).  Ties go to the later file
    line.  The others are "superseded by a more mature OS analysis (5yr)".  Because
    completeness is checked first, an incomplete later analysis never pushes out a
    complete earlier one.
-6. Shared control arms: comparisons whose ``trial`` names are equal once the
+7. Shared control arms: comparisons whose ``trial`` names are equal once the
    parenthetical is removed ("POSEIDON (D+CT vs CT)" -> family "POSEIDON") share a
    control arm, so their estimates are positively correlated.  ``shared_control``:
 
@@ -38,8 +42,11 @@ it leaves out exactly one plain-English reason (the first rule that removes it):
      the others out ("shares its control arm with ..., kept instead").
    * ``"keep"``: treat them as independent (anti-conservative; for sensitivity only).
 
+Every used row gets a treatment ``class`` (:func:`class_of`): its ``group``, except that groups
+named in ``split_lines`` are split into first-line and later-line classes (``IO 1L``, ``IO 2L``).
+
 The result is a :class:`ReferenceSelection`: ``used`` (one row per comparison, with
-``comparison``, ``family``, ``n_sharing_control`` and ``variance_inflation``) and
+``comparison``, ``class``, ``family``, ``n_sharing_control`` and ``variance_inflation``) and
 ``excluded`` (``row_id``, ``trial``, ``reason``, plus ``line_no``).
 """
 
@@ -54,9 +61,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .effects import Z95
 from .errors import ModelError, Problem
 
 SharedControl = Literal["inflate", "keep", "first"]
+CILevels = Literal["as_published", "assume_95", "exclude"]
 
 REQUIRED_COLUMNS = (
     "row_id",
@@ -142,6 +151,29 @@ def family_of(trial: str) -> str:
     return _PARENTHETICAL.sub("", str(trial)).strip()
 
 
+def class_of(group: str, line: str, split_lines: Sequence[str] = ("IO",)) -> str:
+    """The treatment class of a reference comparison: ``group``, or ``"<group> 1L"`` / ``"<group> 2L"``.
+
+    Groups in ``split_lines`` are split by line of therapy, because a drug's PFS-to-OS relation differs
+    between first line and pretreated disease (post-progression therapy differs): a ``line`` starting
+    with ``1L`` is first line (maintenance included), anything else is later line.
+    """
+    if group not in split_lines:
+        return str(group)
+    return f"{group} 1L" if str(line).strip().upper().startswith("1L") else f"{group} 2L"
+
+
+def _level_reason(row: pd.Series, ci_levels: str) -> str | None:
+    if ci_levels != "exclude":
+        return None
+    off = [
+        f"{name} interval is a {100 * float(row[col]):g}% CI"
+        for name, col in (("PFS", "ci_level_pfs"), ("OS", "ci_level_os"))
+        if col in row and pd.notna(row[col]) and abs(float(row[col]) - 0.95) > 1e-9
+    ]
+    return "; ".join(off) + " (ci_levels = 'exclude')" if off else None
+
+
 def _missing_reason(row: pd.Series) -> str | None:
     parts = []
     for endpoint, hr_col, se_col in (("PFS", "pfs_hr", "se_pfs"), ("OS", "os_hr", "se_os")):
@@ -157,10 +189,12 @@ def _missing_reason(row: pd.Series) -> str | None:
     return "; ".join(parts) + ": cannot enter the likelihood"
 
 
-def _check_input(df: pd.DataFrame, shared_control: str) -> None:
+def _check_input(df: pd.DataFrame, shared_control: str, ci_levels: str) -> None:
     problems = [Problem(f"reference table lacks column '{c}'", column=c) for c in REQUIRED_COLUMNS if c not in df]
     if shared_control not in ("inflate", "keep", "first"):
         problems.append(Problem(f"shared_control must be 'inflate', 'keep' or 'first', not {shared_control!r}"))
+    if ci_levels not in ("as_published", "assume_95", "exclude"):
+        problems.append(Problem(f"ci_levels must be 'as_published', 'assume_95' or 'exclude', not {ci_levels!r}"))
     if problems:
         raise ModelError("cannot select reference comparisons", problems)
 
@@ -172,6 +206,8 @@ def select_reference(
     lines: Sequence[str] | None = ("1L",),
     shared_control: SharedControl = "inflate",
     exclude_trials: Sequence[str] = (),
+    ci_levels: CILevels = "as_published",
+    split_lines: Sequence[str] = ("IO",),
 ) -> ReferenceSelection:
     """Choose one row per reference comparison for the surrogacy model (rules in the module docstring).
 
@@ -187,6 +223,11 @@ def select_reference(
         comparison of each family) or ``"keep"`` (treat as independent).
     exclude_trials:
         ``trial`` values to leave out (e.g. for sensitivity analyses).
+    ci_levels:
+        Intervals that are not 95%: ``"as_published"`` (SE from the stated level), ``"assume_95"`` or
+        ``"exclude"`` (rule 4).
+    split_lines:
+        Groups split into first-line and later-line classes (:func:`class_of`).
 
     Raises
     ------
@@ -194,15 +235,19 @@ def select_reference(
         If columns are missing, ``shared_control`` is unknown, or an ``os_analysis`` label of a
         candidate row cannot be ranked (all such problems at once).
     """
-    _check_input(df, shared_control)
+    _check_input(df, shared_control, ci_levels)
     data = df.reset_index(drop=True).copy()
+    if ci_levels == "assume_95":
+        # Read every interval as 95%: SE = (ln U - ln L) / (2 z_0.975).
+        for ep in ("pfs", "os"):
+            data[f"se_{ep}"] = (np.log(data[f"{ep}_ci_upper"]) - np.log(data[f"{ep}_ci_lower"])) / (2 * Z95)
     groups_set = None if groups is None else set(groups)
     lines_set = None if lines is None else set(lines)
     excluded_trials = set(exclude_trials)
 
     reasons: dict[int, str] = {}
 
-    # Rules 1-4: one reason per row, the first rule that removes it.
+    # Rules 1-5: one reason per row, the first rule that removes it.
     for i, row in data.iterrows():
         if row["trial"] in excluded_trials:
             reasons[i] = "excluded by the user (exclude_trials)"
@@ -212,6 +257,8 @@ def select_reference(
             reasons[i] = f"line {row['line']} not selected"
         elif isinstance(row["population"], str) and "SUBGROUP" in row["population"]:
             reasons[i] = "subgroup, not ITT"
+        elif (level := _level_reason(row, ci_levels)) is not None:
+            reasons[i] = level
         else:
             missing = _missing_reason(row)
             if missing is not None:
@@ -219,7 +266,7 @@ def select_reference(
 
     candidates = data.loc[[i for i in data.index if i not in reasons]].copy()
 
-    # Rule 5: most mature OS analysis per comparison; ties -> later file line.
+    # Rule 6: most mature OS analysis per comparison; ties -> later file line.
     candidates["maturity"] = candidates["os_analysis"].map(maturity_label)
     candidates["_rank"] = candidates["os_analysis"].map(maturity_rank)
     bad = candidates[candidates["_rank"].isna()]
@@ -245,12 +292,13 @@ def select_reference(
 
     used = best.sort_values("line_no", kind="stable").drop(columns="_rank").copy()
     used.insert(0, "comparison", used["trial"].astype(str))
+    used["class"] = [class_of(g, ln, split_lines) for g, ln in zip(used["group"], used["line"], strict=True)]
     used["family"] = used["trial"].map(family_of)
     used["n_sharing_control"] = used.groupby("family")["comparison"].transform("size").astype(int)
     used["se_pfs_reported"] = used["se_pfs"].astype(float)
     used["se_os_reported"] = used["se_os"].astype(float)
 
-    # Rule 6: shared control arms.
+    # Rule 7: shared control arms.
     if shared_control == "inflate":
         used["variance_inflation"] = used["n_sharing_control"].astype(float)
     else:

@@ -77,10 +77,15 @@ def run_spec(
         diag = None
     else:
         from .inference import sample
-        from .posterior import diagnose
+        from .posterior import diagnose, merge_blocks
 
-        idata = sample(family.build_model(), spec.sampler)
+        idata = merge_blocks({name: sample(m, spec.sampler) for name, m in family.build_models().items()})
         diag = diagnose(idata, _checked_vars(idata), spec.diagnostics)
+        loglik = family.pointwise_loglik(idata)
+        if loglik:
+            from .posterior import compare_models
+
+            family.use_comparison(compare_models(loglik))
         quantities = quantities_from_draws(family.quantities(idata))
         probabilities = probabilities_from_draws(family.probabilities(idata))
     quantities += [quantity_record(s.name, s.scale, s.stats) for s in family.published_quantities()]
@@ -100,6 +105,7 @@ def run_spec(
         quantities=quantities,
         probabilities=probabilities,
         diagnostics=diagnostics_record(diag),
+        extra=family.summary_extra(idata),
     )
     return Result(
         spec=spec_to_dict(spec),

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 ENDPOINTS = ("PFS", "OS", "ORR")
 SOURCE_KINDS = ("journal", "conference", "press", "news", "secondary")
 ANALYSIS_KINDS = ("interim", "primary", "updated", "final")
-REFERENCE_GROUPS = ("IO", "IO+antiVEGF", "antiVEGF")
+REFERENCE_GROUPS = ("IO", "IO+antiVEGF", "antiVEGF", "EGFR-TKI", "chemo")
 
 
 @dataclass(frozen=True)
@@ -137,24 +137,34 @@ REFERENCE = Schema(
             required=True,
             nonblank=True,
         ),
-        C("group", "choice", "IO, IO+antiVEGF or antiVEGF", required=True, nonblank=True, choices=REFERENCE_GROUPS),
+        C(
+            "group",
+            "choice",
+            "treatment class: IO, IO+antiVEGF, antiVEGF, EGFR-TKI or chemo",
+            required=True,
+            nonblank=True,
+            choices=REFERENCE_GROUPS,
+        ),
         C("line", "text", "line of therapy, e.g. 1L, 2L", required=True, nonblank=True),
         C("population", "text", "who was randomised ('SUBGROUP' marks a subgroup, not the ITT)"),
         C("experimental", "text", "experimental arm"),
         C("control", "text", "control arm"),
         C("n_total", "count", "patients randomised in this comparison"),
         C("pfs_hr", "positive", "PFS hazard ratio", required=True),
-        C("pfs_ci_lower", "positive", "PFS 95% CI lower limit", required=True),
-        C("pfs_ci_upper", "positive", "PFS 95% CI upper limit", required=True),
+        C("pfs_ci_lower", "positive", "PFS CI lower limit (95% unless pfs_ci_level says otherwise)", required=True),
+        C("pfs_ci_upper", "positive", "PFS CI upper limit", required=True),
         C("os_hr", "positive", "OS hazard ratio", required=True),
-        C("os_ci_lower", "positive", "OS 95% CI lower limit", required=True),
-        C("os_ci_upper", "positive", "OS 95% CI upper limit", required=True),
+        C("os_ci_lower", "positive", "OS CI lower limit (95% unless os_ci_level says otherwise)", required=True),
+        C("os_ci_upper", "positive", "OS CI upper limit", required=True),
         C("os_analysis", "text", "which OS analysis (interim, updated, final, 5yr ...)", required=True, nonblank=True),
         C("crossover_note", "text", "crossover to the experimental class, which dilutes OS"),
         C("source_url_pfs", "text", "source of the PFS numbers"),
         C("source_url_os", "text", "source of the OS numbers"),
         C("note", "text", "caveats"),
-        C("disclosed", "date", "optional: date the OS number became public (ISO), for as-of filtering"),
+        C("disclosed", "date", "optional: date the OS analysis became public (ISO), for as-of filtering"),
+        C("disclosed_source", "text", "optional: where the disclosure date was read, or why it is unknown"),
+        C("pfs_ci_level", "level", "optional: level of the PFS interval when it is not 0.95 (e.g. 0.9758)"),
+        C("os_ci_level", "level", "optional: level of the OS interval when it is not 0.95 (e.g. 0.96)"),
     ),
     triples=(
         HRTriple("pfs_hr", "pfs_ci_lower", "pfs_ci_upper"),

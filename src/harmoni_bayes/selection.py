@@ -158,6 +158,7 @@ def filter_as_of(df: pd.DataFrame, as_of: str | dt.date | None) -> tuple[pd.Data
     left = pd.DataFrame(
         {
             "row_id": df.row_id[late],
+            "trial": df.trial[late],
             "reason": [f"not yet disclosed on {as_of_s} (disclosed {d})" for d in df.disclosed[late]],
         }
     )

@@ -66,6 +66,6 @@ def families() -> list[str]:
 
 
 # The built-in families register themselves on import.
-from . import nma, pos, random_effects, subgroups, surrogacy  # noqa: E402, F401
+from . import nma, pos, random_effects, subgroups, surrogacy, surrogacy_classes  # noqa: E402, F401
 
 __all__ = ["ModelFamily", "families", "get_family", "register", "unregister"]

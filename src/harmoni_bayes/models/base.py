@@ -379,6 +379,12 @@ class ModelFamily(ABC):
     def build_model(self) -> pm.Model:
         """A fresh PyMC model of the family's data (no sampling)."""
 
+    def build_models(self) -> dict[str, pm.Model]:
+        """The models to sample, by block name; one (:meth:`build_model`) unless a family splits its model into
+        independent blocks, which are sampled separately and merged (their variable names must differ).
+        """
+        return {"": self.build_model()}
+
     @abstractmethod
     def quantities(self, idata: az.InferenceData) -> list[Draws]:
         """Posterior draws of the named quantities, each with its scale."""
@@ -403,6 +409,21 @@ class ModelFamily(ABC):
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Prior draws of the key quantities, named and shaped as in the posterior, for overlays."""
+        return {}
+
+    def pointwise_loglik(self, idata: az.InferenceData) -> dict[str, np.ndarray]:
+        """Per model variant, pointwise log densities ``(chain, draw, n)`` for a LOO comparison; none by default.
+
+        A family that fits several variants in one run returns them here; the run compares them with PSIS-LOO
+        and stacking (ArviZ, in :mod:`harmoni_bayes.posterior`) and hands the table to :meth:`use_comparison`.
+        """
+        return {}
+
+    def use_comparison(self, rows: list[dict[str, Any]]) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Take the LOO comparison of :meth:`pointwise_loglik`'s variants (rows with ``model`` and ``weight``)."""
+
+    def summary_extra(self, idata: az.InferenceData) -> dict[str, Any]:
+        """Family-specific tables for ``summary.json`` (e.g. a sensitivity ``strip``); none by default."""
         return {}
 
     def set_thresholds(self, spec: SpecBase) -> None:

@@ -127,7 +127,9 @@ class SurrogacyPriors(BaseModel):
 
     eta_pfs: NormalPrior = Field(default_factory=lambda: NormalPrior(mu=0.0, sigma=1.0))
     tau_pfs: TauPrior = Field(default_factory=lambda: HalfNormalPrior(sigma=0.5))
-    intercept: NormalPrior = Field(default_factory=lambda: NormalPrior(mu=0.0, sigma=1.0))
+    intercept: NormalPrior | FixedValue = Field(
+        default_factory=lambda: NormalPrior(mu=0.0, sigma=1.0), discriminator="dist"
+    )
     slope: NormalPrior = Field(default_factory=lambda: NormalPrior(mu=0.0, sigma=1.0))
     residual_sd: TauPrior = Field(default_factory=lambda: HalfNormalPrior(sigma=0.5))
     rho_w: CorrelationPrior = Field(default_factory=lambda: UniformPrior(lower=0.2, upper=0.7))
@@ -462,6 +464,8 @@ def select_reference_for(
         lines=ref_spec.lines,
         shared_control=ref_spec.shared_control,
         exclude_trials=[*ref_spec.exclude_trials, *[t for t in target_trials if t in set(table.trial)]],
+        ci_levels=ref_spec.ci_levels,
+        split_lines=ref_spec.split_lines,
     )
     excluded = with_sources(pd.concat([late, chosen.excluded], ignore_index=True), table, "reference")
     note = (
