@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import stat
 import subprocess
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from harmoni_bayes.cli import app
 from harmoni_bayes.errors import EvidenceError
 from harmoni_bayes.evidence import load_evidence, read_evidence, shipped_path
+from harmoni_bayes.schema import NETWORK, REFERENCE, TRIALS
 from harmoni_bayes.selection import select_evidence
 
 REPO = Path(__file__).resolve().parents[1]
@@ -499,3 +501,73 @@ def test_validate_warns_about_invisible_characters(make_row, write_csv):
     result = invoke("evidence", "validate", write_csv([make_row(trial="HARMONi\u200b-2")]))
     assert result.exit_code == 0, result.output
     assert "warning: line 2, column 'trial'" in result.stderr and "U+200B" in result.stderr
+
+
+# --------------------------------------------------------------------------- template
+
+
+@pytest.mark.parametrize(
+    ("schema", "columns"),
+    [("trials", TRIALS.names), ("reference", REFERENCE.names), ("network", NETWORK.names)],
+)
+def test_template_is_the_header_and_one_commented_example_row(schema, columns, tmp_path):
+    result = invoke("evidence", "template", "--schema", schema)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].split(",") == list(columns)
+    assert lines[1].startswith("#")
+    # the template alone is a valid header with no rows: the comment is skipped
+    path = tmp_path / "rows.csv"
+    path.write_text(result.stdout)
+    with pytest.raises(EvidenceError, match="header but no data rows"):
+        read_evidence(path)
+    # without its '#', the example is a valid row of the right table
+    filled = tmp_path / "filled.csv"
+    filled.write_text(lines[0] + "\n" + lines[1].removeprefix("#") + "\n")
+    df = read_evidence(filled)
+    assert len(df) == 1 and df.attrs["schema"] == schema
+
+
+def test_template_defaults_to_the_trials_table():
+    assert invoke("evidence", "template").stdout.splitlines()[0].split(",") == list(TRIALS.names)
+
+
+def test_template_round_trips_through_evidence_add(trials_table, write_csv, tmp_path):
+    """`evidence template > rows.csv`, fill in a row under the example, add: the comment is not appended."""
+    rows = trials_table[1]
+    target = write_csv(rows[1:3], name="target.csv")
+    before = target.read_bytes()
+    rows_csv = tmp_path / "rows.csv"
+    with open(rows_csv, "w", newline="", encoding="utf-8") as fh:
+        fh.write(invoke("evidence", "template").stdout)
+        csv.writer(fh, lineterminator="\n").writerow(rows[5])
+    result = invoke("evidence", "add", rows_csv, "--into", target)
+    assert result.exit_code == 0, result.output
+    assert "appended 1 row(s)" in result.stdout
+    after = target.read_bytes()
+    assert after.startswith(before) and b"#" not in after[len(before) :]
+    assert len(read_evidence(target)) == 3
+    # the example itself, with its '#' removed, is accepted too
+    example = tmp_path / "example.csv"
+    lines = invoke("evidence", "template").stdout.splitlines()
+    example.write_text(lines[0] + "\n" + lines[1].removeprefix("# ") + "\n")
+    assert invoke("evidence", "add", example, "--into", target).exit_code == 0
+    assert read_evidence(target).trial.iloc[-1] == "HARMONi-2"
+
+
+def test_adding_the_untouched_template_says_there_are_no_rows(trials_table, write_csv, tmp_path):
+    target = write_csv(trials_table[1][:2], name="target.csv")
+    before = target.read_bytes()
+    rows_csv = tmp_path / "rows.csv"
+    rows_csv.write_text(invoke("evidence", "template").stdout)
+    result = invoke("evidence", "add", rows_csv, "--into", target)
+    assert_bad_input(result)
+    assert "no rows to add" in result.stderr and "'#'" in result.stderr
+    assert target.read_bytes() == before
+
+
+def test_template_refuses_an_unknown_schema():
+    result = invoke("evidence", "template", "--schema", "subgroups")
+    assert_bad_input(result)
+    assert "trials, reference or network" in result.stderr and "subgroups" in result.stderr

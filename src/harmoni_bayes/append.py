@@ -87,6 +87,11 @@ def append_evidence(new_path: str | Path, into: str | Path) -> int:
     target = _writable_target(shown)
     new_text = read_text(new_path)
     new_header, new_rows = split_rows(new_text, str(new_path))
+    if not new_rows:
+        raise EvidenceError(
+            f"{new_path}: no rows to add (lines starting with '#' are comments: to add the example row of "
+            "'evidence template', fill it in and remove its '#')"
+        )
     with _locked(target, shown) as fd:
         size = os.fstat(fd).st_size  # read again under the lock: another add may just have appended
 

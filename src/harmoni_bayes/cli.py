@@ -163,6 +163,29 @@ def _ci(lo: float, hi: float) -> str:
     return "" if pd.isna(lo) else f"{lo:g}-{hi:g}"
 
 
+@evidence_app.command("template")
+@_errors_to_exit
+def evidence_template(
+    schema: Annotated[
+        str, typer.Option("--schema", help="which table: trials, reference (PFS/OS pairs) or network")
+    ] = "trials",
+) -> None:
+    """Print an empty evidence table: the header and one example row, commented out with '#'.
+
+    Redirect it to a file, write one row per reported estimate under the header, and add the file with
+    'evidence add'.  Lines starting with '#' are comments that every reader skips; to keep the example as a
+    starting point, change its values and delete the '#'.
+    """
+    from .schema import NETWORK, REFERENCE, TRIALS, template
+
+    schemas = {"trials": TRIALS, "reference": REFERENCE, "network": NETWORK}
+    if schema not in schemas:
+        from .errors import EvidenceError
+
+        raise EvidenceError(f"--schema must be trials, reference or network, not {schema!r}")
+    typer.echo(template(schemas[schema]), nl=False)
+
+
 @evidence_app.command("add")
 @_errors_to_exit
 def evidence_add(
