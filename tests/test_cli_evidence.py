@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -384,7 +385,7 @@ ADD_FAILURES = [
     "several_bad_rows",
     "duplicate_of_existing",
     "duplicate_within_new",
-    "header_missing_column",
+    "header_missing_required_column",
     "header_extra_column",
     "missing_target",
     "missing_new",
@@ -412,10 +413,10 @@ def test_add_failure_leaves_target_unchanged_and_no_temp_file(kind, trials_table
     elif kind == "duplicate_within_new":
         write_csv([rows[5], rows[5]], name="new.csv")
         fragments = ["duplicate"]
-    elif kind == "header_missing_column":
-        i = header.index("note")
+    elif kind == "header_missing_required_column":
+        i = header.index("source")
         write_csv([rows[5][:i] + rows[5][i + 1 :]], header=header[:i] + header[i + 1 :], name="new.csv")
-        fragments = ["note"]
+        fragments = ["required", "source"]
     elif kind == "header_extra_column":
         write_csv([[*rows[5], "x"]], header=[*header, "reviewer"], name="new.csv")
         fragments = ["reviewer"]
@@ -571,3 +572,56 @@ def test_template_refuses_an_unknown_schema():
     result = invoke("evidence", "template", "--schema", "subgroups")
     assert_bad_input(result)
     assert "trials, reference or network" in result.stderr and "subgroups" in result.stderr
+
+
+# --------------------------------------------------------------------------- add: only the required columns
+
+
+def _required_only(header: list[str], row: list[str], schema) -> tuple[list[str], list[str]]:
+    """The required columns of ``row``, in reverse schema order."""
+    names = [c.name for c in schema.columns if c.required][::-1]
+    return names, [row[header.index(n)] for n in names]
+
+
+def test_add_takes_a_file_of_only_the_required_columns_in_any_order(trials_table, write_csv):
+    header, rows = trials_table
+    target = write_csv(rows[:2], name="target.csv")
+    before = target.read_bytes()
+    names, cells = _required_only(header, rows[2], TRIALS)
+    assert len(names) < len(header)
+    new = write_csv([cells], header=names, name="new.csv")
+    result = invoke("evidence", "add", new, "--into", target)
+    assert result.exit_code == 0, result.output
+    added = target.read_bytes()[len(before) :].decode()
+    fields = next(csv.reader([added]))
+    assert len(fields) == len(header)  # in the target's columns and order, the others blank
+    expected = {n: c for n, c in zip(names, cells, strict=True)}
+    assert fields == [expected.get(h, "") for h in header]
+    df = read_evidence(target)
+    assert len(df) == 3 and df.iloc[2].hr == float(rows[2][header.index("hr")])
+    assert df.iloc[2].note == "" and pd.isna(df.iloc[2].n_control)
+
+
+def test_add_takes_only_the_required_columns_of_a_reference_table(reference_table, write_csv):
+    header, rows = reference_table
+    target = write_csv(rows[:2], header=header, name="target.csv")
+    names, cells = _required_only(header, rows[2], REFERENCE)
+    new = write_csv([cells], header=names, name="new.csv")
+    result = invoke("evidence", "add", new, "--into", target)
+    assert result.exit_code == 0, result.output
+    assert len(read_evidence(target)) == 3
+
+
+def test_add_names_missing_required_and_unknown_columns_in_one_message(trials_table, write_csv):
+    header, rows = trials_table
+    target = write_csv(rows[:2], name="target.csv")
+    before = target.read_bytes()
+    keep = [h for h in header if h not in {"source", "endpoint"}]
+    new_header = [*keep, "evnts_total"]
+    row = [rows[2][header.index(h)] for h in keep] + ["12"]
+    result = invoke("evidence", "add", write_csv([row], header=new_header, name="new.csv"), "--into", target)
+    assert_bad_input(result)
+    message = result.stderr
+    assert "required columns" in message and "endpoint" in message and "source" in message
+    assert "evnts_total" in message and "add them to the target first" in message
+    assert target.read_bytes() == before

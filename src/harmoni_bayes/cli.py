@@ -189,10 +189,14 @@ def evidence_template(
 @evidence_app.command("add")
 @_errors_to_exit
 def evidence_add(
-    new: Annotated[Path, typer.Argument(help="CSV with the new rows, same columns as the target")],
+    new: Annotated[Path, typer.Argument(help="CSV with the new rows (columns in any order)")],
     into: Annotated[Path, typer.Option("--into", help="evidence CSV to append to")],
 ) -> None:
-    """Validate NEW together with the rows in --into, then append atomically (existing rows untouched)."""
+    """Validate NEW together with the rows in --into, then append atomically (existing rows untouched).
+
+    NEW needs only the columns its table requires, in any order; the target's other columns are written
+    blank, in the target's order.  Lines starting with '#' are comments and are not appended.
+    """
     from .append import append_evidence
 
     n = append_evidence(new, into)
