@@ -8,6 +8,7 @@ one, never a mix, and no orphaned sampler processes.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -20,14 +21,17 @@ import time
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from harmoni_bayes import results as results_mod
 from harmoni_bayes.cli import app
+from harmoni_bayes.constants import STAT_KEYS
 from harmoni_bayes.errors import ResultError
 from harmoni_bayes.results import load_result, save_result
 from harmoni_bayes.run import run_spec
+from harmoni_bayes.summaries import Summary
 
 REPO = Path(__file__).resolve().parents[1]
 PDL1 = REPO / "models" / "harmoni2_pfs_pdl1.toml"
@@ -114,6 +118,43 @@ def test_result_files_have_ordinary_permissions(saved):
     for name in ("posterior.nc", "summary.json", "summary.csv", "manifest.json"):
         mode = stat.S_IMODE((saved / name).stat().st_mode)
         assert mode & 0o044 == 0o044, (name, oct(mode))  # readable by group and others, as other outputs
+
+
+CSV_COLUMNS = ["spec", "as_of", "kind", "name", "scale", *STAT_KEYS, "probability", "mcse"]
+
+
+def _same(a, b) -> bool:
+    return (b is None and pd.isna(a)) or a == pytest.approx(b, rel=1e-12)
+
+
+def test_summary_csv_is_tidy_with_spec_as_of_and_probabilities_in_their_own_column(saved):
+    summary = json.loads((saved / "summary.json").read_text())
+    df = pd.read_csv(saved / "summary.csv", dtype={"as_of": str})
+    assert list(df.columns) == CSV_COLUMNS
+    assert (df.spec == summary["spec"]).all() and summary["as_of"] and (df.as_of == summary["as_of"]).all()
+    q, p = df[df.kind == "quantity"].set_index("name"), df[df.kind == "probability"].set_index("name")
+    assert len(q) + len(p) == len(df)
+    assert list(q.index) == [x["name"] for x in summary["quantities"]]
+    assert list(p.index) == [x["name"] for x in summary["probabilities"]] and len(p)
+    for x in summary["quantities"]:
+        assert q.loc[x["name"], "scale"] == x["scale"]
+        assert all(_same(q.loc[x["name"], k], x[k]) for k in STAT_KEYS), x
+    for x in summary["probabilities"]:
+        assert _same(p.loc[x["name"], "probability"], x["value"]) and _same(p.loc[x["name"], "mcse"], x["mcse"])
+    assert p[["scale", *STAT_KEYS]].isna().all().all()  # a probability is never written as a mean
+    assert q[["probability", "mcse"]].isna().all().all()
+
+
+def test_summary_csv_of_a_fit_on_all_evidence_has_a_blank_as_of(saved):
+    summary = Summary.from_dict(json.loads((saved / "summary.json").read_text()))
+    summary.as_of = None
+    text = summary.to_frame().to_csv(index=False)
+    df = pd.read_csv(io.StringIO(text))
+    assert list(df.columns) == CSV_COLUMNS and df.as_of.isna().all() and (df.spec == summary.spec).all()
+    # and summary.json's contract is unchanged: probabilities keep "value", quantities keep their statistics
+    d = summary.to_dict()
+    assert all(set(x) == {"name", "value", "mcse"} for x in d["probabilities"])
+    assert all(set(x) == {"name", "scale", *STAT_KEYS} for x in d["quantities"])
 
 
 def test_a_crash_while_writing_leaves_the_old_result_intact(saved, tmp_path, monkeypatch):
