@@ -42,6 +42,16 @@ def _help(path: tuple[str, ...]) -> str:
     return result.stdout
 
 
+def _parse(line: str) -> None:
+    """Parse a shell line ``harmoni-bayes ... [> file]`` with its command's parser, without running it."""
+    args = shlex.split(line.split(">")[0])[1:]
+    cmd, rest, names = ROOT, args, ["harmoni-bayes"]
+    while hasattr(cmd, "commands"):
+        cmd, rest, names = cmd.commands[rest[0]], rest[1:], [*names, rest[0]]
+    with cmd.make_context(" ".join(names), list(rest)) as ctx:
+        assert ctx.params, line
+
+
 def _examples(text: str) -> list[str]:
     """The command lines of the help's Examples section."""
     _, found, section = text.partition("Examples:\n")
@@ -69,14 +79,8 @@ def test_help_has_examples_and_no_type_tags(path):
 def test_every_example_parses(path):
     """Each example is parsed by its command (options, values and their types), without running it."""
     for line in _examples(_help(path)):
-        args = shlex.split(line.split(">")[0])[1:]
-        if "COMMAND" in args:
-            continue
-        cmd, rest, names = ROOT, args, ["harmoni-bayes"]
-        while hasattr(cmd, "commands"):
-            cmd, rest, names = cmd.commands[rest[0]], rest[1:], [*names, rest[0]]
-        with cmd.make_context(" ".join(names), list(rest)) as ctx:
-            assert ctx.params, line
+        if "COMMAND" not in line:
+            _parse(line)
 
 
 def _imported(*args: str) -> tuple[int, set[str]]:
@@ -119,3 +123,18 @@ def test_help_and_a_wrong_option_import_no_heavy_library(args, code):
     returncode, modules = _imported(*args)
     assert returncode == code
     assert not modules & HEAVY, sorted(modules & HEAVY)
+
+
+def _readme_commands() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith("harmoni-bayes ") and "[" not in line]
+
+
+def test_the_readme_commands_parse():
+    """The README's commands (the 'final analysis' recipe included) use options the commands have."""
+    commands = _readme_commands()
+    assert any(c.startswith("harmoni-bayes compare ") and "--evidence" in c for c in commands)
+    for line in commands:
+        _parse(line)

@@ -319,6 +319,7 @@ def evidence_add(
 
 
 _SPEC = typer.Argument(metavar="SPEC", help="analysis spec (TOML), e.g. one in models/")
+_EVIDENCE = typer.Option("--evidence", metavar="FILE", help="evidence CSV (default: spec's or shipped)")
 _DRAWS = typer.Option("--draws", metavar="N", help="draws and tuning steps per chain (MCMC)")
 _METHOD = typer.Option("--method", metavar="exact|mcmc", help="the engine (default: exact where the family has one)")
 
@@ -341,9 +342,7 @@ def run(
     as_of: Annotated[
         str | None, typer.Option("--as-of", metavar="DATE", help="use only evidence disclosed by this date")
     ] = None,
-    evidence: Annotated[
-        Path | None, typer.Option("--evidence", metavar="FILE", help="evidence CSV (default: spec's or shipped)")
-    ] = None,
+    evidence: Annotated[Path | None, _EVIDENCE] = None,
     seed: Annotated[int | None, typer.Option("--seed", metavar="N", help="random seed (default: the spec's)")] = None,
     method: Annotated[
         str | None, typer.Option("--method", metavar="exact|mcmc", help="the engine (default: the spec's)")
@@ -491,13 +490,14 @@ def compare(
     spec: Annotated[Path, _SPEC],
     as_of: Annotated[list[str], typer.Option("--as-of", metavar="DATE", help="a date (give two or more)")],
     out: Annotated[Path, typer.Option("--out", metavar="DIR", help="folder for the comparison")],
+    evidence: Annotated[Path | None, _EVIDENCE] = None,
     seed: Annotated[int | None, typer.Option("--seed", metavar="N", help="random seed (default: the spec's)")] = None,
     draws: Annotated[int | None, _DRAWS] = None,
 ) -> None:
     """Fit SPEC as of each date and show how the forecast moved (table, evidence added, figure)."""
     from .reporting import compare_as_of, write_comparison
 
-    comp = compare_as_of(spec, as_of, seed=seed, draws=draws)
+    comp = compare_as_of(spec, as_of, evidence=evidence, seed=seed, draws=draws)
     for path in write_comparison(comp, out):
         typer.echo(f"wrote {path}")
     typer.echo(comp.table().to_string())
@@ -524,6 +524,7 @@ _WORKERS = typer.Option("--workers", metavar="N", help="local worker processes (
 def timeline(
     spec: Annotated[Path, _SPEC],
     out: Annotated[Path, typer.Option("--out", metavar="DIR", help="folder for timeline.html, .json and .csv")],
+    evidence: Annotated[Path | None, _EVIDENCE] = None,
     method: Annotated[str | None, _METHOD] = None,
     draws: Annotated[int | None, _DRAWS] = None,
     scheduler: Annotated[str | None, _SCHEDULER] = None,
@@ -533,7 +534,7 @@ def timeline(
     from .reporting.sweeps import write_sweep
     from .timeline import build_timeline
 
-    tl = build_timeline(spec, method=method, draws=draws, scheduler=scheduler, workers=workers)
+    tl = build_timeline(spec, evidence=evidence, method=method, draws=draws, scheduler=scheduler, workers=workers)
     for path in write_sweep(tl, out):
         typer.echo(f"wrote {path}")
     _echo_failed(tl)
