@@ -157,6 +157,43 @@ def test_summary_csv_of_a_fit_on_all_evidence_has_a_blank_as_of(saved):
     assert all(set(x) == {"name", "scale", *STAT_KEYS} for x in d["quantities"])
 
 
+_SAVE_AND_REPORT = """
+import os, stat, sys
+os.umask(int(sys.argv[1], 8))
+from harmoni_bayes.reporting import write_report
+from harmoni_bayes.results import save_result
+from harmoni_bayes.run import run_spec
+out = save_result(run_spec(sys.argv[2], method="exact"), sys.argv[3])
+write_report(out, fmt="all")
+save_result(run_spec(sys.argv[2], method="exact"), sys.argv[3])  # replacing a result: new files again
+write_report(out, fmt="all")
+for p in sorted([out, *out.iterdir()]):
+    print(p.name, oct(stat.S_IMODE(p.stat().st_mode)))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize(("umask", "file_mode", "dir_mode"), [("022", 0o644, 0o755), ("027", 0o640, 0o750)])
+def test_every_output_file_has_the_mode_of_an_ordinary_file(tmp_path, umask, file_mode, dir_mode):
+    """posterior.nc, summaries, manifest and reports: 0666 less the umask (0644 under 022), never mkstemp's 0600."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = tmp_path / "r"
+    proc = subprocess.run(
+        [sys.executable, "-c", _SAVE_AND_REPORT, umask, str(PDL1), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    modes = dict(line.split() for line in proc.stdout.splitlines())
+    expected_files = {"posterior.nc", "summary.json", "summary.csv", "manifest.json", "report.html", "report.md"}
+    assert expected_files <= set(modes), modes
+    assert modes.pop("r") == oct(dir_mode)
+    assert modes == dict.fromkeys(modes, oct(file_mode)), modes
+
+
 def test_a_crash_while_writing_leaves_the_old_result_intact(saved, tmp_path, monkeypatch):
     target = tmp_path / "out"
     shutil.copytree(saved, target)
