@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from harmoni_bayes.cli import app
 from harmoni_bayes.errors import EvidenceError
 from harmoni_bayes.evidence import load_evidence, read_evidence, shipped_path
+from harmoni_bayes.schema import NETWORK, REFERENCE, TRIALS
 from harmoni_bayes.selection import select_evidence
 
 REPO = Path(__file__).resolve().parents[1]
@@ -382,7 +385,7 @@ ADD_FAILURES = [
     "several_bad_rows",
     "duplicate_of_existing",
     "duplicate_within_new",
-    "header_missing_column",
+    "header_missing_required_column",
     "header_extra_column",
     "missing_target",
     "missing_new",
@@ -410,10 +413,10 @@ def test_add_failure_leaves_target_unchanged_and_no_temp_file(kind, trials_table
     elif kind == "duplicate_within_new":
         write_csv([rows[5], rows[5]], name="new.csv")
         fragments = ["duplicate"]
-    elif kind == "header_missing_column":
-        i = header.index("note")
+    elif kind == "header_missing_required_column":
+        i = header.index("source")
         write_csv([rows[5][:i] + rows[5][i + 1 :]], header=header[:i] + header[i + 1 :], name="new.csv")
-        fragments = ["note"]
+        fragments = ["required", "source"]
     elif kind == "header_extra_column":
         write_csv([[*rows[5], "x"]], header=[*header, "reviewer"], name="new.csv")
         fragments = ["reviewer"]
@@ -499,3 +502,126 @@ def test_validate_warns_about_invisible_characters(make_row, write_csv):
     result = invoke("evidence", "validate", write_csv([make_row(trial="HARMONi\u200b-2")]))
     assert result.exit_code == 0, result.output
     assert "warning: line 2, column 'trial'" in result.stderr and "U+200B" in result.stderr
+
+
+# --------------------------------------------------------------------------- template
+
+
+@pytest.mark.parametrize(
+    ("schema", "columns"),
+    [("trials", TRIALS.names), ("reference", REFERENCE.names), ("network", NETWORK.names)],
+)
+def test_template_is_the_header_and_one_commented_example_row(schema, columns, tmp_path):
+    result = invoke("evidence", "template", "--schema", schema)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].split(",") == list(columns)
+    assert lines[1].startswith("#")
+    # the template alone is a valid header with no rows: the comment is skipped
+    path = tmp_path / "rows.csv"
+    path.write_text(result.stdout)
+    with pytest.raises(EvidenceError, match="header but no data rows"):
+        read_evidence(path)
+    # without its '#', the example is a valid row of the right table
+    filled = tmp_path / "filled.csv"
+    filled.write_text(lines[0] + "\n" + lines[1].removeprefix("#") + "\n")
+    df = read_evidence(filled)
+    assert len(df) == 1 and df.attrs["schema"] == schema
+
+
+def test_template_defaults_to_the_trials_table():
+    assert invoke("evidence", "template").stdout.splitlines()[0].split(",") == list(TRIALS.names)
+
+
+def test_template_round_trips_through_evidence_add(trials_table, write_csv, tmp_path):
+    """`evidence template > rows.csv`, fill in a row under the example, add: the comment is not appended."""
+    rows = trials_table[1]
+    target = write_csv(rows[1:3], name="target.csv")
+    before = target.read_bytes()
+    rows_csv = tmp_path / "rows.csv"
+    with open(rows_csv, "w", newline="", encoding="utf-8") as fh:
+        fh.write(invoke("evidence", "template").stdout)
+        csv.writer(fh, lineterminator="\n").writerow(rows[5])
+    result = invoke("evidence", "add", rows_csv, "--into", target)
+    assert result.exit_code == 0, result.output
+    assert "appended 1 row(s)" in result.stdout
+    after = target.read_bytes()
+    assert after.startswith(before) and b"#" not in after[len(before) :]
+    assert len(read_evidence(target)) == 3
+    # the example itself, with its '#' removed, is accepted too
+    example = tmp_path / "example.csv"
+    lines = invoke("evidence", "template").stdout.splitlines()
+    example.write_text(lines[0] + "\n" + lines[1].removeprefix("# ") + "\n")
+    assert invoke("evidence", "add", example, "--into", target).exit_code == 0
+    assert read_evidence(target).trial.iloc[-1] == "HARMONi-2"
+
+
+def test_adding_the_untouched_template_says_there_are_no_rows(trials_table, write_csv, tmp_path):
+    target = write_csv(trials_table[1][:2], name="target.csv")
+    before = target.read_bytes()
+    rows_csv = tmp_path / "rows.csv"
+    rows_csv.write_text(invoke("evidence", "template").stdout)
+    result = invoke("evidence", "add", rows_csv, "--into", target)
+    assert_bad_input(result)
+    assert "no rows to add" in result.stderr and "'#'" in result.stderr
+    assert target.read_bytes() == before
+
+
+def test_template_refuses_an_unknown_schema():
+    result = invoke("evidence", "template", "--schema", "subgroups")
+    assert_bad_input(result)
+    assert "trials, reference or network" in result.stderr and "subgroups" in result.stderr
+
+
+# --------------------------------------------------------------------------- add: only the required columns
+
+
+def _required_only(header: list[str], row: list[str], schema) -> tuple[list[str], list[str]]:
+    """The required columns of ``row``, in reverse schema order."""
+    names = [c.name for c in schema.columns if c.required][::-1]
+    return names, [row[header.index(n)] for n in names]
+
+
+def test_add_takes_a_file_of_only_the_required_columns_in_any_order(trials_table, write_csv):
+    header, rows = trials_table
+    target = write_csv(rows[:2], name="target.csv")
+    before = target.read_bytes()
+    names, cells = _required_only(header, rows[2], TRIALS)
+    assert len(names) < len(header)
+    new = write_csv([cells], header=names, name="new.csv")
+    result = invoke("evidence", "add", new, "--into", target)
+    assert result.exit_code == 0, result.output
+    added = target.read_bytes()[len(before) :].decode()
+    fields = next(csv.reader([added]))
+    assert len(fields) == len(header)  # in the target's columns and order, the others blank
+    expected = {n: c for n, c in zip(names, cells, strict=True)}
+    assert fields == [expected.get(h, "") for h in header]
+    df = read_evidence(target)
+    assert len(df) == 3 and df.iloc[2].hr == float(rows[2][header.index("hr")])
+    assert df.iloc[2].note == "" and pd.isna(df.iloc[2].n_control)
+
+
+def test_add_takes_only_the_required_columns_of_a_reference_table(reference_table, write_csv):
+    header, rows = reference_table
+    target = write_csv(rows[:2], header=header, name="target.csv")
+    names, cells = _required_only(header, rows[2], REFERENCE)
+    new = write_csv([cells], header=names, name="new.csv")
+    result = invoke("evidence", "add", new, "--into", target)
+    assert result.exit_code == 0, result.output
+    assert len(read_evidence(target)) == 3
+
+
+def test_add_names_missing_required_and_unknown_columns_in_one_message(trials_table, write_csv):
+    header, rows = trials_table
+    target = write_csv(rows[:2], name="target.csv")
+    before = target.read_bytes()
+    keep = [h for h in header if h not in {"source", "endpoint"}]
+    new_header = [*keep, "evnts_total"]
+    row = [rows[2][header.index(h)] for h in keep] + ["12"]
+    result = invoke("evidence", "add", write_csv([row], header=new_header, name="new.csv"), "--into", target)
+    assert_bad_input(result)
+    message = result.stderr
+    assert "required columns" in message and "endpoint" in message and "source" in message
+    assert "evnts_total" in message and "add them to the target first" in message
+    assert target.read_bytes() == before

@@ -419,3 +419,59 @@ def test_numbers_keep_their_float_type_and_blanks_are_nan(make_row, write_csv):
 
 
 # --------------------------------------------------------------------------- helpers for hypothesis
+
+
+# --------------------------------------------------------------------------- comment lines
+
+
+@pytest.fixture(params=["csv", "arrow"])
+def value_reader(request, monkeypatch):
+    """Both value readers: the csv module's rows (small tables) and PyArrow's (large ones)."""
+    from harmoni_bayes import evidence
+
+    if request.param == "arrow":
+        monkeypatch.setattr(evidence, "_SMALL_TABLE", -1)
+    return request.param
+
+
+def test_comment_lines_are_skipped_anywhere_and_leave_ids_and_lines_right(
+    value_reader, trials_table, make_row, tmp_path
+):
+    header = trials_table[0]
+    plain = tmp_path / "plain.csv"
+    plain.write_text(csv_text(header, [make_row(), make_row(1)]))
+    # a comment before the header, one with as many cells as the header (so PyArrow keeps it), one blank-ish
+    wide = "# " + ",".join(["x"] * len(header))
+    body = csv_text(header, [make_row(), make_row(1)]).splitlines()
+    commented = tmp_path / "commented.csv"
+    commented.write_text("\n".join(["# made by hand", body[0], wide, body[1], "#", body[2]]) + "\n")
+    a, b = read_evidence(plain), read_evidence(commented)
+    assert b.row_id.tolist() == a.row_id.tolist()
+    assert b.line_no.tolist() == [4, 6]
+    assert b.trial.tolist() == a.trial.tolist()
+
+
+def test_a_problem_after_a_comment_names_its_file_line(value_reader, make_row, write_csv, tmp_path):
+    good = write_csv([make_row(), make_row(1, hr="abc")])
+    lines = good.read_text().splitlines()
+    path = tmp_path / "c.csv"
+    path.write_text("\n".join([lines[0], "# note, with a comma", lines[1], lines[2]]) + "\n")
+    p = only_problem(path)
+    assert (p.row, p.column, p.value) == (4, "hr", "abc")
+
+
+def test_a_comment_with_an_unclosed_quote_is_refused_not_allowed_to_swallow_rows(make_row, write_csv, tmp_path):
+    lines = write_csv([make_row(), make_row(1)]).read_text().splitlines()
+    path = tmp_path / "c.csv"
+    path.write_text("\n".join([lines[0], '# see,"the paper', lines[1], lines[2]]) + "\n")
+    with pytest.raises(EvidenceError) as info:
+        read_evidence(path)
+    assert "comment" in info.value.message() and "quote" in info.value.message()
+    assert info.value.problems[0].row == 2
+
+
+def test_a_file_of_comments_has_no_header(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("# nothing here\n#\n")
+    with pytest.raises(EvidenceError, match="no header row"):
+        read_evidence(path)

@@ -8,6 +8,7 @@ one, never a mix, and no orphaned sampler processes.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -20,14 +21,17 @@ import time
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from harmoni_bayes import results as results_mod
 from harmoni_bayes.cli import app
+from harmoni_bayes.constants import STAT_KEYS
 from harmoni_bayes.errors import ResultError
 from harmoni_bayes.results import load_result, save_result
 from harmoni_bayes.run import run_spec
+from harmoni_bayes.summaries import Summary
 
 REPO = Path(__file__).resolve().parents[1]
 PDL1 = REPO / "models" / "harmoni2_pfs_pdl1.toml"
@@ -114,6 +118,80 @@ def test_result_files_have_ordinary_permissions(saved):
     for name in ("posterior.nc", "summary.json", "summary.csv", "manifest.json"):
         mode = stat.S_IMODE((saved / name).stat().st_mode)
         assert mode & 0o044 == 0o044, (name, oct(mode))  # readable by group and others, as other outputs
+
+
+CSV_COLUMNS = ["spec", "as_of", "kind", "name", "scale", *STAT_KEYS, "probability", "mcse"]
+
+
+def _same(a, b) -> bool:
+    return (b is None and pd.isna(a)) or a == pytest.approx(b, rel=1e-12)
+
+
+def test_summary_csv_is_tidy_with_spec_as_of_and_probabilities_in_their_own_column(saved):
+    summary = json.loads((saved / "summary.json").read_text())
+    df = pd.read_csv(saved / "summary.csv", dtype={"as_of": str})
+    assert list(df.columns) == CSV_COLUMNS
+    assert (df.spec == summary["spec"]).all() and summary["as_of"] and (df.as_of == summary["as_of"]).all()
+    q, p = df[df.kind == "quantity"].set_index("name"), df[df.kind == "probability"].set_index("name")
+    assert len(q) + len(p) == len(df)
+    assert list(q.index) == [x["name"] for x in summary["quantities"]]
+    assert list(p.index) == [x["name"] for x in summary["probabilities"]] and len(p)
+    for x in summary["quantities"]:
+        assert q.loc[x["name"], "scale"] == x["scale"]
+        assert all(_same(q.loc[x["name"], k], x[k]) for k in STAT_KEYS), x
+    for x in summary["probabilities"]:
+        assert _same(p.loc[x["name"], "probability"], x["value"]) and _same(p.loc[x["name"], "mcse"], x["mcse"])
+    assert p[["scale", *STAT_KEYS]].isna().all().all()  # a probability is never written as a mean
+    assert q[["probability", "mcse"]].isna().all().all()
+
+
+def test_summary_csv_of_a_fit_on_all_evidence_has_a_blank_as_of(saved):
+    summary = Summary.from_dict(json.loads((saved / "summary.json").read_text()))
+    summary.as_of = None
+    text = summary.to_frame().to_csv(index=False)
+    df = pd.read_csv(io.StringIO(text))
+    assert list(df.columns) == CSV_COLUMNS and df.as_of.isna().all() and (df.spec == summary.spec).all()
+    # and summary.json's contract is unchanged: probabilities keep "value", quantities keep their statistics
+    d = summary.to_dict()
+    assert all(set(x) == {"name", "value", "mcse"} for x in d["probabilities"])
+    assert all(set(x) == {"name", "scale", *STAT_KEYS} for x in d["quantities"])
+
+
+_SAVE_AND_REPORT = """
+import os, stat, sys
+os.umask(int(sys.argv[1], 8))
+from harmoni_bayes.reporting import write_report
+from harmoni_bayes.results import save_result
+from harmoni_bayes.run import run_spec
+out = save_result(run_spec(sys.argv[2], method="exact"), sys.argv[3])
+write_report(out, fmt="all")
+save_result(run_spec(sys.argv[2], method="exact"), sys.argv[3])  # replacing a result: new files again
+write_report(out, fmt="all")
+for p in sorted([out, *out.iterdir()]):
+    print(p.name, oct(stat.S_IMODE(p.stat().st_mode)))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize(("umask", "file_mode", "dir_mode"), [("022", 0o644, 0o755), ("027", 0o640, 0o750)])
+def test_every_output_file_has_the_mode_of_an_ordinary_file(tmp_path, umask, file_mode, dir_mode):
+    """posterior.nc, summaries, manifest and reports: 0666 less the umask (0644 under 022), never mkstemp's 0600."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = tmp_path / "r"
+    proc = subprocess.run(
+        [sys.executable, "-c", _SAVE_AND_REPORT, umask, str(PDL1), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    modes = dict(line.split() for line in proc.stdout.splitlines())
+    expected_files = {"posterior.nc", "summary.json", "summary.csv", "manifest.json", "report.html", "report.md"}
+    assert expected_files <= set(modes), modes
+    assert modes.pop("r") == oct(dir_mode)
+    assert modes == dict.fromkeys(modes, oct(file_mode)), modes
 
 
 def test_a_crash_while_writing_leaves_the_old_result_intact(saved, tmp_path, monkeypatch):

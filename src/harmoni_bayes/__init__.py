@@ -9,11 +9,15 @@ The public API, in the order data flows (see ARCHITECTURE.md):
 """
 
 from .errors import EvidenceError, ModelError, SpecError
-from .evidence import load_evidence, load_reference_trials, read_evidence
-from .selection import Selection, select_evidence
 
-# PyMC is imported lazily, so that evidence commands start fast.
+# Everything else is imported on first use: PyMC so that evidence commands start fast, and pandas, PyArrow
+# and SciPy (the evidence modules) so that `harmoni-bayes --help` does not wait for them.
 _LAZY = {
+    "load_evidence": "evidence",
+    "load_reference_trials": "evidence",
+    "read_evidence": "evidence",
+    "Selection": "selection",
+    "select_evidence": "selection",
     "Result": "results",
     "load_result": "results",
     "save_result": "results",

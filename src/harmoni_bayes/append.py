@@ -42,6 +42,7 @@ from .evidence import (
     FileSlice,
     check_bytes,
     check_path,
+    detect_schema,
     read_header,
     read_source,
     read_text,
@@ -63,13 +64,16 @@ def append_evidence(new_path: str | Path, into: str | Path) -> int:
 
     The new rows are validated *together with* the existing ones (so a row duplicating an existing
     row is refused).  Existing bytes are kept verbatim: rows are never rewritten, reordered or
-    dropped.  The new rows are re-serialised in the target's column order and line endings.  See
-    the module docstring for locking, links and failure behaviour.
+    dropped.  The new rows are re-serialised in the target's column order and line endings; a column of
+    the target that the new file leaves out is written blank, unless its table requires it.  Lines
+    starting with ``#`` in the new file are comments and are not appended.  See the module docstring for
+    locking, links and failure behaviour.
 
     Parameters
     ----------
     new_path
-        CSV file with the new rows; same columns as the target, in any order.
+        CSV file with the new rows: the target's columns in any order, of which only the columns the table
+        requires (:mod:`harmoni_bayes.schema`) must be there; no column the target does not have.
     into
         The evidence CSV to append to (a symlink is followed; a hard link stays a link).
 
@@ -87,6 +91,11 @@ def append_evidence(new_path: str | Path, into: str | Path) -> int:
     target = _writable_target(shown)
     new_text = read_text(new_path)
     new_header, new_rows = split_rows(new_text, str(new_path))
+    if not new_rows:
+        raise EvidenceError(
+            f"{new_path}: no rows to add (lines starting with '#' are comments: to add the example row of "
+            "'evidence template', fill it in and remove its '#')"
+        )
     with _locked(target, shown) as fd:
         size = os.fstat(fd).st_size  # read again under the lock: another add may just have appended
 
@@ -100,7 +109,7 @@ def append_evidence(new_path: str | Path, into: str | Path) -> int:
         writer = csv.writer(buf, lineterminator=eol)
         for _, fields in new_rows:
             by_name = dict(zip(new_header, fields, strict=True))
-            writer.writerow([by_name[c] for c in target_header])
+            writer.writerow([by_name.get(c, "") for c in target_header])
         payload = (("" if final_newline else eol) + buf.getvalue()).encode()
         # Validate the combined table; line numbers of new rows then refer to their place in the result.
         read_source(ChainSource([target_bytes, lambda: io.BytesIO(payload)]), name=f"{into} + {new_path}")
@@ -203,11 +212,22 @@ def _layout(fd: int, size: int, name: str) -> tuple[list[str], str, bool]:
 
 
 def _check_columns(new_header: list[str], target_header: list[str], new_path, into: Path) -> None:
+    """Refuse new columns the target lacks, and required columns the new file lacks (all named at once).
+
+    Other columns of the target may be left out: they are written blank.
+    """
+    required = {c.name for c in detect_schema(target_header).columns if c.required}
     missing = [c for c in target_header if c not in new_header]
+    missing_required = [c for c in missing if c in required]
     extra = [c for c in new_header if c not in target_header]
     problems = []
-    if missing:
-        problems.append(Problem(f"columns of {into} missing from the new file: {', '.join(missing)}"))
+    if missing_required:
+        problems.append(
+            Problem(
+                f"required columns of {into} missing from the new file: {', '.join(missing_required)} "
+                "(other columns may be left out; they are written blank)"
+            )
+        )
     if extra:
         named = []
         for c in extra:

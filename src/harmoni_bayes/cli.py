@@ -2,26 +2,96 @@
 
 Known errors become one message on stderr and an exit code, never a traceback:
 0 success, 2 bad input (evidence, spec, model), 3 diagnostics failed under ``--strict``.
+
+Every command's ``--help`` ends with examples and shows no type tags (``<path>``, ``<int>``): arguments
+by name, options with a placeholder (``DATE``, ``DIR``).  Arguments are parsed and checked before the
+heavy libraries load: this module imports only typer and the package's errors at start, every command
+imports what it needs inside, so ``--help`` or a mistyped option never waits for pandas, PyMC, PyTensor
+or ArviZ (``tests/test_cli_help.py``; timings in ``benchmarks/bench_cli.py``).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from .errors import HarmoniError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 # PyTensor installed from pip warns on every start that it found no optimised BLAS; for a command-line
 # user this is noise about the environment, not about their analysis.
 warnings.filterwarnings("ignore", message=r".*BLAS.*", category=UserWarning)
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
-evidence_app = typer.Typer(no_args_is_help=True, help="Validate, show and append evidence tables.")
+
+def _no_type_tag(ctx: Any) -> None:
+    return None
+
+
+def _without_type_tags(params: list) -> list:
+    """Help without type tags: arguments show their name, flags nothing, other options their metavar."""
+    for p in params:
+        if p.param_type_name == "argument" or getattr(p, "is_flag", False):
+            setattr(p, "display_type_rich", _no_type_tag)  # noqa: B010 - typer's hook for the type column
+        elif p.metavar is None:
+            p.metavar = p.name.upper()
+    return params
+
+
+class _Command(TyperCommand):
+    """A command whose ``--help`` has no type tags (see :func:`_without_type_tags`)."""
+
+    def get_params(self, ctx):
+        """The parameters, with the type tags hidden."""
+        return _without_type_tags(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    """A command group whose ``--help`` has no type tags (see :func:`_without_type_tags`)."""
+
+    def get_params(self, ctx):
+        """The parameters, with the type tags hidden."""
+        return _without_type_tags(super().get_params(ctx))
+
+
+def _examples(*commands: str) -> str:
+    """The 'Examples' section at the end of a command's ``--help``, one command a line (never rewrapped)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {c}" for c in commands)
+
+
+app = typer.Typer(
+    cls=_Group,
+    rich_markup_mode=None,  # plain help: '[[setting]]' and '[evidence]' are text, and rich is not loaded
+    add_completion=False,
+    no_args_is_help=True,
+    help="Bayesian evidence synthesis of published oncology hazard ratios (see README.md).",
+    epilog=_examples(
+        "harmoni-bayes evidence template > rows.csv",
+        "harmoni-bayes evidence add rows.csv --into my_trials.csv",
+        "harmoni-bayes run models/harmoni2_pfs_pdl1.toml --out out/pdl1",
+        "harmoni-bayes report out/pdl1 --format all",
+        "harmoni-bayes COMMAND --help",
+    ),
+)
+evidence_app = typer.Typer(
+    cls=_Group,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="Validate, show, template and append evidence tables.",
+    epilog=_examples(
+        "harmoni-bayes evidence validate my_trials.csv",
+        "harmoni-bayes evidence show --trial HARMONi-2 --endpoint PFS",
+        "harmoni-bayes evidence template > rows.csv",
+        "harmoni-bayes evidence add rows.csv --into my_trials.csv",
+    ),
+)
 app.add_typer(evidence_app, name="evidence")
 
 
@@ -71,9 +141,18 @@ def _echo_warnings(df: pd.DataFrame) -> None:
         typer.echo(f"warning: {w}", err=True)
 
 
-@evidence_app.command("validate")
+@evidence_app.command(
+    "validate",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes evidence validate my_trials.csv",
+        "harmoni-bayes evidence validate rows.csv",
+    ),
+)
 @_errors_to_exit
-def evidence_validate(file: Annotated[Path, typer.Argument(help="CSV file in either evidence schema")]) -> None:
+def evidence_validate(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV file: trials, reference or network table")],
+) -> None:
     """Validate FILE: exit 0 with a one-line summary, or exit 2 listing every problem."""
     from .evidence import evidence_summary
 
@@ -87,19 +166,35 @@ def evidence_validate(file: Annotated[Path, typer.Argument(help="CSV file in eit
     typer.echo(f"{file}: valid {df.attrs['schema']} table: {evidence_summary(df)}")
 
 
-@evidence_app.command("show")
+@evidence_app.command(
+    "show",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes evidence show --trial HARMONi-2 --endpoint PFS",
+        "harmoni-bayes evidence show --as-of 2025-03-31 --factor pdl1",
+        "harmoni-bayes evidence show --evidence my_trials.csv --exclude 3f2a9c",
+    ),
+)
 @_errors_to_exit
 def evidence_show(
-    as_of: Annotated[str | None, typer.Option("--as-of", help="only evidence disclosed by this date")] = None,
-    trial: Annotated[list[str] | None, typer.Option("--trial", help="trial name (repeatable)")] = None,
-    endpoint: Annotated[str | None, typer.Option("--endpoint", help="PFS, OS or ORR")] = None,
-    factor: Annotated[str | None, typer.Option("--factor", help="subgroup factor, e.g. pdl1 or overall")] = None,
-    file: Annotated[Path | None, typer.Option("--evidence", help="evidence CSV (default: shipped)")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", metavar="DATE", help="only evidence disclosed by this date")
+    ] = None,
+    trial: Annotated[list[str] | None, typer.Option("--trial", metavar="NAME", help="trial name (repeatable)")] = None,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", metavar="PFS|OS|ORR", help="the endpoint")] = None,
+    factor: Annotated[
+        str | None, typer.Option("--factor", metavar="NAME", help="subgroup factor, e.g. pdl1 or overall")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--evidence", metavar="FILE", help="evidence CSV (default: shipped)")
+    ] = None,
     prefer: Annotated[
-        list[str] | None, typer.Option("--prefer", help="row id or its 6-character hash to prefer (repeatable)")
+        list[str] | None,
+        typer.Option("--prefer", metavar="ID", help="row id or its 6-character hash to prefer (repeatable)"),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="row id or its 6-character hash to leave out (repeatable)")
+        list[str] | None,
+        typer.Option("--exclude", metavar="ID", help="row id or its 6-character hash to leave out (repeatable)"),
     ] = None,
 ) -> None:
     """Show rows with log-HR, SE, se_method and whether each is used, with the reason when not.
@@ -131,6 +226,8 @@ def evidence_show(
 
 def format_selection(df: pd.DataFrame, sel) -> str:
     """A readable table of every in-scope row: used rows first, then the rest with reasons."""
+    import pandas as pd
+
     reasons = dict(zip(sel.excluded.row_id, sel.excluded.reason, strict=True))
     rows = df[df.row_id.isin(set(sel.used.row_id) | set(reasons))]
     table = pd.DataFrame(
@@ -160,35 +257,98 @@ def format_selection(df: pd.DataFrame, sel) -> str:
 
 
 def _ci(lo: float, hi: float) -> str:
-    return "" if pd.isna(lo) else f"{lo:g}-{hi:g}"
+    return "" if math.isnan(lo) else f"{lo:g}-{hi:g}"
 
 
-@evidence_app.command("add")
+@evidence_app.command(
+    "template",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes evidence template > rows.csv",
+        "harmoni-bayes evidence template --schema reference > pairs.csv",
+    ),
+)
+@_errors_to_exit
+def evidence_template(
+    schema: Annotated[
+        str,
+        typer.Option(
+            "--schema",
+            metavar="trials|reference|network",
+            help="which table: trial estimates, reference PFS/OS pairs or the treatment network",
+        ),
+    ] = "trials",
+) -> None:
+    """Print an empty evidence table: the header and one example row, commented out with '#'.
+
+    Redirect it to a file, write one row per reported estimate under the header, and add the file with
+    'evidence add'.  Lines starting with '#' are comments that every reader skips; to keep the example as a
+    starting point, change its values and delete the '#'.
+    """
+    from .schema import NETWORK, REFERENCE, TRIALS, template
+
+    schemas = {"trials": TRIALS, "reference": REFERENCE, "network": NETWORK}
+    if schema not in schemas:
+        from .errors import EvidenceError
+
+        raise EvidenceError(f"--schema must be trials, reference or network, not {schema!r}")
+    typer.echo(template(schemas[schema]), nl=False)
+
+
+@evidence_app.command(
+    "add",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes evidence add rows.csv --into my_trials.csv",
+    ),
+)
 @_errors_to_exit
 def evidence_add(
-    new: Annotated[Path, typer.Argument(help="CSV with the new rows, same columns as the target")],
-    into: Annotated[Path, typer.Option("--into", help="evidence CSV to append to")],
+    new: Annotated[Path, typer.Argument(metavar="NEW", help="CSV with the new rows (columns in any order)")],
+    into: Annotated[Path, typer.Option("--into", metavar="FILE", help="evidence CSV to append to")],
 ) -> None:
-    """Validate NEW together with the rows in --into, then append atomically (existing rows untouched)."""
+    """Validate NEW together with the rows in --into, then append atomically (existing rows untouched).
+
+    NEW needs only the columns its table requires, in any order; the target's other columns are written
+    blank, in the target's order.  Lines starting with '#' are comments and are not appended.
+    """
     from .append import append_evidence
 
     n = append_evidence(new, into)
     typer.echo(f"appended {n} row(s) to {into}")
 
 
-@app.command("run")
+_SPEC = typer.Argument(metavar="SPEC", help="analysis spec (TOML), e.g. one in models/")
+_EVIDENCE = typer.Option("--evidence", metavar="FILE", help="evidence CSV (default: spec's or shipped)")
+_DRAWS = typer.Option("--draws", metavar="N", help="draws and tuning steps per chain (MCMC)")
+_METHOD = typer.Option("--method", metavar="exact|mcmc", help="the engine (default: exact where the family has one)")
+
+
+@app.command(
+    "run",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes run models/harmoni2_pfs_pdl1.toml --out out/pdl1 --report",
+        "harmoni-bayes run SPEC --out out/exact --method exact",
+        "harmoni-bayes run SPEC --out out/then --as-of 2025-06-30 --strict",
+    ),
+)
 @_errors_to_exit
 def run(
-    spec: Annotated[Path, typer.Argument(help="analysis spec (TOML) in models/")],
-    out: Annotated[Path, typer.Option("--out", help="directory for posterior.nc, summary.json, summary.csv")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="use only evidence disclosed by this date")] = None,
-    evidence: Annotated[
-        Path | None, typer.Option("--evidence", help="evidence CSV (default: spec's or shipped)")
+    spec: Annotated[Path, _SPEC],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="folder for posterior.nc, summary.json, summary.csv")
+    ],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", metavar="DATE", help="use only evidence disclosed by this date")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="random seed (default: the spec's)")] = None,
-    method: Annotated[str | None, typer.Option("--method", help="exact or mcmc (default: the spec's)")] = None,
-    backend: Annotated[str | None, typer.Option("--backend", help="pymc or nutpie")] = None,
-    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain")] = None,
+    evidence: Annotated[Path | None, _EVIDENCE] = None,
+    seed: Annotated[int | None, typer.Option("--seed", metavar="N", help="random seed (default: the spec's)")] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", metavar="exact|mcmc", help="the engine (default: the spec's)")
+    ] = None,
+    backend: Annotated[str | None, typer.Option("--backend", metavar="pymc|nutpie", help="the MCMC sampler")] = None,
+    draws: Annotated[int | None, _DRAWS] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 3 when the diagnostics gate fails")] = False,
     report: Annotated[bool, typer.Option("--report", help="also write report.html and report.md")] = False,
 ) -> None:
@@ -227,13 +387,24 @@ def _run_one(spec: Path, out: Path, report: bool = False, **overrides):
     return (0 if diag["ok"] else 1), result
 
 
-@app.command("run-all")
+@app.command(
+    "run-all",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes run-all",
+        "harmoni-bayes run-all models --out out --reports reports --no-pages",
+    ),
+)
 @_errors_to_exit
 def run_all(
-    specs_dir: Annotated[Path, typer.Argument(help="directory of specs")] = Path("models"),
-    out: Annotated[Path, typer.Option("--out", help="one result directory per spec goes here")] = Path("out"),
-    reports: Annotated[Path, typer.Option("--reports", help="reports and index.html go here")] = Path("reports"),
-    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain")] = None,
+    specs_dir: Annotated[Path, typer.Argument(metavar="SPECS_DIR", help="folder of specs")] = Path("models"),
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="one result folder per spec goes here")] = Path(
+        "out"
+    ),
+    reports: Annotated[Path, typer.Option("--reports", metavar="DIR", help="reports and index.html go here")] = Path(
+        "reports"
+    ),
+    draws: Annotated[int | None, _DRAWS] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 3 when any diagnostics gate fails")] = False,
     pages: Annotated[
         bool, typer.Option("--pages/--no-pages", help="also prior-sensitivity, timeline and scorecard pages")
@@ -307,19 +478,26 @@ def _extra_pages(spec_path: Path, result, target: Path, draws: int | None) -> No
         typer.echo(f"{spec.name}: {exc.message()}", err=True)
 
 
-@app.command("compare")
+@app.command(
+    "compare",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes compare SPEC --as-of 2025-06-30 --as-of 2026-12-01 --out out/c",
+    ),
+)
 @_errors_to_exit
 def compare(
-    spec: Annotated[Path, typer.Argument(help="analysis spec (TOML)")],
-    as_of: Annotated[list[str], typer.Option("--as-of", help="a date (give two or more)")],
-    out: Annotated[Path, typer.Option("--out", help="directory for the comparison")],
-    seed: Annotated[int | None, typer.Option("--seed", help="random seed (default: the spec's)")] = None,
-    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain")] = None,
+    spec: Annotated[Path, _SPEC],
+    as_of: Annotated[list[str], typer.Option("--as-of", metavar="DATE", help="a date (give two or more)")],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="folder for the comparison")],
+    evidence: Annotated[Path | None, _EVIDENCE] = None,
+    seed: Annotated[int | None, typer.Option("--seed", metavar="N", help="random seed (default: the spec's)")] = None,
+    draws: Annotated[int | None, _DRAWS] = None,
 ) -> None:
     """Fit SPEC as of each date and show how the forecast moved (table, evidence added, figure)."""
     from .reporting import compare_as_of, write_comparison
 
-    comp = compare_as_of(spec, as_of, seed=seed, draws=draws)
+    comp = compare_as_of(spec, as_of, evidence=evidence, seed=seed, draws=draws)
     for path in write_comparison(comp, out):
         typer.echo(f"wrote {path}")
     typer.echo(comp.table().to_string())
@@ -327,53 +505,65 @@ def compare(
 
 _SCHEDULER = typer.Option(
     "--scheduler",
+    metavar="ADDRESS",
     envvar="HARMONI_DASK_SCHEDULER",
     help="address of a Dask scheduler (tcp://host:8786); default: local worker processes",
 )
+_WORKERS = typer.Option("--workers", metavar="N", help="local worker processes (default: cores)")
 
 
-@app.command("timeline")
+@app.command(
+    "timeline",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes timeline models/ivonescimab_pfs_meta_now.toml --out out/tl",
+        "harmoni-bayes timeline SPEC --out out/timeline --scheduler tcp://host:8786",
+    ),
+)
 @_errors_to_exit
 def timeline(
-    spec: Annotated[Path, typer.Argument(help="analysis spec (TOML)")],
-    out: Annotated[Path, typer.Option("--out", help="folder for timeline.html, .json and .csv")],
-    method: Annotated[str | None, typer.Option("--method", help="exact or mcmc (default: exact if available)")] = None,
-    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain (MCMC)")] = None,
+    spec: Annotated[Path, _SPEC],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="folder for timeline.html, .json and .csv")],
+    evidence: Annotated[Path | None, _EVIDENCE] = None,
+    method: Annotated[str | None, _METHOD] = None,
+    draws: Annotated[int | None, _DRAWS] = None,
     scheduler: Annotated[str | None, _SCHEDULER] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="local worker processes (default: cores)")] = None,
+    workers: Annotated[int | None, _WORKERS] = None,
 ) -> None:
-    """Fit SPEC as of every date on which its evidence changed; write the timeline page.
-
-    Example: harmoni-bayes timeline models/ivonescimab_pfs_meta.toml --out out/timeline
-    """
+    """Fit SPEC as of every date on which its evidence changed; write the timeline page."""
     from .reporting.sweeps import write_sweep
     from .timeline import build_timeline
 
-    tl = build_timeline(spec, method=method, draws=draws, scheduler=scheduler, workers=workers)
+    tl = build_timeline(spec, evidence=evidence, method=method, draws=draws, scheduler=scheduler, workers=workers)
     for path in write_sweep(tl, out):
         typer.echo(f"wrote {path}")
     _echo_failed(tl)
 
 
-@app.command("sensitivity")
+@app.command(
+    "sensitivity",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes sensitivity models/harmoni2_pfs_pdl1.toml --out out/sens",
+        "harmoni-bayes sensitivity SPEC --grid tau_grid.toml --out out/sens",
+    ),
+)
 @_errors_to_exit
 def sensitivity(
-    spec: Annotated[Path, typer.Argument(help="analysis spec (TOML)")],
+    spec: Annotated[Path, _SPEC],
     grid: Annotated[
-        Path | None, typer.Option("--grid", help="TOML of [[setting]] tables (default: the family's own settings)")
+        Path | None,
+        typer.Option("--grid", metavar="FILE", help="TOML of [[setting]] tables (default: the family's own settings)"),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="folder for sensitivity.html, .json and .csv")] = Path(
-        "sensitivity"
-    ),
-    method: Annotated[str | None, typer.Option("--method", help="exact or mcmc (default: exact if available)")] = None,
-    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain (MCMC)")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="folder for sensitivity.html, .json and .csv")
+    ] = Path("sensitivity"),
+    method: Annotated[str | None, _METHOD] = None,
+    draws: Annotated[int | None, _DRAWS] = None,
     scheduler: Annotated[str | None, _SCHEDULER] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="local worker processes (default: cores)")] = None,
+    workers: Annotated[int | None, _WORKERS] = None,
 ) -> None:
-    """Fit SPEC under each prior setting of GRID; write a table and a strip of the headline quantity.
-
-    Example: harmoni-bayes sensitivity models/harmoni2_pfs_pdl1.toml --grid tau_grid.toml --out out/sens
-    """
+    """Fit SPEC under each prior setting of a grid; write a table and a strip of the headline quantity."""
     from .reporting.sweeps import write_sweep
     from .timeline import build_sensitivity
 
@@ -391,21 +581,32 @@ def _echo_failed(sweep) -> None:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-@app.command("score")
+@app.command(
+    "score",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes score SPEC --forecast-as-of 2025-06-30",
+        "harmoni-bayes score SPEC --forecast-as-of 2025-06-30 --out out/score",
+    ),
+)
 @_errors_to_exit
 def score_cmd(
-    spec: Annotated[Path, typer.Argument(help="analysis spec (TOML) of a family that forecasts")],
-    forecast_as_of: Annotated[str, typer.Option("--forecast-as-of", help="date of the forecast to score")],
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="analysis spec (TOML) of a family that forecasts")],
+    forecast_as_of: Annotated[
+        str, typer.Option("--forecast-as-of", metavar="DATE", help="date of the forecast to score")
+    ],
     outcome_as_of: Annotated[
-        str | None, typer.Option("--outcome-as-of", help="score readouts disclosed up to this date (default: today)")
+        str | None,
+        typer.Option(
+            "--outcome-as-of", metavar="DATE", help="score readouts disclosed up to this date (default: today)"
+        ),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="also write scorecard.html, .json, .csv here")] = None,
-    draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain (MCMC)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="DIR", help="also write scorecard.html, .json, .csv here")
+    ] = None,
+    draws: Annotated[int | None, _DRAWS] = None,
 ) -> None:
-    """Score the forecast SPEC made as of a date against the readouts disclosed after it.
-
-    Example: harmoni-bayes score models/harmoni2_os_forecast.toml --forecast-as-of 2025-06-30
-    """
+    """Score the forecast SPEC made as of a date against the readouts disclosed after it."""
     from .scorecard import score
 
     card = score(spec, forecast_as_of, outcome_as_of=outcome_as_of, draws=draws)
@@ -424,11 +625,18 @@ def score_cmd(
             typer.echo(f"wrote {path}")
 
 
-@app.command("report")
+@app.command(
+    "report",
+    cls=_Command,
+    epilog=_examples(
+        "harmoni-bayes report out/pdl1",
+        "harmoni-bayes report out/pdl1 --format all",
+    ),
+)
 @_errors_to_exit
 def report(
-    result_dir: Annotated[Path, typer.Argument(help="a directory written by 'run'")],
-    fmt: Annotated[str, typer.Option("--format", help="html, md, json or all")] = "html",
+    result_dir: Annotated[Path, typer.Argument(metavar="RESULT_DIR", help="a folder written by 'run'")],
+    fmt: Annotated[str, typer.Option("--format", metavar="html|md|json|all", help="the report's format")] = "html",
 ) -> None:
     """Render a saved result into a self-contained report."""
     from .errors import SpecError

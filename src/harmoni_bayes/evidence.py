@@ -10,6 +10,11 @@ The result is a DataFrame with
 * ``line_no``: the row's line in the file (header = line 1);
 * the derived effect columns of :mod:`harmoni_bayes.effects` (``log_hr``, ``se``, ``se_method``...).
 
+Comments: a line that starts with ``#`` (a record whose first cell begins with ``#``) is skipped, before or
+after the header; ``harmoni-bayes evidence template`` writes its example row as one.  A comment must stay
+on its line: one that an unclosed quote carries on to the next lines is refused, naming its line, so that
+no data row can be swallowed by a comment.
+
 Warnings (an asymmetric CI, unknown columns, invisible characters, one registry id under two
 trial names) do not stop anything; they are kept in ``df.attrs["warnings"]`` as strings.
 
@@ -60,7 +65,7 @@ import pyarrow.csv as pcsv
 
 from .effects import derive_effects, math_log, se_floor_problems, str_series
 from .errors import EvidenceError, Problem
-from .schema import NETWORK, NETWORK_TREATMENTS, REFERENCE, TRIALS, Column, HRTriple, Schema
+from .schema import COMMENT, NETWORK, NETWORK_TREATMENTS, REFERENCE, TRIALS, Column, HRTriple, Schema
 
 try:
     import fcntl
@@ -313,8 +318,24 @@ def detect_schema(header: list[str]) -> Schema:
     return NETWORK if all(_normalise(c) in norm for c in NETWORK_TREATMENTS) else TRIALS
 
 
+def is_comment(fields: list[str]) -> bool:
+    """Whether a CSV record is a comment line (its first cell starts with ``#``)."""
+    return bool(fields) and fields[0].startswith(COMMENT)
+
+
+def _comment_problem(start: int, end: int) -> Problem:
+    return Problem(
+        f"a comment (a line starting with '#') runs on to line {end}: it has an unclosed quote (\"); "
+        "close the quote or remove it, so that the comment stays on its line",
+        row=start,
+    )
+
+
 def split_rows(text: str, name: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """CSV text -> (header, [(line_no, fields)]).  Ragged rows are problems, reported all at once."""
+    """CSV text -> (header, [(line_no, fields)]).  Ragged rows are problems, reported all at once.
+
+    Comment lines (see the module docstring) are skipped; one that runs over several lines is a problem.
+    """
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     rows: list[tuple[int, list[str]]] = []
     problems: list[Problem] = []
@@ -322,7 +343,10 @@ def split_rows(text: str, name: str) -> tuple[list[str], list[tuple[int, list[st
     try:
         start = 1
         for fields in reader:
-            if header is None:
+            if is_comment(fields):
+                if reader.line_num != start:
+                    problems.append(_comment_problem(start, reader.line_num))
+            elif header is None:
                 header = [h.strip() for h in fields]
                 _check_delimiter(header, name)
             elif any(f.strip() for f in fields):
@@ -509,9 +533,18 @@ def _parse(source: Source, name: str, schema: Schema | None) -> pd.DataFrame:
 
 
 def read_header(reader, name: str) -> list[str]:
-    """The first record of a :func:`csv.reader`, stripped; refused when blank or in another delimiter."""
+    """The first record of a :func:`csv.reader` that is not a comment, stripped.
+
+    Refused when blank, in another delimiter, or after a comment that runs over several lines.
+    """
     try:
+        start = reader.line_num + 1
         first = next(reader, None)
+        while first is not None and is_comment(first):
+            if reader.line_num != start:
+                raise EvidenceError(f"{name}: malformed CSV", [_comment_problem(start, reader.line_num)])
+            start = reader.line_num + 1
+            first = next(reader, None)
     except csv.Error as exc:
         raise EvidenceError(f"{name}: not a readable CSV file (line {reader.line_num}: {exc})") from None
     header = [h.strip() for h in first or []]
@@ -544,7 +577,10 @@ def _scan_rows(reader, header: list[str], name: str) -> _Scan:
     try:
         for fields in reader:
             text = "".join(fields)
-            if text and not text.isspace():  # a record of blank cells is skipped, as a blank line
+            if is_comment(fields):
+                if reader.line_num != start:
+                    ragged.append(_comment_problem(start, reader.line_num))
+            elif text and not text.isspace():  # a record of blank cells is skipped, as a blank line
                 if len(fields) != ncol:
                     ragged.append(Problem(f"has {len(fields)} fields but the header has {ncol}", row=start))
                 else:
@@ -581,7 +617,11 @@ def _values(source: Source, scan: _Scan) -> list[pa.ChunkedArray]:
             parse_options=pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda row: "skip"),
             convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, _STR), strings_can_be_null=False),
         )
-        table = reader.read_all().slice(1)  # the first row is the header
+        table = reader.read_all()
+        comments = pc.starts_with(table.column(0), COMMENT)
+        if pc.any(comments).as_py():
+            table = table.filter(pc.invert(comments))
+        table = table.slice(1)  # the first row that is not a comment is the header
     except (pa.ArrowException, OSError):
         return _fallback(source, scan)
     n = table.num_rows
@@ -620,8 +660,9 @@ def _fallback(source: Source, scan: _Scan) -> list[pa.ChunkedArray]:
     ncol = len(scan.header)
     with source.text() as stream:
         reader = csv.reader(stream)
-        next(reader)
-        rows = [s for f in reader if len(f) == ncol and any(s := [x.strip() for x in f])]
+        while is_comment(next(reader)):  # up to and including the header
+            pass
+        rows = [s for f in reader if len(f) == ncol and not is_comment(f) and any(s := [x.strip() for x in f])]
     return _columns_of(rows, ncol)
 
 

@@ -4,6 +4,11 @@ Every file the package writes goes through :func:`atomic_write`: the bytes go to
 in the same directory, are flushed to disk, and replace the target with one ``os.replace``, so a
 crash or an error never leaves a half-written file behind.  A saved result is a folder written as one
 unit (:func:`replace_dir`); leftovers of a killed writer are removed by the next one (:func:`clean_stale`).
+
+Modes: temporary files are made private (``mkstemp`` gives 0600), so every output is given the mode an
+ordinary ``open()`` would have given it before it is renamed into place: :func:`new_file_mode` (0644 under
+the usual umask 022) for a new file, the old file's own mode for a replaced one, and :func:`new_dir_mode`
+(0755) for a result folder.
 """
 
 from __future__ import annotations
@@ -40,9 +45,35 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
 def _target_mode(path: Path) -> int:
     if path.exists():
         return stat.S_IMODE(path.stat().st_mode)
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return new_file_mode()
+
+
+def new_file_mode() -> int:
+    """The mode of a new output file: ``0o666`` less the process umask, as ``open()`` would create it."""
+    return 0o666 & ~umask()
+
+
+def new_dir_mode() -> int:
+    """The mode of a new output folder: ``0o777`` less the process umask, as ``mkdir`` would create it."""
+    return 0o777 & ~umask()
+
+
+def umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``/proc/self/status``).
+
+    Elsewhere it is set and restored at once; between the two calls another thread would create files
+    with mode 0666, which is why the read-only way comes first.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def _renameat2_exchange() -> Callable[[Path, Path], bool]:

@@ -18,6 +18,7 @@ import xarray as xr
 
 from .config import DiagnosticThresholds
 from .constants import INTERVAL_PROB, Q_HI, Q_LO
+from .files import new_file_mode
 
 
 @dataclass
@@ -150,19 +151,13 @@ def save_netcdf(idata: az.InferenceData, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result is as readable as any other output
+    os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; a result is as readable as any other output
     try:
         idata.to_netcdf(tmp, engine="h5netcdf")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load_netcdf(path: str | Path) -> az.InferenceData:

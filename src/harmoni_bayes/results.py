@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .errors import Problem, ResultError
-from .files import atomic_write, clean_stale, replace_dir, sha256_file
+from .files import atomic_write, clean_stale, new_dir_mode, replace_dir, sha256_file
 from .posterior import load_netcdf, save_netcdf
 from .summaries import Summary
 
@@ -150,18 +150,12 @@ def save_result(result: Result, out_dir: str | Path) -> Path:
         atomic_write(tmp / "summary.csv", result.summary.to_frame().to_csv(index=False))
         manifest = {"files": {name: sha256_file(tmp / name) for name in RESULT_FILES}}
         atomic_write(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, new_dir_mode())
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load_result(out_dir: str | Path) -> Result:

@@ -22,6 +22,9 @@ Numbers must be written plainly, as a publication prints them: ASCII digits, an 
 a decimal point, an optional exponent (``0.51``, ``157``, ``5.1e-1``).  ``0_51``, ``0,51``,
 ``95%``, ``nan`` and ``inf`` are refused with a hint (see :mod:`harmoni_bayes.evidence`).
 
+Each column also carries an ``example`` value; :func:`template` writes them as the commented example row
+of ``harmoni-bayes evidence template`` (the examples of a table together make a valid row).
+
 A ``required`` column must be present in the header; ``nonblank`` means every row must
 fill it in.  Columns not listed here are kept, with a warning, unless the name is one edit away
 from a column listed here (``evnts_total``): that is refused as a probable typo.
@@ -29,7 +32,12 @@ from a column listed here (``evnts_total``): that is refused as a probable typo.
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, replace
+
+COMMENT = "#"
+"""A line (a CSV record) whose first cell starts with this is a comment: the readers skip it."""
 
 ENDPOINTS = ("PFS", "OS", "ORR")
 SOURCE_KINDS = ("journal", "conference", "press", "news", "secondary")
@@ -39,7 +47,10 @@ REFERENCE_GROUPS = ("IO", "IO+antiVEGF", "antiVEGF", "EGFR-TKI", "chemo")
 
 @dataclass(frozen=True)
 class Column:
-    """One column of an evidence table: its name, its kind (see the module docstring) and how it is checked."""
+    """One column of an evidence table: its name, its kind (see the module docstring) and how it is checked.
+
+    ``example`` is a value for the template's example row (blank where the example row leaves the cell empty).
+    """
 
     name: str
     kind: str
@@ -47,6 +58,7 @@ class Column:
     required: bool = False
     nonblank: bool = False
     choices: tuple[str, ...] = ()
+    example: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,16 +90,24 @@ class Schema:
 
 
 C = Column
+_HARMONI2_PFS_SOURCE = (
+    "https://www.onclive.com/view/ivonescimab-outperforms-pembrolizumab-as-frontline-therapy-in-pd-l1-advanced-nsclc"
+)
 TRIALS = Schema(
     name="trial evidence",
     columns=(
-        C("trial", "text", "trial name, e.g. HARMONi-2", required=True, nonblank=True),
-        C("registry_id", "text", "registry number, e.g. NCT05499390"),
-        C("experimental", "text", "experimental arm"),
-        C("control", "text", "control arm"),
-        C("population", "text", "who was randomised"),
-        C("endpoint", "choice", "PFS, OS or ORR", required=True, nonblank=True, choices=ENDPOINTS),
-        C("analysis", "text", "the analysis as its source names it, with venue"),
+        C("trial", "text", "trial name, e.g. HARMONi-2", required=True, nonblank=True, example="HARMONi-2"),
+        C("registry_id", "text", "registry number, e.g. NCT05499390", example="NCT05499390"),
+        C("experimental", "text", "experimental arm", example="ivonescimab 20 mg/kg Q3W"),
+        C("control", "text", "control arm", example="pembrolizumab 200 mg Q3W"),
+        C("population", "text", "who was randomised", example="1L advanced PD-L1 TPS>=1% NSCLC, EGFR/ALK negative"),
+        C("endpoint", "choice", "PFS, OS or ORR", required=True, nonblank=True, choices=ENDPOINTS, example="PFS"),
+        C(
+            "analysis",
+            "text",
+            "the analysis as its source names it, with venue",
+            example="PFS interim (primary PFS analysis), WCLC 2024",
+        ),
         C(
             "analysis_kind",
             "choice",
@@ -95,25 +115,60 @@ TRIALS = Schema(
             required=True,
             nonblank=True,
             choices=ANALYSIS_KINDS,
+            example="interim",
         ),
-        C("disclosed", "date", "date the number became public (ISO)", required=True, nonblank=True),
+        C(
+            "disclosed",
+            "date",
+            "date the number became public (ISO)",
+            required=True,
+            nonblank=True,
+            example="2024-09-08",
+        ),
         C("data_cutoff", "date", "the analysis's data cutoff, where stated (ISO)"),
-        C("subgroup_factor", "text", "'overall' for the whole trial, else the factor", required=True, nonblank=True),
-        C("subgroup_level", "text", "'ITT' for the whole trial, else the level", required=True, nonblank=True),
-        C("hr", "positive", "hazard ratio, experimental vs control (below 1 favours experimental)", required=True),
-        C("ci_lower", "positive", "lower confidence limit of the HR"),
-        C("ci_upper", "positive", "upper confidence limit of the HR"),
-        C("ci_level", "level", "confidence level of the interval, e.g. 0.95"),
-        C("p_value", "text", "p-value as printed, with inequalities and sidedness"),
+        C(
+            "subgroup_factor",
+            "text",
+            "'overall' for the whole trial, else the factor",
+            required=True,
+            nonblank=True,
+            example="overall",
+        ),
+        C(
+            "subgroup_level",
+            "text",
+            "'ITT' for the whole trial, else the level",
+            required=True,
+            nonblank=True,
+            example="ITT",
+        ),
+        C(
+            "hr",
+            "positive",
+            "hazard ratio, experimental vs control (below 1 favours experimental)",
+            required=True,
+            example="0.51",
+        ),
+        C("ci_lower", "positive", "lower confidence limit of the HR", example="0.38"),
+        C("ci_upper", "positive", "upper confidence limit of the HR", example="0.69"),
+        C("ci_level", "level", "confidence level of the interval, e.g. 0.95", example="0.95"),
+        C("p_value", "text", "p-value as printed, with inequalities and sidedness", example="<0.0001"),
         C("events_total", "count", "events (deaths or progressions) in both arms"),
         C("maturity", "fraction", "fraction of randomised patients with an event (deaths / randomised for OS)"),
-        C("n_experimental", "count", "patients randomised to the experimental arm"),
-        C("n_control", "count", "patients randomised to the control arm"),
-        C("median_experimental", "positive", "median PFS or OS in months, experimental arm"),
-        C("median_control", "positive", "median PFS or OS in months, control arm"),
+        C("n_experimental", "count", "patients randomised to the experimental arm", example="198"),
+        C("n_control", "count", "patients randomised to the control arm", example="200"),
+        C("median_experimental", "positive", "median PFS or OS in months, experimental arm", example="11.14"),
+        C("median_control", "positive", "median PFS or OS in months, control arm", example="5.82"),
         C("rate_experimental", "rate", "response rate, experimental arm (ORR rows)"),
         C("rate_control", "rate", "response rate, control arm (ORR rows)"),
-        C("source", "text", "where the number was read (URL or citation)", required=True, nonblank=True),
+        C(
+            "source",
+            "text",
+            "where the number was read (URL or citation)",
+            required=True,
+            nonblank=True,
+            example=_HARMONI2_PFS_SOURCE,
+        ),
         C(
             "source_kind",
             "choice",
@@ -121,8 +176,9 @@ TRIALS = Schema(
             required=True,
             nonblank=True,
             choices=SOURCE_KINDS,
+            example="news",
         ),
-        C("note", "text", "caveats"),
+        C("note", "text", "caveats", example="stratified HR; PFS by masked independent review"),
     ),
     triples=(HRTriple("hr", "ci_lower", "ci_upper", "ci_level"),),
 )
@@ -136,6 +192,7 @@ REFERENCE = Schema(
             "comparison name; a parenthetical names the arms of a multi-arm trial",
             required=True,
             nonblank=True,
+            example="KEYNOTE-024",
         ),
         C(
             "group",
@@ -144,25 +201,65 @@ REFERENCE = Schema(
             required=True,
             nonblank=True,
             choices=REFERENCE_GROUPS,
+            example="IO",
         ),
-        C("line", "text", "line of therapy, e.g. 1L, 2L", required=True, nonblank=True),
-        C("population", "text", "who was randomised ('SUBGROUP' marks a subgroup, not the ITT)"),
-        C("experimental", "text", "experimental arm"),
-        C("control", "text", "control arm"),
-        C("n_total", "count", "patients randomised in this comparison"),
-        C("pfs_hr", "positive", "PFS hazard ratio", required=True),
-        C("pfs_ci_lower", "positive", "PFS CI lower limit (95% unless pfs_ci_level says otherwise)", required=True),
-        C("pfs_ci_upper", "positive", "PFS CI upper limit", required=True),
-        C("os_hr", "positive", "OS hazard ratio", required=True),
-        C("os_ci_lower", "positive", "OS CI lower limit (95% unless os_ci_level says otherwise)", required=True),
-        C("os_ci_upper", "positive", "OS CI upper limit", required=True),
-        C("os_analysis", "text", "which OS analysis (interim, updated, final, 5yr ...)", required=True, nonblank=True),
-        C("crossover_note", "text", "crossover to the experimental class, which dilutes OS"),
-        C("source_url_pfs", "text", "source of the PFS numbers"),
-        C("source_url_os", "text", "source of the OS numbers"),
+        C("line", "text", "line of therapy, e.g. 1L, 2L", required=True, nonblank=True, example="1L"),
+        C(
+            "population",
+            "text",
+            "who was randomised ('SUBGROUP' marks a subgroup, not the ITT)",
+            example="metastatic NSCLC, PD-L1 TPS>=50%, EGFR/ALK wild-type",
+        ),
+        C("experimental", "text", "experimental arm", example="pembrolizumab"),
+        C("control", "text", "control arm", example="investigator-choice platinum doublet"),
+        C("n_total", "count", "patients randomised in this comparison", example="305"),
+        C("pfs_hr", "positive", "PFS hazard ratio", required=True, example="0.50"),
+        C(
+            "pfs_ci_lower",
+            "positive",
+            "PFS CI lower limit (95% unless pfs_ci_level says otherwise)",
+            required=True,
+            example="0.37",
+        ),
+        C("pfs_ci_upper", "positive", "PFS CI upper limit", required=True, example="0.68"),
+        C("os_hr", "positive", "OS hazard ratio", required=True, example="0.60"),
+        C(
+            "os_ci_lower",
+            "positive",
+            "OS CI lower limit (95% unless os_ci_level says otherwise)",
+            required=True,
+            example="0.41",
+        ),
+        C("os_ci_upper", "positive", "OS CI upper limit", required=True, example="0.89"),
+        C(
+            "os_analysis",
+            "text",
+            "which OS analysis (interim, updated, final, 5yr ...)",
+            required=True,
+            nonblank=True,
+            example="interim (second interim analysis, NEJM 2016)",
+        ),
+        C(
+            "crossover_note",
+            "text",
+            "crossover to the experimental class, which dilutes OS",
+            example="crossover from chemotherapy to pembrolizumab on progression",
+        ),
+        C("source_url_pfs", "text", "source of the PFS numbers", example="https://doi.org/10.1056/NEJMoa1606774"),
+        C("source_url_os", "text", "source of the OS numbers", example="https://doi.org/10.1056/NEJMoa1606774"),
         C("note", "text", "caveats"),
-        C("disclosed", "date", "optional: date the OS analysis became public (ISO), for as-of filtering"),
-        C("disclosed_source", "text", "optional: where the disclosure date was read, or why it is unknown"),
+        C(
+            "disclosed",
+            "date",
+            "optional: date the OS analysis became public (ISO), for as-of filtering",
+            example="2016-10-08",
+        ),
+        C(
+            "disclosed_source",
+            "text",
+            "optional: where the disclosure date was read, or why it is unknown",
+            example="precision day; NEJM online 2016-10-08",
+        ),
         C("pfs_ci_level", "level", "optional: level of the PFS interval when it is not 0.95 (e.g. 0.9758)"),
         C("os_ci_level", "level", "optional: level of the OS interval when it is not 0.95 (e.g. 0.96)"),
     ),
@@ -184,8 +281,16 @@ NETWORK = Schema(
             "network node of the experimental arm, e.g. pembrolizumab+chemo",
             required=True,
             nonblank=True,
+            example="ivonescimab",
         ),
-        C("treatment_control", "text", "network node of the control arm, e.g. chemo", required=True, nonblank=True),
+        C(
+            "treatment_control",
+            "text",
+            "network node of the control arm, e.g. chemo",
+            required=True,
+            nonblank=True,
+            example="pembrolizumab",
+        ),
     ),
     triples=TRIALS.triples,
 )
@@ -194,3 +299,27 @@ NETWORK = Schema(
 ``disclosed`` may be blank here (the curated table has undated rows, flagged in ``note``); the network
 family decides what an undated row means for an as-of date and says so in the report.
 """
+
+
+def template(schema: Schema) -> str:
+    """A CSV template of ``schema``: the header and one example row commented out with ``#``.
+
+    The readers skip lines starting with ``#`` (:mod:`harmoni_bayes.evidence`), so the template itself
+    reads as a table with no rows; removing the ``#`` makes the example a valid row.
+
+    Parameters
+    ----------
+    schema
+        :data:`TRIALS`, :data:`REFERENCE` or :data:`NETWORK`.
+
+    Returns
+    -------
+    str
+        Two lines of CSV text, each ending with a newline.
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(schema.names)
+    first, *rest = (c.example for c in schema.columns)
+    writer.writerow([f"{COMMENT} {first}", *rest])
+    return buf.getvalue()

@@ -11,6 +11,16 @@
 Numbers are rounded to 6 significant digits (:func:`harmoni_bayes.constants.round_sig`), so that the file
 reads well and is byte-identical for the same spec, evidence and seed.  The diagnostics block records
 every check of the gate with its threshold and verdict; reports print it, never recompute it.
+
+``summary.csv`` (:meth:`Summary.to_frame`) is the same numbers as one tidy table, one row per quantity and per
+probability, each row saying which fit it comes from::
+
+    spec, as_of, kind, name, scale, mean, sd, median, q2.5, q97.5, hdi_low, hdi_high, probability, mcse
+
+``kind`` is ``quantity`` or ``probability``.  A quantity fills ``scale`` and the statistics; a probability
+fills ``probability`` (the value) and ``mcse`` (its Monte Carlo standard error, 0 when computed exactly), and
+leaves the quantity columns blank: a probability is never written as a mean.  ``as_of`` is blank when the fit
+used all evidence.  Tables of several fits concatenate into one.
 """
 
 from __future__ import annotations
@@ -62,11 +72,12 @@ class Summary:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
     def to_frame(self) -> pd.DataFrame:
-        """One tidy row per quantity and per probability."""
-        q = pd.DataFrame(self.quantities).assign(kind="quantity")
-        p = pd.DataFrame(self.probabilities).rename(columns={"value": "mean"}).assign(kind="probability")
-        cols = ["kind", "name", "scale", *STAT_KEYS, "mcse"]
-        return pd.concat([q, p], ignore_index=True).reindex(columns=cols)
+        """``summary.csv``: one tidy row per quantity and per probability (columns in :data:`CSV_COLUMNS`)."""
+        q = pd.DataFrame(self.quantities, columns=["name", "scale", *STAT_KEYS]).assign(kind="quantity")
+        p = pd.DataFrame(self.probabilities, columns=["name", "value", "mcse"])
+        p = p.rename(columns={"value": "probability"}).assign(kind="probability")
+        frame = pd.concat([df for df in (q, p) if len(df)], ignore_index=True).reindex(columns=CSV_COLUMNS)
+        return frame.assign(spec=self.spec, as_of=self.as_of)
 
     def quantity(self, name: str) -> dict:
         """The quantity record named ``name``."""
@@ -92,6 +103,9 @@ class Summary:
             raise ValueError(f"wrongly typed or incomplete: {', '.join(dict.fromkeys(wrong))}")
         return cls(**{k: d[k] for k in _SHAPE}, extra={k: v for k, v in d.items() if k not in _SHAPE})
 
+
+CSV_COLUMNS = ["spec", "as_of", "kind", "name", "scale", *STAT_KEYS, "probability", "mcse"]
+"""The columns of ``summary.csv``, in order (see the module docstring)."""
 
 _SHAPE: dict[str, Any] = {
     "spec": str,
