@@ -271,7 +271,23 @@ def trial_class_rows(spec: Any, tables: EvidenceTables, exclude: Sequence[str]) 
     empty = pd.DataFrame(columns=["comparison", "class", "log_hr_pfs", "se_pfs", "log_hr_os", "se_os"])
     if not trials:
         return empty, EvidenceRecord(used=pd.DataFrame(), excluded=pd.DataFrame(), as_of=spec.as_of)
-    sel, record = select_trials(spec, tables, trials=trials, endpoint=None, subgroup_factor="overall")
+    from ..selection import select_evidence
+
+    ev = getattr(spec, "evidence", None)  # an OS forecast's prefer/exclude apply to these rows too
+    sel = select_evidence(
+        tables.trials,
+        as_of=spec.as_of,
+        trials=trials,
+        endpoint=None,
+        subgroup_factor="overall",
+        prefer=ev.prefer if ev else (),
+        exclude=ev.exclude if ev else (),
+    )
+    record = EvidenceRecord(
+        used=sel.used.assign(table="trials"),
+        excluded=with_sources(sel.excluded, tables.trials, "trials"),
+        as_of=spec.as_of,
+    )
     rows, left = [], []
     for trial in trials:
         got = sel.used[sel.used.trial == trial]

@@ -1,0 +1,335 @@
+"""Class-aware surrogacy: data with classes, the closed forms against independent algebra, the masked
+likelihood, the stacked forecast's weighting, and (slow) parameter recovery and SBC of the exchangeable model."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from harmoni_bayes.errors import ModelError, SpecError
+from harmoni_bayes.evidence import load_reference_trials
+from harmoni_bayes.models import get_family
+from harmoni_bayes.models.base import EvidenceTables
+from harmoni_bayes.models.surrogacy_classes import (
+    ClassData,
+    ClassSurrogacyModel,
+    OSForecastClassesModel,
+    _Forecast,
+    os_given_pfs,
+    target_given_relationship,
+)
+from harmoni_bayes.reference import class_of, select_reference
+from harmoni_bayes.specs import load_spec, parse_spec, with_overrides
+from helpers import REPO
+
+FORECAST = REPO / "models" / "harmoni2_os_forecast_now.toml"
+CLASSES = REPO / "models" / "nsclc_surrogacy_classes.toml"
+
+
+def _family(path, **over):
+    spec = with_overrides(load_spec(path), **over)
+    return get_family(spec.model).from_spec(spec, EvidenceTables(spec, None))
+
+
+# --------------------------------------------------------------------------- data and classes
+
+
+def test_class_of_splits_only_the_named_groups_by_line():
+    assert class_of("IO", "1L") == "IO 1L"
+    assert class_of("IO", "1L maintenance") == "IO 1L"
+    assert class_of("IO", "2L") == "IO 2L"
+    assert class_of("IO", "2L+ (after TKI)", split_lines=()) == "IO"
+    assert class_of("EGFR-TKI", "1L") == "EGFR-TKI"
+
+
+def test_interval_levels_change_the_se_as_the_spec_says():
+    ref = load_reference_trials()
+    published = select_reference(ref, groups=None, lines=None).used.set_index("comparison")
+    as_95 = select_reference(ref, groups=None, lines=None, ci_levels="assume_95").used.set_index("comparison")
+    dropped = select_reference(ref, groups=None, lines=None, ci_levels="exclude")
+    # ZODIAC's OS interval is a 97.52% CI: read at 95% it implies a larger SE by the ratio of normal quantiles
+    ratio = stats.norm.ppf(0.5 + 0.9752 / 2) / stats.norm.ppf(0.975)
+    assert as_95.at["ZODIAC", "se_os"] == pytest.approx(published.at["ZODIAC", "se_os"] * ratio)
+    assert as_95.at["KEYNOTE-189", "se_os"] == pytest.approx(published.at["KEYNOTE-189", "se_os"])
+    reasons = dict(zip(dropped.excluded.trial, dropped.excluded.reason, strict=False))
+    assert "97.52% CI" in reasons["ZODIAC"] and "96% CI" in reasons["CheckMate 057"]
+
+
+def test_forecast_reference_has_every_class_and_the_ivonescimab_trials_once():
+    fam, record = _family(FORECAST)
+    counts = fam.data.counts
+    assert set(counts) >= {"IO 1L", "IO 2L", "IO+antiVEGF", "antiVEGF", "EGFR-TKI", "chemo", "ivonescimab"}
+    # HARMONi enters from the trial table (its own class), not also from the reference table
+    assert fam.data.labels.count("HARMONi") == 1
+    assert fam.data.classes[fam.data.class_index[fam.data.labels.index("HARMONi")]] == "ivonescimab"
+    assert "HARMONi-2" not in fam.data.labels  # the target is never its own reference
+    moved = record.excluded[record.excluded.trial == "HARMONi"]
+    assert any("enters from the trial table" in r for r in moved.reason)
+
+
+def test_as_of_2024_is_a_hindcast_for_the_reference_and_the_trial_class():
+    fam, record = _family(FORECAST, as_of="2024-09-30")
+    assert fam.target.y_os is None  # no HARMONi-2 OS data yet
+    used_ref = record.used[record.used.table == "reference"]
+    assert (used_ref.disclosed <= "2024-09-30").all()
+    # HARMONi-A had an OS interim (May 2024); HARMONi and HARMONi-6 had no OS yet
+    ivo = [
+        lab
+        for lab, k in zip(fam.data.labels, fam.data.class_index, strict=True)
+        if fam.data.classes[k] == "ivonescimab"
+    ]
+    assert ivo == ["HARMONi-A"]
+
+
+def test_unknown_target_class_and_bad_weights_are_refused():
+    spec = load_spec(FORECAST)
+    bad = spec.model_copy(update={"target": spec.target.model_copy(update={"target_class": "IO 3L"})})
+    with pytest.raises(ModelError, match="IO 3L"):
+        OSForecastClassesModel.from_spec(bad, EvidenceTables(bad, None))
+    raw = {
+        "model": "os_forecast_classes",
+        "name": "x",
+        "title": "x",
+        "evidence": {"trials": ["HARMONi-2"]},
+        "target": {"class": {"IO 1L": 0.5, "antiVEGF": -1}},
+    }
+    with pytest.raises(SpecError):
+        parse_spec(raw)
+
+
+# --------------------------------------------------------------------------- closed forms
+
+
+def test_target_conditional_equals_gaussian_conditioning_of_the_generative_model():
+    """(e_S, eps, e_T) jointly normal; mu_T and y_T linear in them; condition on y_T by linear algebra."""
+    a, b, psi, rho, y_s, s_s, y_t, s_t = -0.1, 0.4, 0.15, 0.5, -0.67, 0.15, -0.31, 0.13
+    cov_e = np.array([[s_s**2, 0, rho * s_s * s_t], [0, 1, 0], [rho * s_s * s_t, 0, s_t**2]])
+    # mu_T = a + b (y_s - e_S) + psi eps ;  y_T = mu_T + e_T
+    l_mu = np.array([-b, psi, 0.0])
+    l_y = np.array([-b, psi, 1.0])
+    m0 = a + b * y_s
+    s_mm, s_my, s_yy = l_mu @ cov_e @ l_mu, l_mu @ cov_e @ l_y, l_y @ cov_e @ l_y
+    mean = m0 + s_my / s_yy * (y_t - m0)
+    var = s_mm - s_my**2 / s_yy
+    m, sd, lw = target_given_relationship(a, b, psi, rho, y_s, s_s, y_t, s_t)
+    assert m == pytest.approx(mean) and sd == pytest.approx(math.sqrt(var))
+    assert lw == pytest.approx(stats.norm.logpdf(y_t, m0, math.sqrt(s_yy)))
+    m1, sd1, lw1 = target_given_relationship(a, b, psi, rho, y_s, s_s)
+    assert m1 == pytest.approx(m0) and sd1 == pytest.approx(math.sqrt(s_mm)) and lw1 == 0
+
+
+def test_mixture_weights_are_the_posterior_class_probabilities():
+    """Fixed relationships (every draw the same): the forecast is the exact two-component posterior mixture."""
+    y_s, s_s, y_t, s_t, rho = -0.67, 0.15, -0.31, 0.13, 0.4
+    rels = [(-0.1, 0.4, 0.1), (0.0, 0.05, 0.1)]  # an "IO-like" and an "antiVEGF-like" line
+    prior = [0.3, 0.7]
+    parts = [target_given_relationship(a, b, p, rho, y_s, s_s, y_t, s_t) for a, b, p in rels]
+    shape = (2, 50, 1)
+    fc = _Forecast(
+        np.concatenate([np.full(shape, m) for m, _, _ in parts], -1),
+        np.concatenate([np.full(shape, s) for _, s, _ in parts], -1),
+        np.concatenate([np.full(shape, lw + math.log(w)) for (_, _, lw), w in zip(parts, prior, strict=True)], -1),
+    )
+    post = np.array([w * math.exp(lw) for (_, _, lw), w in zip(parts, prior, strict=True)])
+    post /= post.sum()
+    exact = sum(p * stats.norm.cdf((0 - m) / s) for p, (m, s, _) in zip(post, parts, strict=True))
+    assert fc.prob_below(0.0).mean() == pytest.approx(exact)
+    draws = fc.sample(np.random.default_rng(1))
+    assert draws.shape == (2, 50)
+
+
+def test_the_include_mask_removes_exactly_one_comparisons_likelihood():
+    """logp(all) - logp(without comparison j) = j's PFS and OS|PFS log densities, computed with numpy."""
+    pytest.importorskip("pymc")
+    import pytensor
+
+    fam, _ = _family(CLASSES)
+    d, j = fam.data, 3
+    c = d.class_index[j]
+    mode = pytensor.compile.mode.FAST_COMPILE
+    for r, model in fam.build_models().items():
+        point = model.initial_point()
+        logp = model.compile_logp(mode=mode)
+        names = ["eta_pfs", "tau_pfs", "rho_w", "intercept", "slope", "residual_sd"]
+        values = dict(
+            zip(
+                names,
+                model.compile_fn(
+                    model.replace_rvs_by_values([model[f"{r}::{n}"] for n in names]),
+                    inputs=model.value_vars,
+                    on_unused_input="ignore",
+                    mode=mode,
+                )(point),
+                strict=True,
+            )
+        )
+        full = logp(point)
+        mask = np.ones(len(d.labels))
+        mask[j] = 0.0
+        model.set_data(f"{r}::include", mask)
+        dropped = logp(point)
+
+        def at(n, values=values):
+            v = np.asarray(values[n])
+            return v[c] if v.ndim else v
+
+        eta, tau = at("eta_pfs"), at("tau_pfs")
+        m, sd = os_given_pfs(
+            eta, tau, at("intercept"), at("slope"), at("residual_sd"), at("rho_w"), d.y_pfs[j], d.se_pfs[j], d.se_os[j]
+        )
+        own = stats.norm.logpdf(d.y_pfs[j], eta, math.hypot(tau, d.se_pfs[j])) + stats.norm.logpdf(d.y_os[j], m, sd)
+        assert full - dropped == pytest.approx(own, rel=1e-6), r
+
+
+def test_pointwise_loglik_is_the_os_given_pfs_density(tmp_path):
+    """Feed known parameter draws; the pointwise log densities match the formula evaluated directly."""
+    fam, _ = _family(CLASSES)
+    d = fam.data
+    k = len(d.classes)
+    rng = np.random.default_rng(3)
+    post = {}
+    for r in fam.relationships:
+        shape_c = (2, 5, k)
+        post[f"{r}::eta_pfs"] = rng.normal(-0.3, 0.1, shape_c)
+        post[f"{r}::tau_pfs"] = rng.uniform(0.05, 0.3, shape_c)
+        post[f"{r}::rho_w"] = rng.uniform(0.2, 0.7, (2, 5))
+        if r == "pooled":
+            for n in ("intercept", "slope", "residual_sd"):
+                post[f"{r}::{n}"] = rng.uniform(0.05, 0.5, (2, 5))
+        else:
+            for n in ("intercept", "slope", "residual_sd"):
+                post[f"{r}::{n}"] = rng.uniform(0.05, 0.5, shape_c)
+        if r == "exchangeable":
+            for n in (
+                "intercept_mean",
+                "intercept_sd",
+                "slope_mean",
+                "slope_sd",
+                "residual_sd_typical",
+                "residual_sd_spread",
+            ):
+                post[f"{r}::{n}"] = rng.uniform(0.05, 0.5, (2, 5))
+
+    idata = SimpleNamespace(posterior={n: SimpleNamespace(values=v) for n, v in post.items()})
+    ll = fam.pointwise_loglik(idata)
+    i, c = 7, d.class_index[7]
+    for r in fam.relationships:
+        at = (1, 2) if r == "pooled" else (1, 2, c)
+
+        def g(n, r=r, at=at):
+            return post[f"{r}::{n}"][at]
+
+        m, sd = os_given_pfs(
+            post[f"{r}::eta_pfs"][1, 2, c],
+            post[f"{r}::tau_pfs"][1, 2, c],
+            g("intercept"),
+            g("slope"),
+            g("residual_sd"),
+            post[f"{r}::rho_w"][1, 2],
+            d.y_pfs[i],
+            d.se_pfs[i],
+            d.se_os[i],
+        )
+        assert ll[r][1, 2, i] == pytest.approx(stats.norm.logpdf(d.y_os[i], m, sd))
+
+
+# --------------------------------------------------------------------------- slow: recovery and SBC
+
+
+def _simulate(slopes, intercepts, n_per, rng, psi=0.05, tau=0.3, rho=0.4, s_s=0.08, s_t=0.08):
+    rows = []
+    for c, (b, a) in enumerate(zip(slopes, intercepts, strict=True)):
+        for i in range(n_per):
+            mu_s = rng.normal(-0.4, tau)
+            mu_t = a + b * mu_s + psi * rng.standard_normal()
+            e = rng.multivariate_normal([0, 0], [[s_s**2, rho * s_s * s_t], [rho * s_s * s_t, s_t**2]])
+            rows.append(
+                {
+                    "comparison": f"c{c}-{i}",
+                    "class": f"class {c}",
+                    "log_hr_pfs": mu_s + e[0],
+                    "se_pfs": s_s,
+                    "log_hr_os": mu_t + e[1],
+                    "se_os": s_t,
+                }
+            )
+    return ClassData.from_frame(pd.DataFrame(rows))
+
+
+@pytest.mark.slow
+def test_class_slopes_are_recovered():
+    from harmoni_bayes.config import SamplerConfig
+    from harmoni_bayes.inference import sample
+    from harmoni_bayes.models.base import posterior_array
+
+    slopes, intercepts = (0.1, 0.5, 0.9), (0.0, -0.1, 0.05)
+    data = _simulate(slopes, intercepts, 12, np.random.default_rng(2026))
+    fam = ClassSurrogacyModel(data, relationships=("independent", "exchangeable"))
+    cfg = SamplerConfig(draws=500, tune=500, chains=2, seed=5, backend="nutpie", target_accept=0.95)
+    for r, model in fam.build_models().items():
+        idata = sample(model, cfg)
+        b = posterior_array(idata, f"{r}::slope")
+        lo, hi = np.quantile(b, [0.025, 0.975], axis=(0, 1))
+        assert np.all((lo < np.array(slopes)) & (np.array(slopes) < hi)), (r, lo, hi)
+        med = np.median(b, axis=(0, 1))
+        assert med[0] < med[1] < med[2], r  # the ordering of the true slopes comes back
+        assert int(idata.sample_stats["diverging"].sum()) == 0
+
+
+@pytest.mark.slow
+def test_sbc_of_the_exchangeable_model():
+    """Simulation-based calibration (Talts et al. 2018): ranks of the true typical slope, intercept and a class
+    slope among posterior draws are uniform when data are simulated from the prior."""
+    import nutpie
+
+    from harmoni_bayes.models.surrogacy_classes import ClassPriors
+
+    n_rep, n_keep = 60, 99
+    rng = np.random.default_rng(11)
+    pri = ClassPriors()
+    base = _simulate((0.3, 0.3, 0.3, 0.3), (0, 0, 0, 0), 5, rng, s_s=0.15, s_t=0.15)
+    fam = ClassSurrogacyModel(base, relationships=("exchangeable",), priors=pri)
+    compiled = nutpie.compile_pymc_model(fam.build_models()["exchangeable"])
+    k, idx = len(base.classes), base.class_index
+    ranks = {"slope_mean": [], "intercept_mean": [], "slope0": []}
+    for rep in range(n_rep):
+        beta0, beta1 = rng.normal(0, 1), rng.normal(0, 1)
+        xi0, xi1 = abs(rng.normal(0, 0.25)), abs(rng.normal(0, 0.5))
+        psi_bar, s_psi = abs(rng.normal(0, 0.5)), abs(rng.normal(0, 0.5))
+        a = beta0 + xi0 * rng.standard_normal(k)
+        b = beta1 + xi1 * rng.standard_normal(k)
+        psi = psi_bar * np.exp(s_psi * rng.standard_normal(k))
+        eta, tau = rng.normal(0, 1, k), np.abs(rng.normal(0, 0.5, k))
+        rho = rng.uniform(0.2, 0.7)
+        mu_s = eta[idx] + tau[idx] * rng.standard_normal(len(idx))
+        mu_t = a[idx] + b[idx] * mu_s + psi[idx] * rng.standard_normal(len(idx))
+        s = base.se_pfs
+        e_s = s * rng.standard_normal(len(idx))
+        e_t = rho * e_s + s * math.sqrt(1 - rho**2) * rng.standard_normal(len(idx))
+        idata = nutpie.sample(
+            compiled.with_data(**{"exchangeable::y_pfs": mu_s + e_s, "exchangeable::y_os": mu_t + e_t}),
+            draws=400,
+            tune=400,
+            chains=2,
+            cores=1,
+            seed=rep,
+            progress_bar=False,
+            target_accept=0.95,
+        )
+        post = idata.posterior
+        for name, truth, draws in (
+            ("slope_mean", beta1, post["exchangeable::slope_mean"].values),
+            ("intercept_mean", beta0, post["exchangeable::intercept_mean"].values),
+            ("slope0", b[0], post["exchangeable::slope"].values[..., 0]),
+        ):
+            thin = draws.ravel()[:: max(1, draws.size // n_keep)][:n_keep]
+            ranks[name].append(int(np.sum(thin < truth)))
+    for name, r in ranks.items():
+        counts = np.histogram(r, bins=5, range=(0, n_keep + 1))[0]
+        p = stats.chisquare(counts).pvalue
+        assert p > 0.001, (name, counts)
