@@ -586,9 +586,7 @@ class ClassSurrogacyModel(ModelFamily):
         self._cache = _Cache()
 
     @classmethod
-    def from_spec(
-        cls, spec: Any, tables: EvidenceTables
-    ) -> tuple[ClassSurrogacyModel, EvidenceRecord]:
+    def from_spec(cls, spec: Any, tables: EvidenceTables) -> tuple[ClassSurrogacyModel, EvidenceRecord]:
         """The reference comparisons (and trial class) the spec selects, as of its date."""
         used, record = select_class_reference(spec, tables, [])
         family = cls(
