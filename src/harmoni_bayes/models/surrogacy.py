@@ -838,6 +838,41 @@ class SurrogacyModel(ModelFamily):
         h = self._hyper_draws(idata)
         return os_estimate_given_pfs(**h, y_s=y_pfs, s_s=se_pfs, s_t=se_os)
 
+    def summary_extra(self, idata) -> dict[str, Any]:
+        """With a target: the sensitivity strip, immature OS alone beside the surrogacy-based forecast."""
+        if self.target is None:
+            return {}
+        tg = self.target
+        rows = []
+        if tg.y_os is not None and tg.se_os is not None:
+            q = np.exp(tg.y_os + tg.se_os * stats.norm.ppf([0.5, 0.025, 0.975]))
+            rows.append(
+                {
+                    "label": "immature OS alone",
+                    "probability": round(float(stats.norm.cdf(-tg.y_os / tg.se_os)), 4),
+                    "median": round(float(q[0]), 4),
+                    "lower": round(float(q[1]), 4),
+                    "upper": round(float(q[2]), 4),
+                    "headline": False,
+                    "note": "the interim OS estimate with a flat prior; no PFS information",
+                }
+            )
+        m_t, sd_t = self.target_conditional_draws(idata)
+        p1 = float(np.mean(stats.norm.cdf(-m_t / sd_t)))  # as P(os_hr<1) in probabilities()
+        q = np.quantile(posterior_array(idata, "os_hr"), [0.5, 0.025, 0.975])
+        rows.append(
+            {
+                "label": "PFS-to-OS surrogacy with the OS data (this model)",
+                "probability": round(p1, 4),
+                "median": round(float(q[0]), 4),
+                "lower": round(float(q[1]), 4),
+                "upper": round(float(q[2]), 4),
+                "headline": True,
+                "note": "one relationship learned from the reference trials, joint with the target's own OS estimate",
+            }
+        )
+        return {"strip": {"title": "Where the certainty comes from", "probability": "P(OS HR < 1)", "rows": rows}}
+
     def assumptions(self) -> list[str]:
         """Transport of the PFS-OS relation, exchangeability, proportional hazards, rho_w, shared arms."""
         out = [

@@ -311,7 +311,11 @@ def trial_class_rows(spec: Any, tables: EvidenceTables, exclude: Sequence[str]) 
                 "row_id_os": os_.row_id.iloc[0],
             }
         )
-    used = record.used[record.used.endpoint.isin(["PFS", "OS"])]
+    # Their role is a reference comparison (reports list them with the reference trials, not as the target).
+    entered = [r["trial"] for r in rows]
+    used = record.used[record.used.endpoint.isin(["PFS", "OS"]) & record.used.trial.isin(entered)].assign(
+        table="reference"
+    )
     notes = pd.DataFrame([{"row_id": "", "trial": t, "reason": r, "table": "trials"} for t, r in left])
     record = EvidenceRecord(
         used=used,
