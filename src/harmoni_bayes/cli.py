@@ -186,7 +186,10 @@ def run(
         Path | None, typer.Option("--evidence", help="evidence CSV (default: spec's or shipped)")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="random seed (default: the spec's)")] = None,
-    method: Annotated[str | None, typer.Option("--method", help="exact or mcmc (default: the spec's)")] = None,
+    method: Annotated[
+        str | None,
+        typer.Option("--method", help="exact or mcmc (default: the spec's, else exact where the family has it)"),
+    ] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="pymc or nutpie")] = None,
     draws: Annotated[int | None, typer.Option("--draws", help="draws and tuning steps per chain")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 3 when the diagnostics gate fails")] = False,
