@@ -26,6 +26,35 @@ def test_run_all_writes_reports_and_index(tmp_path):
         assert f"{name}/report.html" in index
 
 
+def test_run_all_in_parallel_workers_writes_what_a_serial_run_writes(tmp_path):
+    """--jobs 2: the same summaries, reports and progress lines as --jobs 1 (each spec's lines kept together)."""
+    specs = tmp_path / "models"
+    specs.mkdir()
+    names = ("harmoni2_pfs_pdl1", "ivonescimab_pfs_meta", "harmoni3_pos")
+    for name in names:
+        (specs / f"{name}.toml").write_text((ROOT / "models" / f"{name}.toml").read_text())
+    runs = {}
+    for jobs in ("1", "2"):
+        where = ["--out", str(tmp_path / jobs / "out"), "--reports", str(tmp_path / jobs / "rep")]
+        res = CliRunner().invoke(app, ["run-all", str(specs), *where, "--no-pages", "--jobs", jobs])
+        assert res.exit_code == 0, res.output
+        runs[jobs] = res
+    for name in names:
+        assert (tmp_path / "1" / "out" / name / "summary.json").read_bytes() == (
+            tmp_path / "2" / "out" / name / "summary.json"
+        ).read_bytes()
+        assert (tmp_path / "2" / "rep" / name / "report.html").exists()
+
+    def lines(jobs):  # the progress lines without their timings and run folders
+        out = runs[jobs].output.replace(str(tmp_path / jobs), "RUN")
+        return sorted(line.split(" (")[0] for line in out.splitlines() if not line.startswith("wrote "))
+
+    assert lines("1") == lines("2")
+    assert any(line.startswith("[2/3] harmoni3_pos") for line in runs["2"].output.splitlines())
+    bad = CliRunner().invoke(app, ["run-all", str(specs), "--jobs", "0"])
+    assert bad.exit_code == 2 and "--jobs must be at least 1" in bad.output and "Traceback" not in bad.output
+
+
 def test_report_command(tmp_path):
     runner = CliRunner()
     spec = ROOT / "models" / "harmoni2_pfs_histology.toml"
