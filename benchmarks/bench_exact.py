@@ -8,7 +8,8 @@
   range of ``--repeats`` runs.  Evidence selection, the grid engine, the summaries, 4,000 iid draws for figures
   and the result folder (``posterior.nc`` in ArviZ's layout, summary, manifest) are all included; no report.
 * **imports**: one more run under ``python -X importtime``: the heaviest packages (the summed own import time
-  of their modules, so nested imports count where they belong) and whether PyMC, PyTensor, ArviZ or matplotlib were imported at all.
+  of their modules, so nested imports count where they belong) and whether PyMC, PyTensor, ArviZ or
+  matplotlib were imported at all.
 
 The machine is shared, so its load average is recorded with the numbers.  Nothing here is asserted: speed goals
 are measured, never tested.
