@@ -385,7 +385,8 @@ def test_summary_of_fit_is_consistent():
     fit = nnhm_exact(H2_Y, H2_SE, mu_prior=NormalPrior(), tau_prior=HalfNormalPrior(sigma=0.25))
     for mix in (fit.mu, fit.theta_new, *fit.theta, fit.contrast([1, -1])):
         log, hr = mix.summary("log"), mix.summary("hr")
-        assert set(log) == KEYS and set(hr) == KEYS
+        assert set(log) == KEYS and set(hr) == KEYS | {"log_mean", "log_sd"}
+        assert (hr["log_mean"], hr["log_sd"]) == (log["mean"], log["sd"])
         for key in ("median", "q2.5", "q97.5"):
             assert hr[key] == pytest.approx(math.exp(log[key]), rel=1e-12)
         for s in (log,):
@@ -496,7 +497,7 @@ def test_prob_below_monotone(mix, xs):
 @given(mixtures())
 def test_hr_quantiles_are_exp_of_log_quantiles_and_keys(mix):
     log, hr = mix.summary("log"), mix.summary("hr")
-    assert set(log) == KEYS and set(hr) == KEYS
+    assert set(log) == KEYS and set(hr) == KEYS | {"log_mean", "log_sd"}
     for key in ("median", "q2.5", "q97.5"):
         assert hr[key] == pytest.approx(math.exp(log[key]), rel=1e-12)
     assert log["hdi_low"] < log["median"] < log["hdi_high"] or mix.sds.max() == 0

@@ -660,7 +660,7 @@ def test_nuts_matches_the_exact_engine():
             t = truth[name]
             assert np.median(draws) == pytest.approx(t["median"], abs=0.1 * t["sd"] + 0.01), (param, name)
             assert np.std(draws) == pytest.approx(t["sd"], rel=0.1), (param, name)
-    res = run_spec(SPECS["nsclc_nma_os_all"], draws=1000)
+    res = run_spec(SPECS["nsclc_nma_os_all"], method="mcmc", draws=1000)
     ex = run_spec(SPECS["nsclc_nma_os_all"], method="exact")
     assert res.summary.diagnostics["ok"] and res.summary.diagnostics["divergences"] == 0
     for name in (TARGET, "hr[pembrolizumab+chemo]", "tau"):

@@ -44,7 +44,7 @@ def test_simulated_trials(k):
 @pytest.mark.parametrize("spec", ["harmoni2_pfs_pdl1", "harmoni2_pfs_histology", "ivonescimab_pfs_meta"])
 def test_shipped_specs(spec):
     path = ROOT / "models" / f"{spec}.toml"
-    mcmc = run_spec(path, seed=3)
+    mcmc = run_spec(path, method="mcmc", seed=3)
     exact = run_spec(path, method="exact")
     assert mcmc.summary.diagnostics["ok"], mcmc.summary.diagnostics
     for q_exact in exact.summary.quantities:

@@ -29,3 +29,30 @@ def test_the_exact_path_never_imports_pymc(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_an_exact_run_never_imports_pymc_pytensor_or_arviz(tmp_path):
+    """`harmoni-bayes run` of a spec whose family defaults to the exact engine: fitted, saved as posterior.nc in
+    ArviZ's layout, and no PyMC, PyTensor, ArviZ or matplotlib in the process (issue 14: their imports cost
+    seconds).  The saved result loads back, through ArviZ, with the same draws.
+    """
+    spec = REPO / "models" / "harmoni2_pfs_pdl1.toml"
+    code = (
+        "import sys\n"
+        "from harmoni_bayes.cli import app\n"
+        f"app(['run', {str(spec)!r}, '--out', {str(tmp_path / 'r')!r}], prog_name='harmoni-bayes', "
+        "standalone_mode=False)\n"
+        "print(sorted(m for m in ('pymc', 'pytensor', 'arviz', 'matplotlib', 'nutpie') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+    assert "(exact; ok)" in out.stdout
+
+    from harmoni_bayes.results import load_result
+
+    back = load_result(tmp_path / "r")
+    assert back.summary.method == "exact"
+    assert back.idata.groups() == ["posterior", "prior"]
+    assert back.idata.posterior["hr"].dims == ("chain", "draw", "subgroup")
+    assert back.idata.posterior["hr"].shape == (1, 4000, 2)
+    assert list(back.idata.prior["hr"].coords["subgroup"].values) == list(back.idata.posterior["hr"].subgroup.values)

@@ -127,7 +127,7 @@ def test_map_predictive_is_the_random_effects_new_trial(h3):
         )
     )
     mine, theirs = h3.summary.quantity("hr_new_trial[PFS]"), re.summary.quantity("hr_new_trial")
-    for k in ("median", "q2.5", "q97.5", "mean"):
+    for k in ("median", "q2.5", "q97.5", "log_mean"):
         assert mine[k] == pytest.approx(theirs[k], rel=2e-6)
     assert h3.summary.probability("P(hr_new_trial[PFS]<1)")["value"] == pytest.approx(
         re.summary.probability("P(hr_new_trial<1)")["value"], abs=2e-6

@@ -44,3 +44,32 @@ def test_summaries():
     assert s["hdi_high"] - s["hdi_low"] == pytest.approx(2 * 1.96 * 2, rel=0.05)
     assert mcse_mean(np.ones((2, 50))) == 0.0
     assert mcse_mean(x) == pytest.approx(2.0 / np.sqrt(20000), rel=0.2)
+
+
+def test_draw_groups_are_written_in_arvizs_layout(tmp_path):
+    """The exact path writes posterior.nc with xarray alone; ArviZ reads it back as it reads its own files."""
+    from harmoni_bayes.posterior import DrawGroups, add_prior_draws, from_draws, load_netcdf, save_netcdf
+
+    rng = np.random.default_rng(1)
+    draws = {"mu": rng.normal(size=50), "hr": np.exp(rng.normal(size=(50, 2))), "rank": rng.integers(1, 3, (50, 3))}
+    coords = {"trial": ["A", "B"]}
+    mine = from_draws(draws, coords=coords, dims={"hr": ["trial"]})
+    assert isinstance(mine, DrawGroups) and "posterior" in mine and "prior" not in mine
+    add_prior_draws(mine, {"mu": rng.normal(size=50), "hr": rng.normal(size=(50, 2))}, coords)
+    assert mine.groups() == ["posterior", "prior"] and mine.prior is mine["prior"]
+    with pytest.raises(AttributeError, match="no group 'sample_stats'"):
+        _ = mine.sample_stats
+    theirs = az.from_dict(posterior={k: v[None] for k, v in draws.items()}, coords=coords, dims={"hr": ["trial"]})
+    save_netcdf(mine, tmp_path / "mine.nc")
+    save_netcdf(theirs, tmp_path / "theirs.nc")
+    a, b = load_netcdf(tmp_path / "mine.nc"), load_netcdf(tmp_path / "theirs.nc")
+    assert a.groups() == ["posterior", "prior"]
+    xr_a, xr_b = a.posterior, b.posterior
+    assert list(xr_a.data_vars) == list(xr_b.data_vars)
+    for v in xr_b.data_vars:
+        assert xr_a[v].dims == xr_b[v].dims
+        assert xr_a[v].dtype == xr_b[v].dtype
+        np.testing.assert_array_equal(xr_a[v].values, xr_b[v].values)
+    assert list(a.prior["hr"].trial.values) == ["A", "B"]
+    assert set(xr_a.attrs) == set(xr_b.attrs)  # created_at, arviz_version
+    assert isinstance(mine.to_inference_data(), az.InferenceData)

@@ -764,3 +764,62 @@ def test_report_prints_the_checks_the_gate_recorded():
     assert [k.threshold for k in checks] == ["\u2264 1.1", "\u2265 100", "\u2265 400", "\u2264 5"]
     failed = [k.label for k in build_report(fake_forecast_result(ok=False)).diagnostics.checks if not k.ok]
     assert len(failed) == 3  # R-hat 1.05 > 1.01, bulk ESS 120 < 400, 3 divergences > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 14: HR-scale moments are reported on the log scale; an infinite moment is said to be one
+# ---------------------------------------------------------------------------------------------
+
+
+def test_hr_scale_moments_are_of_the_log_hr_and_infinite_ones_are_named():
+    from harmoni_bayes.summaries import quantity_record
+
+    rng = np.random.default_rng(3)
+    log_hr = rng.normal(-0.4, 0.2, (2, 3000))
+    heavy = np.clip(rng.standard_cauchy((2, 3000)), -30, 30)
+    records = quantities_from_draws(
+        [
+            Draws("hr_x", "hr", np.exp(log_hr)),
+            Draws("tau", "sd", np.abs(log_hr)),
+            Draws("ste", "hr", np.exp(heavy), moments=False),
+            Draws("slope_ratio", "identity", heavy, moments=False),
+        ]
+    )
+    hr, tau, ste, ratio = records
+    assert hr["mean"] is None and hr["sd"] is None and "infinite" not in hr
+    assert hr["log_mean"] == pytest.approx(log_hr.mean(), rel=1e-5)
+    assert hr["log_sd"] == pytest.approx(log_hr.std(ddof=1), rel=1e-5)
+    assert hr["median"] == pytest.approx(np.exp(np.median(log_hr)), rel=1e-5)  # medians and intervals as HRs
+    assert tau["mean"] == pytest.approx(np.abs(log_hr).mean(), rel=1e-5) and "log_mean" not in tau
+    assert ste["log_mean"] is None and ste["infinite"] == ["log_mean", "log_sd"]
+    assert ratio["mean"] is None and ratio["infinite"] == ["mean", "sd"]
+    # an exact engine's infinite moment (given as inf) is null and named too
+    exact = quantity_record("tau", "sd", {"mean": float("inf"), "sd": float("inf"), "median": 1.0} | {"q2.5": 0.1})
+    assert exact["mean"] is None and exact["infinite"] == ["mean", "sd"]
+    assert json.loads(json.dumps(exact)) == exact  # plain JSON: no inf or NaN in summary.json
+
+
+def test_the_report_marks_log_moments_and_prints_infinite(tmp_path):
+    result = fake_forecast_result()
+    heavy = np.clip(np.random.default_rng(1).standard_cauchy((1, 2000)), -30, 30)
+    result.summary.quantities += quantities_from_draws([Draws("ste_hr_pfs", "hr", np.exp(heavy), moments=False)])
+    content = build_report(result)
+    rows = {r.name: r for r in content.quantities}
+    assert rows["os_hr"].moments_scale == "log" and rows["os_hr"].mean.ref == ("quantities", "os_hr", "log_mean")
+    assert rows["slope"].moments_scale == "" and rows["slope"].mean.ref == ("quantities", "slope", "mean")
+    assert rows["ste_hr_pfs"].mean.text == "infinite" and rows["ste_hr_pfs"].mean.value is None
+    md = render_markdown(content)
+    assert "| infinite *log* | infinite *log* |" in md and "of the log HR" in md
+
+
+def test_a_result_saved_before_log_moments_still_loads_and_reports(tmp_path):
+    """Older summaries have HR-scale mean and sd and no log moments: they load and report as they were."""
+    result = fake_forecast_result()
+    for q in result.summary.quantities:
+        if q["scale"] == "hr":
+            q["mean"], q["sd"] = 0.71, 0.11
+            del q["log_mean"], q["log_sd"]
+    out = save_result(result, tmp_path / "old")
+    back = load_result(out)
+    row = next(r for r in build_report(back).quantities if r.name == "os_hr")
+    assert row.moments_scale == "" and row.mean.value == 0.71 and row.mean.ref[-1] == "mean"

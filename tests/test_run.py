@@ -69,7 +69,9 @@ def test_mcmc_is_reproducible_and_gated(tmp_path):
     outs = []
     for i in range(2):
         out = tmp_path / f"r{i}"
-        res = runner.invoke(app, ["run", str(PDL1), "--out", str(out), "--draws", "60", "--seed", "7"])
+        res = runner.invoke(
+            app, ["run", str(PDL1), "--out", str(out), "--method", "mcmc", "--draws", "60", "--seed", "7"]
+        )
         assert res.exit_code == 0, res.output
         outs.append((out / "summary.json").read_text())
     assert outs[0] == outs[1]
@@ -77,7 +79,9 @@ def test_mcmc_is_reproducible_and_gated(tmp_path):
     assert summary["method"] == "mcmc"
     assert summary["diagnostics"]["ok"] is False  # 60 draws cannot reach ESS 400
     assert any("ESS" in p for p in summary["diagnostics"]["problems"])
-    strict = runner.invoke(app, ["run", str(PDL1), "--out", str(tmp_path / "s"), "--draws", "60", "--strict"])
+    strict = runner.invoke(
+        app, ["run", str(PDL1), "--out", str(tmp_path / "s"), "--method", "mcmc", "--draws", "60", "--strict"]
+    )
     assert strict.exit_code == 3
 
 

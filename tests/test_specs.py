@@ -81,3 +81,41 @@ def test_cli_refuses_bad_spec_without_traceback(tmp_path):
     assert "colour: unknown key" in res.output
     assert "Traceback" not in res.output
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 14: the exact engine is the default where a family has one
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_spec_without_method_gets_its_family_default():
+    assert parse_spec(_base()).method == "exact"  # subgroups: the plain NNHM has an exact engine
+    assert parse_spec(_base(exnex={"enabled": True})).method == "mcmc"  # EXNEX has none
+    re = {"model": "random_effects", "name": "x", "title": "t", "evidence": {"trials": ["HARMONi-2"]}}
+    assert parse_spec(re).method == "exact"
+    surrogacy = load_spec(ROOT / "models" / "nsclc_surrogacy.toml").model_dump()
+    del surrogacy["method"]
+    assert parse_spec(surrogacy).method == "mcmc"  # no exact engine
+
+
+def test_an_explicit_method_is_kept_and_overrides_resolve_too():
+    from harmoni_bayes.specs import with_overrides
+
+    spec = parse_spec(_base(method="mcmc"))
+    assert spec.method == "mcmc"
+    assert with_overrides(spec, method="exact").method == "exact"
+    # a spec built directly (method None) is resolved by with_overrides, the step run_spec always takes
+    from harmoni_bayes.models.subgroups import SubgroupSpec
+
+    direct = SubgroupSpec.model_validate(_base())
+    assert direct.method is None
+    assert with_overrides(direct).method == "exact"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_specs_of_exact_families_run_exact(path):
+    from harmoni_bayes.models import get_family
+
+    spec = load_spec(path)
+    if "exact" in get_family(spec.model).capabilities:
+        assert spec.method == "exact"

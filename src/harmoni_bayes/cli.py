@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -345,7 +346,12 @@ def run(
     evidence: Annotated[Path | None, _EVIDENCE] = None,
     seed: Annotated[int | None, typer.Option("--seed", metavar="N", help="random seed (default: the spec's)")] = None,
     method: Annotated[
-        str | None, typer.Option("--method", metavar="exact|mcmc", help="the engine (default: the spec's)")
+        str | None,
+        typer.Option(
+            "--method",
+            metavar="exact|mcmc",
+            help="the engine (default: the spec's, else exact where the family has it)",
+        ),
     ] = None,
     backend: Annotated[str | None, typer.Option("--backend", metavar="pymc|nutpie", help="the MCMC sampler")] = None,
     draws: Annotated[int | None, _DRAWS] = None,
@@ -409,40 +415,42 @@ def run_all(
     pages: Annotated[
         bool, typer.Option("--pages/--no-pages", help="also prior-sensitivity, timeline and scorecard pages")
     ] = True,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", help="specs fitted at once in worker processes (default: cores; 1: one by one)"),
+    ] = None,
 ) -> None:
-    """The main job: fit every shipped spec, write one report per spec and reports/index.html."""
-    import shutil
+    """The main job: fit every shipped spec, write one report per spec and reports/index.html.
+
+    Specs are independent, so they run in parallel worker processes (``--jobs``, default the number of cores);
+    the cores are split between them (an MCMC fit runs its chains on its share, a sweep its workers), so the
+    results are those of a serial run (``--jobs 1``).  Each spec's lines are printed together when it is done.
+    """
+    import os
     import time
 
-    from .reporting import write_index, write_report
+    from .errors import SpecError
+    from .reporting import write_index
 
     specs = sorted(specs_dir.glob("*.toml"))
     if not specs:
-        from .errors import SpecError
-
         raise SpecError(f"no *.toml specs in {specs_dir}")
-    failed, broken, report_dirs, start = 0, [], [], time.perf_counter()
-    for i, spec in enumerate(specs, start=1):
-        typer.echo(f"[{i}/{len(specs)}] {spec.stem} ({time.perf_counter() - start:.0f} s)", err=True)
-        result_dir = out / spec.stem
-        try:
-            code, result = _run_one(spec, result_dir, draws=draws)
-        except HarmoniError as exc:  # one bad spec must not cost the user the other analyses
-            typer.echo(f"error: {spec.name}: {exc.message()}", err=True)
-            broken.append(spec.name)
-            continue
-        failed += code
-        write_report(result_dir, fmt="all")
-        target = reports / spec.stem
-        target.mkdir(parents=True, exist_ok=True)
-        for name in ("report.html", "report.md", "report.json", "summary.json"):
-            shutil.copy2(result_dir / name, target / name)
-        if pages:
-            _extra_pages(spec, result, target, draws)
-        report_dirs.append(target)
+    if jobs is not None and jobs < 1:
+        raise SpecError(f"--jobs must be at least 1, got {jobs}")
+    cpus = os.cpu_count() or 1
+    jobs = min(jobs or cpus, len(specs))
+    start = time.time()
+    tasks = [
+        _SpecTask(spec, i, len(specs), out, reports, draws, pages, start, cores=None if jobs == 1 else cpus // jobs)
+        for i, spec in enumerate(specs, start=1)
+    ]
+    done = _run_tasks(tasks, jobs)
+    failed = sum(d.code for d in done)
+    broken = [d.spec.name for d in done if d.target is None]
+    report_dirs = [d.target for d in sorted(done, key=lambda d: d.index) if d.target is not None]
     if report_dirs:
         index = write_index(report_dirs, reports / "index.html")
-        typer.echo(f"wrote {index} ({len(report_dirs)} analyses, {time.perf_counter() - start:.0f} s)")
+        typer.echo(f"wrote {index} ({len(report_dirs)} analyses, {time.time() - start:.0f} s)")
     if broken:
         typer.echo(f"error: {len(broken)} spec(s) could not run: {', '.join(broken)}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -450,9 +458,130 @@ def run_all(
         raise typer.Exit(EXIT_DIAGNOSTICS)
 
 
-def _extra_pages(spec_path: Path, result, target: Path, draws: int | None) -> None:
+@dataclass(frozen=True)
+class _SpecTask:
+    """One spec of the main job, as sent to a worker process."""
+
+    spec: Path
+    index: int
+    total: int
+    out: Path
+    reports: Path
+    draws: int | None
+    pages: bool
+    start: float  # time.time() when the main job started, for the progress lines
+    cores: int | None = None  # this worker's share of the cores (None: all, as in a serial run)
+    capture: bool = False  # keep the printed lines and hand them back (parallel runs print them together)
+
+
+@dataclass
+class _SpecDone:
+    """What a worker hands back: the spec, its report folder (None when it could not run), its lines."""
+
+    spec: Path
+    index: int
+    target: Path | None
+    code: int = 0  # 1 when the diagnostics gate failed
+    lines: list[tuple[bool, str]] = field(default_factory=list)  # (to stderr, text), in printed order
+
+
+def _run_tasks(tasks: list[_SpecTask], jobs: int) -> list[_SpecDone]:
+    """Serially in this process (``jobs == 1``, lines printed as they come), else in a process pool.
+
+    The pool takes MCMC specs first (they take longest), and prints each spec's lines when it is done.
+    """
+    if jobs == 1:
+        return [_main_job_spec(t) for t in tasks]
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from dataclasses import replace
+
+    order = sorted(tasks, key=lambda t: (not _is_mcmc(t.spec), t.index))
+    done = []
+    # The platform's default start method (fork on Linux): workers inherit the imported package, not pay for it.
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_main_job_spec, replace(t, capture=True)) for t in order]
+        for future in as_completed(futures):
+            d = future.result()
+            for err, text in d.lines:
+                typer.echo(text, err=err)
+            done.append(d)
+    return done
+
+
+def _is_mcmc(spec_path: Path) -> bool:
+    from .specs import load_spec
+
+    try:
+        return load_spec(spec_path).method == "mcmc"
+    except HarmoniError:
+        return False  # a broken spec fails fast wherever it runs
+
+
+def _main_job_spec(task: _SpecTask) -> _SpecDone:
+    """Fit one spec, write its report (and pages) into the reports folder; the main job's unit of work."""
+    import contextlib
+    import os
+    import time
+
+    done = _SpecDone(task.spec, task.index, None)
+    if task.cores is not None:
+        from .inference import CORES_ENV
+
+        os.environ[CORES_ENV] = str(task.cores)
+    with contextlib.ExitStack() as stack:
+        if task.capture:
+            stack.enter_context(contextlib.redirect_stdout(_Lines(done.lines, err=False)))
+            stack.enter_context(contextlib.redirect_stderr(_Lines(done.lines, err=True)))
+        spec = task.spec
+        typer.echo(f"[{task.index}/{task.total}] {spec.stem} ({time.time() - task.start:.0f} s)", err=True)
+        try:
+            done.code, result = _run_one(spec, task.out / spec.stem, draws=task.draws)
+        except HarmoniError as exc:  # one bad spec must not cost the user the other analyses
+            typer.echo(f"error: {spec.name}: {exc.message()}", err=True)
+            return done
+        _publish(task.out / spec.stem, task.reports / spec.stem)
+        if task.pages:
+            _extra_pages(spec, result, task.reports / spec.stem, task.draws, workers=task.cores)
+        done.target = task.reports / spec.stem
+    return done
+
+
+def _publish(result_dir: Path, target: Path) -> None:
+    """Write the result's report and copy it, with summary.json, into the reports folder."""
+    import shutil
+
+    from .reporting import write_report
+
+    write_report(result_dir, fmt="all")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("report.html", "report.md", "report.json", "summary.json"):
+        shutil.copy2(result_dir / name, target / name)
+
+
+class _Lines:
+    """A text stream that records each printed line as (to stderr, text), for a worker's output."""
+
+    def __init__(self, lines: list[tuple[bool, str]], err: bool):
+        self.lines, self.err, self._buf = lines, err, ""
+
+    def write(self, text: str) -> int:
+        self._buf += text
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            self.lines.append((self.err, line))
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to flush: lines are kept as they are completed."""
+
+    def isatty(self) -> bool:
+        """Never a terminal."""
+        return False
+
+
+def _extra_pages(spec_path: Path, result, target: Path, draws: int | None, workers: int | None = None) -> None:
     """Prior sensitivity (families that declare settings), the readout timeline (specs with ``timeline = true``)
-    and the scorecard of a dated forecast, where there is one.
+    and the scorecard of a dated forecast, where there is one.  ``workers``: local sweep workers (default: cores).
     """
     import datetime as dt
 
@@ -465,10 +594,10 @@ def _extra_pages(spec_path: Path, result, target: Path, draws: int | None) -> No
     spec = load_spec(spec_path)
     try:
         if get_family(spec.model).sensitivity:
-            write_sweep(build_sensitivity(spec, draws=draws), target)
+            write_sweep(build_sensitivity(spec, draws=draws, workers=workers), target)
             typer.echo(f"{spec.name}: wrote {target / 'sensitivity.html'}")
         if spec.timeline:
-            write_sweep(build_timeline(spec, draws=draws), target)
+            write_sweep(build_timeline(spec, draws=draws, workers=workers), target)
             typer.echo(f"{spec.name}: wrote {target / 'timeline.html'}")
         family = get_family(spec.model)
         if "forecast" in family.capabilities and spec.as_of and spec.as_of < dt.date.today():

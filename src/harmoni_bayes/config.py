@@ -95,6 +95,9 @@ class SpecBase(Strict):
     ``as_of`` is the one as-of date of the analysis: evidence disclosed after it is left out.  Older specs
     wrote it inside ``[evidence]``; it is moved here on reading, and stored only here.  ``thresholds`` are
     the HR thresholds t of the headline probabilities P(HR < t); ``None`` means the family's defaults.
+    ``method`` left out (``None``) means the family's default engine: ``exact`` where the family has an exact
+    engine for the spec (as bayesmeta does), else ``mcmc``; it is resolved when the spec is read
+    (:func:`harmoni_bayes.specs.parse_spec`), so a parsed spec always names its engine.
     ``timeline = true`` asks the main job to fit the spec at every date its evidence changed, too.
     """
 
@@ -103,7 +106,7 @@ class SpecBase(Strict):
     title: str
     question: str = ""
     notes: list[str] = Field(default_factory=list)  # caveats shown in the report, e.g. differing comparators
-    method: Literal["mcmc", "exact"] = "mcmc"
+    method: Literal["mcmc", "exact"] | None = None  # None: the family's default (exact where it has an engine)
     as_of: dt.date | None = None
     thresholds: list[PositiveFloat] | None = Field(None, min_length=1)
     timeline: bool = False  # the main job (run-all) also draws this spec's readout timeline

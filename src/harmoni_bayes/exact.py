@@ -313,7 +313,8 @@ class NormalMixture:
         """Posterior summary with keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high``.
 
         ``scale="log"``: of ``X`` itself.  ``scale="hr"``: of ``exp(X)``, with mean and SD exact
-        from the log-normal moments of each component, quantiles ``exp`` of the log-scale
+        from the log-normal moments of each component (infinite where they do not exist), ``log_mean`` and
+        ``log_sd`` the moments of ``X``, quantiles ``exp`` of the log-scale
         quantiles, and the HDI computed from the density of ``exp(X)`` (the shortest interval on
         the HR scale, not ``exp`` of the log-scale HDI).  Intervals have probability
         ``INTERVAL_PROB``.
@@ -332,7 +333,10 @@ class NormalMixture:
                 self.ppf, INTERVAL_PROB, transform=np.exp, log_density=lambda x: self._log_pdf(x) - x
             )
         vals = (mean, sd, med, q_lo, q_hi, *hdi)
-        return {k: float(v) for k, v in zip(SUMMARY_KEYS, vals, strict=True)}
+        out = {k: float(v) for k, v in zip(SUMMARY_KEYS, vals, strict=True)}
+        if scale == "hr":  # the moments a summary reports for an HR: of log HR (the HR's are tail-dominated)
+            out |= {"log_mean": self.mean(), "log_sd": self.sd()}
+        return out
 
 
 # ----------------------------------------------------------------------------- GridDistribution

@@ -48,11 +48,31 @@ class _WorkerContext(multiprocessing.context.ForkContext):
     Process = _WorkerProcess
 
 
+CORES_ENV = "HARMONI_CHAIN_CORES"
+"""Environment variable: at most this many chain processes per fit when the spec sets no ``cores`` (the main
+job sets it in its worker processes, so parallel specs share the cores instead of oversubscribing them)."""
+
+
+def chain_cores() -> int:
+    """Cores a fit may use for its chains: ``HARMONI_CHAIN_CORES`` if set (a positive integer), else all.
+
+    Returns
+    -------
+    int
+        At least 1.  The number of cores changes where chains run, never their draws (each chain has its own
+        seed).
+    """
+    value = os.environ.get(CORES_ENV, "")
+    if value.strip().isdigit() and int(value) >= 1:
+        return int(value)
+    return os.cpu_count() or 1
+
+
 def sample(model: Any, config: SamplerConfig) -> Any:
     """Run NUTS on ``model`` and return InferenceData (posterior and sample_stats)."""
     import pymc as pm
 
-    cores = config.cores or min(config.chains, os.cpu_count() or 1)
+    cores = config.cores or min(config.chains, chain_cores())
     # PyMC logs its own convergence advice; our diagnostics gate is the single source of truth.
     logging.getLogger("pymc").setLevel(logging.ERROR)
     extra = {"mp_ctx": _WorkerContext()} if config.backend == "pymc" and sys.platform.startswith("linux") else {}

@@ -1,24 +1,39 @@
-"""Every ArviZ call of the package lives here.
+"""Every ArviZ call of the package lives here, and the posterior file (``posterior.nc``) is read and written here.
 
 ArviZ defaults have changed between versions (interval probability, HDI vs ETI, ESS methods), so
 everything is passed explicitly: intervals are 95% (:data:`INTERVAL_PROB`), ESS is rank-normalised
 bulk and tail ESS, R-hat is the rank-normalised split R-hat (Vehtari et al. 2021).
+
+ArviZ is imported inside the functions that need it, never at module level: the exact path (iid draws of an
+exact engine, :class:`DrawGroups`) builds and writes its groups with xarray alone, in the layout ArviZ
+writes (one netCDF group per InferenceData group, ``chain`` and ``draw`` leading, zlib-compressed numbers),
+so ``arviz.from_netcdf`` and :func:`load_netcdf` read it as any other result, and an exact run never pays for
+importing ArviZ (seconds, with the plotting stack it loads).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import xarray as xr
 
 from .config import DiagnosticThresholds
 from .constants import INTERVAL_PROB, Q_HI, Q_LO
 from .files import new_file_mode
+
+if TYPE_CHECKING:  # pragma: no cover
+    import arviz as az
+
+NETCDF_ENGINE = "h5netcdf"
+"""The netCDF library used for every posterior file, written by ArviZ or directly."""
 
 
 @dataclass
@@ -45,6 +60,8 @@ def diagnose(idata: az.InferenceData, var_names: list[str], thresholds: Diagnost
     ``{"name", "value", "op", "threshold", "ok"}`` so that reports print what the gate decided, never
     recompute it.
     """
+    import arviz as az
+
     # A constant variable (a fixed prior) has no R-hat or ESS; leave it out rather than divide by zero.
     varying = [v for v in var_names if np.ptp(np.asarray(idata.posterior[v].values)) > 0]
     post = idata.posterior[varying]
@@ -104,6 +121,8 @@ def _nan_to_none(x: float) -> float | None:
 
 def summarise_draws(values: np.ndarray) -> dict[str, float]:
     """mean, sd, median, 2.5% and 97.5% quantiles and the 95% HDI of draws with (chain, draw) leading."""
+    import arviz as az
+
     flat = np.asarray(values, dtype=float).ravel()
     flat = flat[np.isfinite(flat)]
     lo, hi = az.hdi(flat, hdi_prob=INTERVAL_PROB)
@@ -126,49 +145,159 @@ def mcse_mean(values: np.ndarray) -> float:
         arr = arr[None, :]
     if np.all(arr == arr.flat[0]):
         return 0.0
+    import arviz as az
+
     return float(np.ravel(az.mcse(arr, method="mean"))[0])
 
 
-def from_draws(draws: dict[str, np.ndarray], coords: dict, dims: dict) -> az.InferenceData:
-    """InferenceData from iid draws (the exact engine's), shaped as one chain."""
-    return az.from_dict(posterior={k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords=coords, dims=dims)
+class DrawGroups(Mapping[str, xr.Dataset]):
+    """Groups of iid draws (``posterior``, ``prior``) as xarray Datasets: the part of ArviZ's InferenceData
+    interface the package uses, without importing ArviZ.
+
+    Groups are attributes (``groups.posterior``) and items (``groups["prior"]``); ``"prior" in groups`` and
+    :meth:`groups` work as on InferenceData.  :func:`save_netcdf` writes them in ArviZ's layout;
+    :meth:`to_inference_data` gives a real InferenceData where ArviZ itself is wanted.
+    """
+
+    def __init__(self, **groups: xr.Dataset):
+        self._groups: dict[str, xr.Dataset] = dict(groups)
+
+    def __getattr__(self, name: str) -> xr.Dataset:
+        groups = self.__dict__.get("_groups", {})
+        if name in groups:
+            return groups[name]
+        raise AttributeError(f"no group {name!r} (groups: {', '.join(groups) or 'none'})")
+
+    def __getitem__(self, name: str) -> xr.Dataset:
+        return self._groups[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._groups)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def __repr__(self) -> str:
+        return f"DrawGroups({', '.join(self._groups)})"
+
+    def groups(self) -> list[str]:
+        """The group names, in order."""
+        return list(self._groups)
+
+    def add_group(self, name: str, data: xr.Dataset) -> None:
+        """Add (or replace) a group."""
+        self._groups[name] = data
+
+    def to_inference_data(self) -> az.InferenceData:
+        """The same groups as an ArviZ InferenceData (imports ArviZ)."""
+        import arviz as az
+
+        return az.InferenceData(**self._groups)
 
 
-def add_prior_draws(idata: az.InferenceData, draws: dict[str, np.ndarray], coords: dict[str, list[str]]) -> None:
+def draws_dataset(
+    draws: Mapping[str, np.ndarray], coords: Mapping[str, Any], dims: Mapping[str, list[str]]
+) -> xr.Dataset:
+    """One group's Dataset from arrays with (chain, draw) leading, as ``arviz.from_dict`` lays it out.
+
+    Dims named in ``dims`` take their labels from ``coords``; other dims are ``<var>_dim_<i>`` with integer
+    labels.  The group carries ArviZ's ``created_at`` and ``arviz_version`` attributes.
+    """
+    data_vars = {}
+    for name, values in draws.items():
+        arr = np.asarray(values)
+        extra = list(dims.get(name, []))
+        extra += [f"{name}_dim_{i}" for i in range(len(extra), arr.ndim - 2)]
+        var_coords: dict[str, Any] = {"chain": np.arange(arr.shape[0]), "draw": np.arange(arr.shape[1])}
+        for i, d in enumerate(extra):
+            var_coords[d] = np.asarray(coords[d]) if d in coords else np.arange(arr.shape[2 + i])
+        data_vars[name] = xr.DataArray(arr, dims=["chain", "draw", *extra], coords=var_coords)
+    return xr.Dataset(data_vars, attrs=_group_attrs())
+
+
+def _group_attrs() -> dict[str, str]:
+    try:
+        version = metadata.version("arviz")
+    except metadata.PackageNotFoundError:  # pragma: no cover - arviz is a dependency
+        version = "not installed"
+    return {"created_at": dt.datetime.now(dt.UTC).isoformat(), "arviz_version": version}
+
+
+def from_draws(draws: dict[str, np.ndarray], coords: dict, dims: dict) -> DrawGroups:
+    """The ``posterior`` group of iid draws (the exact engine's), shaped as one chain; no ArviZ import."""
+    return DrawGroups(posterior=draws_dataset({k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords, dims))
+
+
+def add_prior_draws(idata: Any, draws: dict[str, np.ndarray], coords: dict[str, list[str]]) -> None:
     """Add iid prior draws (``(n,)`` or ``(n, len(labels))`` arrays) as the ``prior`` group, one chain.
 
     2-D arrays take the one dim in ``coords``, so prior variables are named and indexed as in the posterior.
+    ``idata`` is a :class:`DrawGroups` (exact fits) or an ArviZ InferenceData (MCMC fits).
     """
     dim = next(iter(coords), None)
     dims = {k: [dim] for k, v in draws.items() if np.ndim(v) == 2} if dim else {}
-    prior = az.from_dict(prior={k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords=coords, dims=dims)
-    idata.extend(prior)
+    prior = draws_dataset({k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords, dims)
+    if isinstance(idata, DrawGroups):
+        idata.add_group("prior", prior)
+    else:
+        idata.add_groups(prior=prior)
 
 
-def save_netcdf(idata: az.InferenceData, path: str | Path) -> None:
-    """Write atomically: to a temporary file in the same directory, then rename over the target."""
+def save_netcdf(idata: Any, path: str | Path) -> None:
+    """Write atomically: to a temporary file in the same directory, then rename over the target.
+
+    An ArviZ InferenceData writes itself; :class:`DrawGroups` are written group by group with xarray in the
+    same layout (zlib-compressed numbers, as ``InferenceData.to_netcdf`` does), so ArviZ is not imported.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; a result is as readable as any other output
     try:
-        idata.to_netcdf(tmp, engine="h5netcdf")
+        if isinstance(idata, DrawGroups):
+            _write_groups(idata, tmp)
+        else:
+            idata.to_netcdf(tmp, engine=NETCDF_ENGINE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _write_groups(groups: DrawGroups, path: str) -> None:
+    """``Dataset.to_netcdf(path, group=name, mode="w" then "a")`` for each group, through the h5netcdf store
+    with the HDF5 lock given: ``to_netcdf`` itself asks Dask for its scheduler (importing Dask and
+    distributed, about half a second) only to choose a lock for arrays that are in memory here anyway.
+    """
+    from xarray.backends import H5NetCDFStore
+    from xarray.backends.locks import HDF5_LOCK
+
+    mode: Any = "w"
+    for name in groups.groups():
+        data = groups[name]
+        encoding = {k: {"zlib": True} for k, v in data.variables.items() if v.dtype.kind in "biufcS"}
+        store = H5NetCDFStore.open(path, mode=mode, group=name, lock=HDF5_LOCK)
+        try:
+            data.dump_to_store(store, encoding=encoding)
+        finally:
+            store.close()
+        mode = "a"
+
+
 def load_netcdf(path: str | Path) -> az.InferenceData:
     """Read fully into memory and close the file, so it can be overwritten later."""
-    idata = az.from_netcdf(path, engine="h5netcdf")
+    import arviz as az
+
+    idata = az.from_netcdf(path, engine=NETCDF_ENGINE)
     idata.load()
     return idata
 
 
 def kde(values: np.ndarray, grid_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """A density estimate for figures: (x, density)."""
+    import arviz as az
+
     flat = np.asarray(values, dtype=float).ravel()
     grid, pdf = az.kde(flat[np.isfinite(flat)], grid_len=grid_size)
     return np.asarray(grid), np.asarray(pdf)

@@ -29,7 +29,7 @@ import pandas as pd
 
 from .errors import Problem, ResultError
 from .files import atomic_write, clean_stale, new_dir_mode, replace_dir, sha256_file
-from .posterior import load_netcdf, save_netcdf
+from .posterior import DrawGroups, load_netcdf, save_netcdf
 from .summaries import Summary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,7 +55,7 @@ class Result:
 
     spec: dict
     summary: Summary
-    idata: az.InferenceData
+    idata: az.InferenceData | DrawGroups  # ArviZ InferenceData (MCMC, or loaded) or DrawGroups (an exact fit)
     evidence_used: pd.DataFrame
     evidence_excluded: pd.DataFrame
     assumptions: list[str] = field(default_factory=list)

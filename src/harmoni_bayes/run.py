@@ -52,7 +52,8 @@ def run_spec(
     evidence
         A trial-evidence CSV path or a validated table (else the spec's file, else the shipped table).
     seed, method, backend, draws
-        Overrides of the spec's sampler seed, method (``mcmc`` or ``exact``), backend (``pymc`` or ``nutpie``)
+        Overrides of the spec's sampler seed, method (``mcmc`` or ``exact``; a spec that names none runs its
+        family's default engine: exact where the family has one, else MCMC), backend (``pymc`` or ``nutpie``)
         and draws (draws and tuning steps per chain, for quick looks and tests).  They are validated like the
         spec: a bad value raises :class:`~harmoni_bayes.errors.SpecError` before any fitting.
 
@@ -63,6 +64,7 @@ def run_spec(
     """
     spec = load_spec(spec) if isinstance(spec, str | Path) else spec
     spec = with_overrides(spec, as_of=as_of, seed=seed, method=method, backend=backend, draws=draws)
+    assert spec.method is not None  # with_overrides names the engine (the family's default when the spec has none)
     family_cls = get_family(spec.model)
     if spec.method == "exact" and "exact" not in family_cls.capabilities:
         raise ModelError(f"model '{spec.model}' has no exact engine; use method = 'mcmc'")

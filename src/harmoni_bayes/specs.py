@@ -9,7 +9,6 @@ location (``evidence.trials``, ``priors.tau.sigma``, ...).  Example::
     name = "harmoni2_pfs_pdl1"
     title = "HARMONi-2 PFS by PD-L1 expression"
     model = "subgroups"
-    method = "mcmc"
     as_of = 2025-06-30
 
     [evidence]
@@ -79,9 +78,32 @@ def parse_spec(data: dict[str, Any], source: str = "<spec>") -> SpecBase:
 
 def _validate(cls: type[SpecBase], data: dict[str, Any], source: str) -> SpecBase:
     try:
-        return cls.model_validate(data)
+        spec = cls.model_validate(data)
     except ValidationError as exc:
         raise SpecError(f"{source}: invalid spec", _problems(exc)) from None
+    return resolve_method(spec)
+
+
+def resolve_method(spec: SpecBase) -> SpecBase:
+    """The spec with its engine named: a spec that names none gets its family's default.
+
+    This is the one place the default is decided (every parsed or overridden spec passes here): ``exact``
+    where the family has an exact engine for the spec (as bayesmeta does), else ``mcmc``; see
+    :meth:`harmoni_bayes.models.base.ModelFamily.default_method`.
+
+    Parameters
+    ----------
+    spec
+        A validated spec, ``method`` possibly ``None``.
+
+    Returns
+    -------
+    SpecBase
+        The same spec object, its ``method`` set.
+    """
+    if spec.method is None:
+        spec.method = get_family(spec.model).default_method(spec)
+    return spec
 
 
 def _problems(exc: ValidationError) -> list[Problem]:
@@ -97,7 +119,8 @@ def _problems(exc: ValidationError) -> list[Problem]:
 def with_overrides(spec: SpecBase, **overrides: Any) -> SpecBase:
     """The spec with run-time overrides applied, validated like the spec itself.
 
-    ``as_of`` (a date or ISO string), ``seed``, ``method`` (``mcmc``/``exact``), ``backend``
+    ``as_of`` (a date or ISO string), ``seed``, ``method`` (``mcmc``/``exact``; a spec that names no method
+    gets its family's default, see :func:`resolve_method`), ``backend``
     (``pymc``/``nutpie``) and ``draws`` (draws and tuning steps per chain); ``None`` keeps the spec's value.
     Bad values raise one :class:`SpecError` listing every problem.
     """
@@ -125,4 +148,4 @@ def spec_to_dict(spec: SpecBase) -> dict[str, Any]:
     return spec.model_dump(mode="json")
 
 
-__all__ = ["families", "load_spec", "parse_spec", "spec_to_dict", "with_overrides"]
+__all__ = ["families", "load_spec", "parse_spec", "resolve_method", "spec_to_dict", "with_overrides"]

@@ -3,10 +3,16 @@
 ``summary.json`` (a fixed contract; later versions add keys, never change them)::
 
     {"spec", "model", "method", "as_of", "evidence_rows",
-     "quantities": [{"name", "scale", "mean", "sd", "median", "q2.5", "q97.5", "hdi_low", "hdi_high"}, ...],
+     "quantities": [{"name", "scale", "mean", "sd", "median", "q2.5", "q97.5", "hdi_low", "hdi_high",
+                     "log_mean", "log_sd" (HR scales), "infinite" (when a statistic is)}, ...],
      "probabilities": [{"name", "value", "mcse"}, ...],
      "diagnostics": {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "ok", "problems",
                      "checks": [{"name", "value", "op", "threshold", "ok"}, ...]}}
+
+HR-scale quantities (``hr``, ``ratio``) give median, quantiles and HDI as HRs and their moments on the log
+scale (``log_mean``, ``log_sd``; ``mean`` and ``sd`` are null): HR-scale moments are dominated by the extreme
+tail.  An infinite statistic is null and named in ``infinite`` (results saved before this rule have HR-scale
+``mean`` and ``sd`` and still load).
 
 Numbers are rounded to 6 significant digits (:func:`harmoni_bayes.constants.round_sig`), so that the file
 reads well and is byte-identical for the same spec, evidence and seed.  The diagnostics block records
@@ -30,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .constants import STAT_KEYS
@@ -73,7 +80,9 @@ class Summary:
 
     def to_frame(self) -> pd.DataFrame:
         """``summary.csv``: one tidy row per quantity and per probability (columns in :data:`CSV_COLUMNS`)."""
-        q = pd.DataFrame(self.quantities, columns=["name", "scale", *STAT_KEYS]).assign(kind="quantity")
+        q = pd.DataFrame(self.quantities, columns=["name", "scale", *STAT_KEYS, *LOG_MOMENT_KEYS]).assign(
+            kind="quantity"
+        )
         p = pd.DataFrame(self.probabilities, columns=["name", "value", "mcse"])
         p = p.rename(columns={"value": "probability"}).assign(kind="probability")
         frame = pd.concat([df for df in (q, p) if len(df)], ignore_index=True).reindex(columns=CSV_COLUMNS)
@@ -104,7 +113,8 @@ class Summary:
         return cls(**{k: d[k] for k in _SHAPE}, extra={k: v for k, v in d.items() if k not in _SHAPE})
 
 
-CSV_COLUMNS = ["spec", "as_of", "kind", "name", "scale", *STAT_KEYS, "probability", "mcse"]
+LOG_MOMENT_KEYS = ("log_mean", "log_sd")
+CSV_COLUMNS = ["spec", "as_of", "kind", "name", "scale", *STAT_KEYS, *LOG_MOMENT_KEYS, "probability", "mcse"]
 """The columns of ``summary.csv``, in order (see the module docstring)."""
 
 _SHAPE: dict[str, Any] = {
@@ -119,18 +129,57 @@ _SHAPE: dict[str, Any] = {
 }
 
 
+LOG_MOMENT_SCALES = ("hr", "ratio")
+"""Scales whose moments are reported on the log scale (``log_mean``, ``log_sd``), never on their own: the mean
+and SD of an HR are dominated by the extreme upper tail (the mean of a new trial's HR can be infinite) and
+differ between engines, while its median, quantiles and HDI do not."""
+
+
 def quantity_record(name: str, scale: str, stats: Mapping[str, Any]) -> dict:
-    """One entry of ``quantities``; a statistic that does not exist (e.g. an infinite mean) is null."""
-    return {"name": name, "scale": scale, **{k: _r(stats[k]) for k in STAT_KEYS}}
+    """One entry of ``quantities``.
+
+    HR-scale quantities (scales :data:`LOG_MOMENT_SCALES`) report median, quantiles and HDI on the HR scale and
+    their moments on the log scale: ``mean`` and ``sd`` are null, ``log_mean`` and ``log_sd`` hold the moments of
+    log HR.  A statistic that is infinite (or does not exist, given as ``inf``) is null and named in the
+    record's ``infinite`` list, so readers can tell "infinite" from "not computed".
+
+    Parameters
+    ----------
+    name, scale
+        The quantity's contract name and scale.
+    stats
+        The keys of :data:`~harmoni_bayes.constants.STAT_KEYS`, and for HR scales ``log_mean``, ``log_sd``
+        (missing: null).
+
+    Returns
+    -------
+    dict
+        The record as written to ``summary.json``.
+    """
+    values = {k: stats.get(k) for k in STAT_KEYS}
+    if scale in LOG_MOMENT_SCALES:
+        values |= {"mean": None, "sd": None} | {k: stats.get(k) for k in LOG_MOMENT_KEYS}
+    infinite = [k for k, v in values.items() if v is not None and np.isinf(v)]
+    record: dict[str, Any] = {"name": name, "scale": scale, **{k: _r(v) for k, v in values.items()}}
+    if infinite:
+        record["infinite"] = infinite
+    return record
 
 
 def quantities_from_draws(draws: list[Draws]) -> list[dict]:
-    """Quantity records from posterior draws (moments left null where they do not exist)."""
+    """Quantity records from posterior draws; moments are of log HR for HR scales, infinite where they do not
+    exist (``Draws.moments`` false).
+    """
     out = []
     for d in draws:
         stats: dict[str, float | None] = dict(summarise_draws(d.values))
+        log_scale = d.scale in LOG_MOMENT_SCALES
+        if log_scale:
+            logs = np.log(np.asarray(d.values, dtype=float).ravel())
+            logs = logs[np.isfinite(logs)]
+            stats |= {"log_mean": float(logs.mean()), "log_sd": float(logs.std(ddof=1))}
         if not d.moments:
-            stats |= {"mean": None, "sd": None}
+            stats |= dict.fromkeys(LOG_MOMENT_KEYS if log_scale else ("mean", "sd"), np.inf)
         out.append(quantity_record(d.name, d.scale, stats))
     return out
 

@@ -170,8 +170,8 @@ def build_timeline(
     """
     spec = load_spec(spec) if isinstance(spec, str | Path) else spec
     family = get_family(spec.model)
-    method = method or ("exact" if "exact" in family.capabilities else spec.method)
-    spec = with_overrides(spec, method=method, draws=draws)
+    spec = with_overrides(spec, method=method or ("exact" if "exact" in family.capabilities else None), draws=draws)
+    method = str(spec.method)
     changes = evidence_changes(spec, evidence)
     if len(changes) < 2:
         raise SpecError(
@@ -346,8 +346,8 @@ def build_sensitivity(
     """
     spec = load_spec(spec) if isinstance(spec, str | Path) else spec
     family = get_family(spec.model)
-    method = method or ("exact" if "exact" in family.capabilities else spec.method)
-    spec = with_overrides(spec, method=method, draws=draws)
+    spec = with_overrides(spec, method=method or ("exact" if "exact" in family.capabilities else None), draws=draws)
+    method = str(spec.method)
     if grid is None:
         if not family.sensitivity:
             raise SpecError(f"model {spec.model!r} declares no prior settings; give a grid file")

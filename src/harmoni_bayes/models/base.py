@@ -399,6 +399,22 @@ class ModelFamily(ABC):
 
     # -- optional parts, with defaults --------------------------------------------------------------
 
+    @classmethod
+    def default_method(cls, spec: Any) -> Literal["mcmc", "exact"]:
+        """The engine of a spec that names none: ``exact`` where the family has an exact engine, else ``mcmc``.
+
+        Parameters
+        ----------
+        spec
+            The family's spec (a family may need MCMC for some of its options, e.g. EXNEX).
+
+        Returns
+        -------
+        str
+            ``"exact"`` or ``"mcmc"``.
+        """
+        return "exact" if "exact" in cls.capabilities else "mcmc"
+
     def exact_fit(self, n_draws: int, rng: np.random.Generator) -> ExactFit:
         """The exact engine (families with the ``"exact"`` capability override this)."""
         raise ModelError(f"model '{self.name}' has no exact engine; use method = 'mcmc'")

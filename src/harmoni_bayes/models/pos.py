@@ -540,7 +540,10 @@ def _headline(c: HeadlineContext) -> list[Line]:
 
 def _const(name: str, scale: Any, value: float) -> Stats:
     v = float(value)
-    return Stats(name, scale, {k: v for k in ("mean", "median", "q2.5", "q97.5", "hdi_low", "hdi_high")} | {"sd": 0.0})
+    stats = {k: v for k in ("mean", "median", "q2.5", "q97.5", "hdi_low", "hdi_high")} | {"sd": 0.0}
+    if scale in ("hr", "ratio") and v > 0:  # an HR's moments are reported on the log scale
+        stats |= {"log_mean": math.log(v), "log_sd": 0.0}
+    return Stats(name, scale, stats)
 
 
 _SPENDING_WORDS = {

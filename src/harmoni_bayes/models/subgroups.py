@@ -164,6 +164,12 @@ class SubgroupModel(ModelFamily):
         return cls(NNHMInputs(labels, y, se), priors, exnex)
 
     @classmethod
+    def default_method(cls, spec: Any) -> Literal["mcmc", "exact"]:
+        """``exact`` for the plain normal-normal model; EXNEX has no exact engine, so ``mcmc``."""
+        exnex = getattr(spec, "exnex", None)
+        return "mcmc" if exnex is not None and exnex.enabled else "exact"
+
+    @classmethod
     def from_spec(cls, spec: SubgroupSpec, tables: EvidenceTables) -> tuple[SubgroupModel, EvidenceRecord]:
         """The levels of one factor within one trial (the ITT row never enters)."""
         ev = spec.evidence

@@ -190,7 +190,12 @@ def _quantity_rows(result: Result, names: dict[str, str]) -> list[QuantityRow]:
         name = q["name"]
 
         def num(stat, _q=q, _name=name):
-            return Number(_q.get(stat), fmt_estimate(_q.get(stat)), ("quantities", _name, stat))
+            infinite = stat in _q.get("infinite", ())
+            text = "infinite" if infinite else fmt_estimate(_q.get(stat))
+            return Number(_q.get(stat), text, ("quantities", _name, stat))
+
+        # HR scales: moments of log HR (the HR's are tail-dominated); results saved before have no log_mean
+        log_moments = "log_mean" in q or "log_sd" in q
 
         out.append(
             QuantityRow(
@@ -200,8 +205,9 @@ def _quantity_rows(result: Result, names: dict[str, str]) -> list[QuantityRow]:
                 num("median"),
                 num(LOWER_KEY),
                 num(UPPER_KEY),
-                num("mean"),
-                num("sd"),
+                num("log_mean" if log_moments else "mean"),
+                num("log_sd" if log_moments else "sd"),
+                "log" if log_moments else "",
             )
         )
     return out

@@ -58,7 +58,10 @@ class Sentence:
 
 @dataclass(frozen=True)
 class QuantityRow:
-    """One row of the quantities table: a quantity's median, interval and moments as displayed."""
+    """One row of the quantities table: a quantity's median, interval and moments as displayed.
+
+    ``moments_scale`` is ``"log"`` when ``mean`` and ``sd`` are of the log HR (HR scales), else empty.
+    """
 
     name: str
     description: str
@@ -68,6 +71,7 @@ class QuantityRow:
     upper: Number
     mean: Number
     sd: Number
+    moments_scale: str = ""
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,7 @@ class ReportContent:
                     "description": r.description,
                     "scale": r.scale,
                     **{k: getattr(r, k).to_dict() for k in ("median", "lower", "upper", "mean", "sd")},
+                    "moments_scale": r.moments_scale,
                 }
                 for r in self.quantities
             ],
