@@ -120,7 +120,7 @@ def test_result_files_have_ordinary_permissions(saved):
         assert mode & 0o044 == 0o044, (name, oct(mode))  # readable by group and others, as other outputs
 
 
-CSV_COLUMNS = ["spec", "as_of", "kind", "name", "scale", *STAT_KEYS, "probability", "mcse"]
+CSV_COLUMNS = ["spec", "as_of", "kind", "name", "scale", *STAT_KEYS, "log_mean", "log_sd", "probability", "mcse"]
 
 
 def _same(a, b) -> bool:

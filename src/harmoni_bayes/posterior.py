@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -320,8 +321,11 @@ def compare_models(loglik: dict[str, np.ndarray], *, k_threshold: float = 0.7) -
         )
         for name, ll in loglik.items()
     }
-    loos = {name: az.loo(d, pointwise=True) for name, d in data.items()}
-    table = az.compare(loos, method="stacking") if len(loos) > 1 else None
+    with warnings.catch_warnings():
+        # ArviZ warns about high Pareto k on stderr; the rows below carry that warning, per model, instead.
+        warnings.filterwarnings("ignore", message=".*shape parameter of Pareto", category=UserWarning)
+        loos = {name: az.loo(d, pointwise=True) for name, d in data.items()}
+        table = az.compare(loos, method="stacking") if len(loos) > 1 else None
     rows = []
     for name, lo in loos.items():
         k = np.asarray(lo.pareto_k)
