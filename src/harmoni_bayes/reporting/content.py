@@ -9,10 +9,24 @@ check every displayed number against the contract.
 
 from __future__ import annotations
 
-import json
+import base64
+import math
+import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
+
+_PARENS = re.compile(r"\s*\((?:[^()]|\([^()]*\))*\)")
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a reason a row was left out: the reason without its parenthesised particulars and without what
+    follows a semicolon (``"conflicting report of the same analysis (HR ...); kept ..."`` -> ``"conflicting
+    report of the same analysis"``).
+    """
+    kind = _PARENS.sub("", reason.split(";", 1)[0]).strip(" ,.")
+    return kind or "no reason recorded"
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,20 @@ class ProbabilityRow:
     mcse: Number
 
 
+_EVIDENCE_KEYS = (
+    "row_id",
+    "table",
+    "trial",
+    "endpoint",
+    "subgroup",
+    "estimate",
+    "se",
+    "disclosed",
+    "source_kind",
+    "reason",
+)
+
+
 @dataclass(frozen=True)
 class EvidenceRow:
     """One evidence row as shown: ``source`` is a list of (text, url-or-None) pieces."""
@@ -107,33 +135,19 @@ class EvidenceRow:
         return "".join(t for t, _ in self.source)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict of this object."""
-        d = {
-            k: getattr(self, k)
-            for k in (
-                "row_id",
-                "table",
-                "trial",
-                "endpoint",
-                "subgroup",
-                "estimate",
-                "se",
-                "disclosed",
-                "source_kind",
-                "reason",
-            )
-        }
-        return d | {"source": self.source_text, "links": self.links}
+        """A JSON-ready dict of this object, blank fields left out."""
+        d = {k: getattr(self, k) for k in _EVIDENCE_KEYS} | {"source": self.source_text}
+        return {k: v for k, v in d.items() if v}
 
 
 @dataclass
 class FigureView:
-    """A rendered figure: title, caption, the PNG (base64) and the plotted data."""
+    """A rendered figure: title, caption, the SVG text and the plotted data."""
 
     name: str
     title: str
     caption: str
-    png_base64: str
+    svg: str
     data: pd.DataFrame
 
     @property
@@ -141,13 +155,151 @@ class FigureView:
         """Alternative text of the figure: its title and caption."""
         return f"{self.title}. {self.caption}"
 
+    @property
+    def data_uri(self) -> str:
+        """The SVG as a ``data:`` URI, for a self-contained ``<img>``."""
+        return "data:image/svg+xml;base64," + base64.b64encode(self.svg.encode("utf-8")).decode("ascii")
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of this object: the plotted data by column (see :func:`columns`)."""
+        return {"name": self.name, "title": self.title, "caption": self.caption, "data": columns(self.data)}
+
+
+FIGURE_DIGITS = 3
+"""Significant digits of the plotted numbers in report.json (the figures' data, not summary.json's numbers)."""
+MAX_POINTS = 40
+"""Points kept per curve of a long figure table (densities, curves) in report.json."""
+MAX_CURVES = 12
+"""A long figure table with more distinct text keys than this is a table of points, kept whole."""
+
+
+def _round(x: float) -> float | None:
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.{FIGURE_DIGITS}g}")
+
+
+def columns(df: pd.DataFrame) -> dict:
+    """A figure's plotted table for report.json, by column at :data:`FIGURE_DIGITS` significant digits.
+
+    A table of points (at most :data:`MAX_POINTS` rows, or more than :data:`MAX_CURVES` distinct text keys) is
+    ``{"columns": {name: [values]}}``.  A table of curves (density grids, OC curves) is split into its curves by its
+    text columns and each curve thinned evenly to at most :data:`MAX_POINTS` points (ends kept):
+    ``{"series": [{<text column>: value, ..., <number column>: [...]}]}``.
+    """
+    if df is None or len(df) == 0:
+        return {"columns": {}}
+    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+
+    def values(frame: pd.DataFrame, col: str) -> list:
+        if col in numeric:
+            return [_round(float(v)) for v in frame[col]]
+        return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in frame[col].tolist()]
+
+    keys = [c for c in df.columns if c not in numeric]
+    n_curves = len(df.drop_duplicates(keys)) if keys else 1
+    if len(df) <= MAX_POINTS or n_curves > MAX_CURVES:
+        return {"columns": {c: values(df, c) for c in df.columns}}
+    series = []
+    groups = df.groupby(keys, sort=False, dropna=False) if keys else [((), df)]
+    for key, frame in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        if len(frame) > MAX_POINTS:
+            idx = sorted({round(i) for i in np.linspace(0, len(frame) - 1, MAX_POINTS)})
+            frame = frame.iloc[idx]
+        series.append(dict(zip(keys, key, strict=True)) | {c: values(frame, c) for c in numeric})
+    return {"series": series}
+
+
+@dataclass(frozen=True)
+class StripRow:
+    """One row of the sensitivity strip: how certain the answer is under one analysis of the evidence."""
+
+    label: str
+    probability: Number
+    median: Number
+    lower: Number
+    upper: Number
+    headline: bool
+    note: str = ""
+
     def to_dict(self) -> dict:
         """A JSON-ready dict of this object."""
         return {
-            "name": self.name,
-            "title": self.title,
-            "caption": self.caption,
-            "data": json.loads(self.data.to_json(orient="records")),
+            "label": self.label,
+            **{k: getattr(self, k).to_dict() for k in ("probability", "median", "lower", "upper")},
+            "headline": self.headline,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Strip:
+    """The sensitivity strip beside the headline (``summary.json`` key ``strip``): ``title``, the probability
+    shown (``P(OS HR < 1)``) and one row per analysis, the headline's own row marked.
+    """
+
+    title: str
+    probability: str
+    rows: tuple[StripRow, ...]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
+        return {"title": self.title, "probability": self.probability, "rows": [r.to_dict() for r in self.rows]}
+
+
+@dataclass(frozen=True)
+class TrialFacts:
+    """One trial (and endpoint) in the summary of findings, as the evidence rows give it; blank when not given."""
+
+    trial: str
+    endpoint: str
+    population: str
+    region: str
+    experimental: str
+    control: str
+    n_experimental: str
+    n_control: str
+    median_experimental: str
+    median_control: str
+    follow_up: str
+    cutoff: str
+    maturity: str
+    source_kind: str
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """The summary of findings at the top of a report (Cochrane/GRADE style): who and what was studied, the
+    answer with its probability and interval, and what limits the certainty, in the evidence's own terms.
+    """
+
+    trials: tuple[TrialFacts, ...]
+    evidence: str
+    answer: tuple[Sentence, ...]
+    threats: tuple[str, ...]
+    note: str
+
+    @property
+    def certainty(self) -> str:
+        """One line naming the main threats to certainty (or saying none was flagged)."""
+        if not self.threats:
+            return "No threat to certainty was flagged from the evidence rows (this is not a formal GRADE rating)."
+        return "Certainty is limited by: " + "; ".join(self.threats) + "."
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
+        return {
+            "trials": {k: [getattr(t, k) for t in self.trials] for k in TrialFacts.__dataclass_fields__},
+            "evidence": self.evidence,
+            "answer": [s.to_dict() for s in self.answer],
+            "threats": list(self.threats),
+            "certainty": self.certainty,
+            "note": self.note,
         }
 
 
@@ -208,6 +360,17 @@ class ReportContent:
     provenance: list[tuple[str, str]]
     versions: dict[str, str]
     summary: dict = field(repr=False, default_factory=dict)  # summary.json as loaded: the exact values
+    findings: Findings | None = None
+    strip: Strip | None = None
+    links: list[tuple[str, str]] = field(default_factory=list)  # (label, relative href): index, data files
+
+    @property
+    def excluded_by_reason(self) -> list[tuple[str, list[EvidenceRow]]]:
+        """Rows left out, grouped by the kind of reason (the reason without its particulars), in order."""
+        groups: dict[str, list[EvidenceRow]] = {}
+        for r in self.evidence_excluded:
+            groups.setdefault(reason_kind(r.reason), []).append(r)
+        return list(groups.items())
 
     @property
     def headline_numbers(self) -> list[Number]:
@@ -227,21 +390,33 @@ class ReportContent:
             "arms": {"experimental": self.experimental, "control": self.control},
             "endpoint": self.endpoint,
             "headline": [s.to_dict() for s in self.headline],
-            "probabilities": [
-                {"name": r.name, "description": r.description, "value": r.value.to_dict(), "mcse": r.mcse.to_dict()}
-                for r in self.probabilities
-            ],
-            "quantities": [
-                {
-                    "name": r.name,
-                    "description": r.description,
-                    "scale": r.scale,
-                    **{k: getattr(r, k).to_dict() for k in ("median", "lower", "upper", "mean", "sd")},
-                }
-                for r in self.quantities
-            ],
+            "strip": self.strip.to_dict() if self.strip else None,
+            "findings": self.findings.to_dict() if self.findings else None,
+            # the tables as shown, by column; their exact values are in "summary" (same names, same order)
+            "probabilities": {
+                "name": [r.name for r in self.probabilities],
+                "description": [r.description for r in self.probabilities],
+                "value": [r.value.text for r in self.probabilities],
+                "mcse": [r.mcse.text for r in self.probabilities],
+            },
+            "quantities": {
+                "name": [r.name for r in self.quantities],
+                "description": [r.description for r in self.quantities],
+                "scale": [r.scale for r in self.quantities],
+                **{
+                    k: [getattr(r, k).text for r in self.quantities] for k in ("median", "lower", "upper", "mean", "sd")
+                },
+            },
             "evidence_used": [r.to_dict() for r in self.evidence_used],
-            "evidence_excluded": [r.to_dict() for r in self.evidence_excluded],
+            # grouped by the kind of reason; a row's own reason only where it says more than its group's
+            "evidence_excluded": [
+                {
+                    "reason": kind,
+                    "rows": [{"row_id": r.row_id} | ({"reason": r.reason} if r.reason != kind else {}) for r in rows],
+                }
+                for kind, rows in self.excluded_by_reason
+            ],
+            "links": dict(self.links),
             "figures": [f.to_dict() for f in self.figures],
             "assumptions": list(self.assumptions),
             "diagnostics": self.diagnostics.to_dict(),
