@@ -554,7 +554,7 @@ def _threats(result: Result, trials: pd.DataFrame, facts: list[TrialFacts]) -> l
     kinds = [text(r.get("source_kind")).lower() for r in trials.to_dict("records")]
     secondary = [k for k in kinds if k in SECONDARY_SOURCES]
     if secondary:
-        verb = "row comes" if len(secondary) == 1 else "rows come"
+        verb = "rows comes" if len(secondary) == 1 else "rows come"
         out.append(
             f"{len(secondary)} of {len(kinds)} evidence {verb} from "
             + "/".join(sorted(set(secondary)))

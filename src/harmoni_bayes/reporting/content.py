@@ -10,6 +10,8 @@ check every displayed number against the contract.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -17,15 +19,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-_PARENS = re.compile(r"\s*\((?:[^()]|\([^()]*\))*\)")
+_INNER_PARENS = re.compile(r"\s*\([^()]*\)")
 
 
 def reason_kind(reason: str) -> str:
-    """The kind of a reason a row was left out: the reason without its parenthesised particulars and without what
-    follows a semicolon (``"conflicting report of the same analysis (HR ...); kept ..."`` -> ``"conflicting
-    report of the same analysis"``).
+    """The kind of a reason a row was left out: the reason without its parenthesised particulars (nested or not)
+    and without what follows a semicolon (``"conflicting report of the same analysis (HR ...); kept ..."`` ->
+    ``"conflicting report of the same analysis"``).
     """
-    kind = _PARENS.sub("", reason.split(";", 1)[0]).strip(" ,.")
+    kind, n = reason, 1
+    while n:
+        kind, n = _INNER_PARENS.subn("", kind)
+    kind = kind.split(";", 1)[0].strip(" ,.")
     return kind or "no reason recorded"
 
 
@@ -62,12 +67,10 @@ class Sentence:
         return [p for p in self.parts if isinstance(p, Number)]
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict of this object."""
-        return {
-            "role": self.role,
-            "text": self.text,
-            "parts": [p if isinstance(p, str) else p.to_dict() for p in self.parts],
-        }
+        """A JSON-ready dict of this object: its role and its parts (text, and numbers with their place in
+        summary.json); the sentence is the parts joined, each number by its ``text``.
+        """
+        return {"role": self.role, "parts": [p if isinstance(p, str) else p.to_dict() for p in self.parts]}
 
 
 @dataclass(frozen=True)
@@ -135,9 +138,10 @@ class EvidenceRow:
         return "".join(t for t, _ in self.source)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict of this object, blank fields left out."""
-        d = {k: getattr(self, k) for k in _EVIDENCE_KEYS} | {"source": self.source_text}
-        return {k: v for k, v in d.items() if v}
+        """A JSON-ready dict of this object, blank fields left out; the source is not repeated (the report pages
+        show it, and the evidence table holds it under the row id).
+        """
+        return {k: v for k in _EVIDENCE_KEYS if (v := getattr(self, k))}
 
 
 @dataclass
@@ -167,7 +171,7 @@ class FigureView:
 
 FIGURE_DIGITS = 3
 """Significant digits of the plotted numbers in report.json (the figures' data, not summary.json's numbers)."""
-MAX_POINTS = 40
+MAX_POINTS = 32
 """Points kept per curve of a long figure table (densities, curves) in report.json."""
 MAX_CURVES = 12
 """A long figure table with more distinct text keys than this is a table of points, kept whole."""
@@ -183,9 +187,10 @@ def columns(df: pd.DataFrame) -> dict:
     """A figure's plotted table for report.json, by column at :data:`FIGURE_DIGITS` significant digits.
 
     A table of points (at most :data:`MAX_POINTS` rows, or more than :data:`MAX_CURVES` distinct text keys) is
-    ``{"columns": {name: [values]}}``.  A table of curves (density grids, OC curves) is split into its curves by its
-    text columns and each curve thinned evenly to at most :data:`MAX_POINTS` points (ends kept):
-    ``{"series": [{<text column>: value, ..., <number column>: [...]}]}``.
+    ``{"columns": {name: [values]}}``; a text column that mostly repeats a few values is stored as
+    ``{"levels": [distinct values], "codes": [index into levels per row]}``.  A table of curves (density grids,
+    OC curves) is split into its curves by its text columns and each curve thinned evenly to at most
+    :data:`MAX_POINTS` points (ends kept): ``{"series": [{<text column>: value, ..., <number column>: [...]}]}``.
     """
     if df is None or len(df) == 0:
         return {"columns": {}}
@@ -196,10 +201,20 @@ def columns(df: pd.DataFrame) -> dict:
             return [_round(float(v)) for v in frame[col]]
         return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in frame[col].tolist()]
 
+    def column(col: str) -> list | dict:
+        v = values(df, col)
+        if col in numeric:
+            return v
+        levels = list(dict.fromkeys(v))
+        if len(v) < 8 or 2 * len(levels) > len(v):
+            return v
+        code = {x: i for i, x in enumerate(levels)}
+        return {"levels": levels, "codes": [code[x] for x in v]}
+
     keys = [c for c in df.columns if c not in numeric]
     n_curves = len(df.drop_duplicates(keys)) if keys else 1
     if len(df) <= MAX_POINTS or n_curves > MAX_CURVES:
-        return {"columns": {c: values(df, c) for c in df.columns}}
+        return {"columns": {c: column(c) for c in df.columns}}
     series = []
     groups = df.groupby(keys, sort=False, dropna=False) if keys else [((), df)]
     for key, frame in groups:
@@ -209,6 +224,19 @@ def columns(df: pd.DataFrame) -> dict:
             frame = frame.iloc[idx]
         series.append(dict(zip(keys, key, strict=True)) | {c: values(frame, c) for c in numeric})
     return {"series": series}
+
+
+def summary_sha256(summary: dict) -> str:
+    """SHA-256 of ``summary.json`` as written (:meth:`harmoni_bayes.summaries.Summary.to_json`) for this summary."""
+    text = json.dumps(summary, indent=2, sort_keys=False) + "\n"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _by_reason(rows: list[EvidenceRow]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(r.reason, []).append(r.row_id)
+    return out
 
 
 @dataclass(frozen=True)
@@ -392,29 +420,18 @@ class ReportContent:
             "headline": [s.to_dict() for s in self.headline],
             "strip": self.strip.to_dict() if self.strip else None,
             "findings": self.findings.to_dict() if self.findings else None,
-            # the tables as shown, by column; their exact values are in "summary" (same names, same order)
-            "probabilities": {
-                "name": [r.name for r in self.probabilities],
-                "description": [r.description for r in self.probabilities],
-                "value": [r.value.text for r in self.probabilities],
-                "mcse": [r.mcse.text for r in self.probabilities],
+            # the tables' plain words, by name; their numbers are summary.json's, formatted by reporting/format.py
+            "probabilities": {r.name: r.description for r in self.probabilities},
+            "quantities": {r.name: r.description for r in self.quantities},
+            # by column, blank columns left out; sources are shown on the pages and kept in the evidence table
+            "evidence_used": {
+                k: col
+                for k in _EVIDENCE_KEYS
+                if k != "reason" and any(col := [getattr(r, k) for r in self.evidence_used])
             },
-            "quantities": {
-                "name": [r.name for r in self.quantities],
-                "description": [r.description for r in self.quantities],
-                "scale": [r.scale for r in self.quantities],
-                **{
-                    k: [getattr(r, k).text for r in self.quantities] for k in ("median", "lower", "upper", "mean", "sd")
-                },
-            },
-            "evidence_used": [r.to_dict() for r in self.evidence_used],
-            # grouped by the kind of reason; a row's own reason only where it says more than its group's
+            # grouped by the kind of reason, then by the full reason: {kind, details: {reason: [row ids]}}
             "evidence_excluded": [
-                {
-                    "reason": kind,
-                    "rows": [{"row_id": r.row_id} | ({"reason": r.reason} if r.reason != kind else {}) for r in rows],
-                }
-                for kind, rows in self.excluded_by_reason
+                {"reason": kind, "details": _by_reason(rows)} for kind, rows in self.excluded_by_reason
             ],
             "links": dict(self.links),
             "figures": [f.to_dict() for f in self.figures],
@@ -422,5 +439,6 @@ class ReportContent:
             "diagnostics": self.diagnostics.to_dict(),
             "provenance": dict(self.provenance),
             "versions": dict(self.versions),
-            "summary": self.summary,
+            # the exact values live in summary.json beside the report (every "ref" points there); its checksum:
+            "summary": {"file": "summary.json", "sha256": summary_sha256(self.summary)},
         }
