@@ -574,17 +574,21 @@ def _threats(result: Result, trials: pd.DataFrame, facts: list[TrialFacts]) -> l
 
 
 def _answer(result: Result) -> list[Sentence]:
+    """The family's answer to the question (its first headline answer), then, for an HR headline quantity, its
+    probability of benefit (unless the answer already gives it) and its median with the 95% CrI.
+    """
     s = result.summary
+    out = [x for x in build_headline(result) if x.role == "answer"][:1]
     name = headline_quantity(result)
-    probs = {p["name"] for p in s.probabilities}
-    if name is None or f"P({name}<1)" not in probs:
-        first = [x for x in build_headline(result) if x.role == "answer"]
-        return first[:1]
+    if name is None:
+        return out
     words = plain_label(result, name)
-    return [
-        _sentence(s, Line("answer", (f"Probability that the {words} is below 1 (benefit): ", P(f"P({name}<1)"), "."))),
-        _sentence(s, Line("estimate", (f"The {words}: ", CI(name), "."))),
-    ]
+    p_name = f"P({name}<1)"
+    said = {n.ref[1] for x in out for n in x.numbers}
+    if p_name in {p["name"] for p in s.probabilities} and p_name not in said:
+        out.append(_sentence(s, Line("estimate", (f"Probability that the {words} is below 1: ", P(p_name), "."))))
+    out.append(_sentence(s, Line("estimate", (f"The {words}: ", CI(name), "."))))
+    return out
 
 
 def build_findings(result: Result) -> Findings:

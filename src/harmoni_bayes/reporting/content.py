@@ -316,8 +316,8 @@ class Findings:
     def certainty(self) -> str:
         """One line naming the main threats to certainty (or saying none was flagged)."""
         if not self.threats:
-            return "No threat to certainty was flagged from the evidence rows (this is not a formal GRADE rating)."
-        return "Certainty is limited by: " + "; ".join(self.threats) + "."
+            return "no threat was flagged from the evidence rows (this is not a formal GRADE rating)."
+        return "limited by " + "; ".join(self.threats) + " (flagged from the evidence rows; not a formal GRADE rating)."
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of this object."""
