@@ -24,9 +24,11 @@ from harmoni_bayes.reporting import (
     fmt_estimate,
     fmt_mcse,
     fmt_probability,
+    publish_report,
     render_html,
     render_json,
     render_markdown,
+    write_index,
     write_report,
 )
 from harmoni_bayes.reporting import figures as F
@@ -177,7 +179,7 @@ def test_every_family_renders_a_summary_of_findings(results):
         assert html.index('id="findings"') < html.index('id="headline"'), model
         assert md.index("## Summary of findings") < md.index("## Headline"), model
         assert NOT_ADVICE in html and NOT_ADVICE in md and "not a treatment recommendation" in NOT_ADVICE
-        assert "Certainty." in md
+        assert f"**Certainty:** {f.certainty}" in md
         summary = r.summary.to_dict()
         for n in (n for s in f.answer for n in s.numbers):
             assert n.text == _fmt_for(n.ref[0], n.ref[2])(lookup(summary, n.ref)), (model, n)
@@ -381,6 +383,27 @@ def test_reports_link_the_index_and_the_result_files(exact_result_dirs, tmp_path
     for target in ("../index.html", "summary.csv", "posterior.nc"):
         assert f'href="{target}"' in html and f"]({target})" in md
     assert (d / "summary.csv").exists() and (d / "posterior.nc").exists()
+
+
+def _relative_links(html: str, md: str) -> set[str]:
+    links = set(re.findall(r'<a href="([^"#:]+)"', html))
+    links |= {u for u in re.findall(r"\]\(([^)]+)\)", md) if not re.match(r"^[a-z]+:|#", u)}
+    return links
+
+
+def test_published_reports_have_every_link_resolve(exact_result_dirs, tmp_path):
+    reports = tmp_path / "reports"
+    targets = []
+    for name in ("harmoni2_pfs_pdl1", "harmoni3_pos"):
+        write_report(exact_result_dirs[name], fmt="all")
+        targets.append(publish_report(exact_result_dirs[name], reports / name))
+    write_index(targets, reports / "index.html")
+    for t in targets:
+        links = _relative_links((t / "report.html").read_text(), (t / "report.md").read_text())
+        assert {"../index.html", "summary.csv", "posterior.nc"} <= links
+        assert any(x.startswith(f"{FIGURE_DIR}/") for x in links)
+        missing = [x for x in links if not (t / x).resolve().exists()]
+        assert missing == [], (t.name, missing)
 
 
 def test_markdown_figures_are_svg_files_beside_it(exact_result_dirs):
