@@ -575,7 +575,7 @@ def benefit_curve(result: Result, ax=None) -> Figure:
     """
     df = benefit_curve_data(result)
     if ax is None:
-        fig, (ax,) = _new_figure(6.4, 3.6)
+        fig, (ax,) = _new_figure(7.4, 3.6)
     else:
         fig = ax.figure
     if df.empty:
@@ -588,12 +588,12 @@ def benefit_curve(result: Result, ax=None) -> Figure:
         ax.plot([r.hr, r.hr], [0, r.probability], color=OBSERVED, lw=0.8, ls=":")
         ax.plot([r.hr], [r.probability], "o", color=SUMMARY, ms=5, zorder=3)
     said = "\n".join(f"P(HR < {r.hr:g}) = {fmt_probability(r.probability)}" for r in marks.itertuples(index=False))
-    ax.text(
-        0.02 if float(curve["probability"].iloc[-1]) < 0.5 else 0.98,
+    ax.text(  # right of the axes: never over the curve or the line of no effect
+        1.03,
         0.5,
         said,
         transform=ax.transAxes,
-        ha="left" if float(curve["probability"].iloc[-1]) < 0.5 else "right",
+        ha="left",
         va="center",
         fontsize=8,
         color=SUMMARY,
