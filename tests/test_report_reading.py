@@ -282,6 +282,12 @@ def test_benefit_marks_follow_the_spec_thresholds(results):
     fig = F.benefit_curve(r)
     text = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "P(HR < 1) = " + fmt_probability(r.summary.probability("P(hr_pooled<1)")["value"]) in text
+    r.spec["thresholds"] = [1.5, 0.25]  # outside the curve's 0.3-1.3: the axis widens to show them
+    try:
+        lo, hi = F.benefit_curve(r).axes[0].get_xlim()
+    finally:
+        del r.spec["thresholds"]
+    assert lo < 0.25 and hi > 1.5
 
 
 def test_benefit_figure_is_added_where_the_headline_is_an_hr(results, contents):

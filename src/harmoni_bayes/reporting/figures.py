@@ -599,7 +599,7 @@ def benefit_curve(result: Result, ax=None) -> Figure:
         color=SUMMARY,
         bbox={"boxstyle": "round,pad=0.4", "fc": "white", "ec": "#d8dee6"},
     )
-    _hr_axis(ax, float(BENEFIT_HRS[0]), float(BENEFIT_HRS[-1]))
+    _hr_axis(ax, min(float(BENEFIT_HRS[0]), marks["hr"].min()), max(float(BENEFIT_HRS[-1]), marks["hr"].max()))
     ax.set_ylim(0, 1.04)
     ax.set_xlabel("h: hazard ratio (log scale)")
     ax.set_ylabel("probability that HR < h")
