@@ -45,10 +45,15 @@ MCMC_SPECS = [p for p in ALL_SPECS if p not in EXACT_SPECS and p.stem not in SAM
 
 
 def lookup(summary: dict, ref) -> float:
-    """The value at ``ref`` (section, name, key) or (``diagnostics``, key) in summary.json."""
+    """The value at ``ref`` (section, name, key) or (``diagnostics``, key) in summary.json; a sensitivity strip's
+    numbers are (``strip``, row label, key).
+    """
     section, *rest = ref
     if section == "diagnostics":
         return summary["diagnostics"][rest[0]]
+    if section == "strip":
+        label, key = rest
+        return next(row for row in summary["strip"]["rows"] if row["label"] == label)[key]
     name, key = rest
     return next(item for item in summary[section] if item["name"] == name)[key]
 

@@ -107,12 +107,12 @@ def test_report_in_headless_chromium(driver, report_dirs, name):
         assert shows(el.text, value), (el.text, value)
 
     images = driver.execute_script(
-        "return Array.from(document.images).map(i => ({src: i.src.slice(0, 22), complete: i.complete,"
+        "return Array.from(document.images).map(i => ({src: i.src.slice(0, 26), complete: i.complete,"
         " w: i.naturalWidth, h: i.naturalHeight}))"
     )
     assert len(images) >= 2
     for img in images:
-        assert img["src"] == "data:image/png;base64,"
+        assert img["src"] == "data:image/svg+xml;base64,"
         assert img["complete"] and img["w"] > 0 and img["h"] > 0, img
 
     # nothing on the page was fetched from anywhere but the page itself

@@ -198,7 +198,7 @@ def test_a_crash_while_writing_leaves_the_old_result_intact(saved, tmp_path, mon
     target = tmp_path / "out"
     shutil.copytree(saved, target)
     (target / "report.html").unlink(missing_ok=True)
-    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    before = {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()}
     new = run_spec(META, method="exact")
 
     def crash(*args, **kwargs):
@@ -207,7 +207,7 @@ def test_a_crash_while_writing_leaves_the_old_result_intact(saved, tmp_path, mon
     monkeypatch.setattr(results_mod, "atomic_write", crash)
     with pytest.raises(KeyboardInterrupt):
         save_result(new, target)
-    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.partial-")]
     assert load_result(target).summary.spec == "harmoni2_pfs_pdl1"
 

@@ -10,24 +10,40 @@
 """
 
 from . import network  # noqa: F401  (registers the network meta-analysis figures)
-from .build import build_headline, build_report, linkify, presentation_of
+from .build import build_findings, build_headline, build_report, build_strip, linkify, presentation_of
 from .compare import Comparison, compare_as_of, write_comparison
 from .content import (
     DiagnosticCheck,
     DiagnosticsView,
     EvidenceRow,
     FigureView,
+    Findings,
     Number,
     ProbabilityRow,
     QuantityRow,
     ReportContent,
     Sentence,
+    Strip,
+    StripRow,
+    TrialFacts,
 )
 from .format import fmt_estimate, fmt_mcse, fmt_probability
 from .plain import describe_probability, describe_quantity
-from .render import FORMATS, RENDERERS, render_html, render_json, render_markdown, write_index, write_report
+from .render import (
+    FIGURE_DIR,
+    FORMATS,
+    RENDERERS,
+    publish_report,
+    render_html,
+    render_json,
+    render_markdown,
+    write_figures,
+    write_index,
+    write_report,
+)
 
 __all__ = [
+    "FIGURE_DIR",
     "FORMATS",
     "RENDERERS",
     "Comparison",
@@ -35,13 +51,19 @@ __all__ = [
     "DiagnosticsView",
     "EvidenceRow",
     "FigureView",
+    "Findings",
     "Number",
     "ProbabilityRow",
     "QuantityRow",
     "ReportContent",
     "Sentence",
+    "Strip",
+    "StripRow",
+    "TrialFacts",
+    "build_findings",
     "build_headline",
     "build_report",
+    "build_strip",
     "compare_as_of",
     "describe_probability",
     "describe_quantity",
@@ -50,10 +72,12 @@ __all__ = [
     "fmt_probability",
     "linkify",
     "presentation_of",
+    "publish_report",
     "render_html",
     "render_json",
     "render_markdown",
     "write_comparison",
+    "write_figures",
     "write_index",
     "write_report",
 ]

@@ -25,17 +25,29 @@ from .content import (
     DiagnosticsView,
     EvidenceRow,
     FigureView,
+    Findings,
     Number,
     ProbabilityRow,
     QuantityRow,
     ReportContent,
     Sentence,
+    Strip,
+    StripRow,
+    TrialFacts,
 )
-from .figures import FIGURES, figure_png_base64, trial_rows
+from .figures import FIGURES, figure_svg, headline_quantity, plain_label, trial_rows
 from .format import DASH, finite, fmt_estimate, fmt_mcse, fmt_probability, text
 from .plain import describe_probability, describe_quantity
 
-__all__ = ["build_headline", "build_report", "linkify", "presentation_of"]
+__all__ = [
+    "REPORT_LINKS",
+    "build_findings",
+    "build_headline",
+    "build_report",
+    "build_strip",
+    "linkify",
+    "presentation_of",
+]
 
 
 def presentation_of(model: str) -> Presentation:
@@ -376,9 +388,20 @@ def _provenance(result: Result) -> tuple[list[tuple[str, str]], dict[str, str]]:
 # --- figures ------------------------------------------------------------------------------------
 
 
+def figure_names(result: Result, pres: Presentation) -> list[str]:
+    """The figures a report draws: the family's, plus the probability-of-benefit curve (``benefit``) when the
+    headline quantity is on the HR scale (after the forest plot and densities, before the family's own).
+    """
+    names = list(pres.figures)
+    if "benefit" not in names and headline_quantity(result) is not None:
+        at = max((i + 1 for i, n in enumerate(names) if n in ("forest", "densities")), default=len(names))
+        names.insert(at, "benefit")
+    return names
+
+
 def _figures(result: Result, pres: Presentation) -> list[FigureView]:
     out = []
-    for name in pres.figures:
+    for name in figure_names(result, pres):
         if name not in FIGURES:
             raise SpecError(f"model {result.summary.model!r} asks for figure {name!r}; known: {', '.join(FIGURES)}")
         fig_def = FIGURES[name]
@@ -387,11 +410,221 @@ def _figures(result: Result, pres: Presentation) -> list[FigureView]:
             continue
         fig = fig_def.plot(result)
         try:
-            png = figure_png_base64(fig)
+            svg = figure_svg(fig)
         finally:
             fig.clf()  # made without pyplot, so nothing global holds it; clear to release memory now
-        out.append(FigureView(name, fig_def.title, fig_def.caption(data), png, data))
+        out.append(FigureView(name, fig_def.title, fig_def.caption(data), svg, data))
     return out
+
+
+# --- the sensitivity strip ----------------------------------------------------------------------
+
+
+def build_strip(summary: Any) -> Strip | None:
+    """The sensitivity strip a summary carries (``summary.json`` key ``strip``), its numbers tied to their place
+    there (``("strip", <row label>, <key>)``); None when there is none or it holds no rows.
+    """
+    raw = (summary.extra or {}).get("strip")
+    if not isinstance(raw, dict) or not isinstance(raw.get("rows"), list):
+        return None
+    rows = []
+    for r in raw["rows"]:
+        if not isinstance(r, dict) or not text(r.get("label")):
+            continue
+        label = text(r["label"])
+
+        def num(key, fmt, _r=r, _label=label):
+            v = _r.get(key)
+            v = float(v) if finite(v) else None
+            return Number(v, fmt(v), ("strip", _label, key))
+
+        rows.append(
+            StripRow(
+                label=label,
+                probability=num("probability", fmt_probability),
+                median=num("median", fmt_estimate),
+                lower=num("lower", fmt_estimate),
+                upper=num("upper", fmt_estimate),
+                headline=bool(r.get("headline", False)),
+                note=text(r.get("note")),
+            )
+        )
+    if not rows:
+        return None
+    return Strip(text(raw.get("title")) or "Sensitivity", text(raw.get("probability")) or "probability", tuple(rows))
+
+
+# --- summary of findings ------------------------------------------------------------------------
+
+_REGION_WIDE = re.compile(r"\b(global|international|multinational|multi-regional|worldwide)\b(\s*\([^)]*\))?", re.I)
+_PLACES = (
+    "China",
+    "Japan",
+    "Korea",
+    "Taiwan",
+    "India",
+    "East Asia",
+    "Asia",
+    "Europe",
+    "North America",
+    "United States",
+    "USA",
+    "Latin America",
+    "Australia",
+)
+_PLACE = re.compile(r"\b(" + "|".join(re.escape(p) for p in _PLACES) + r")\b")
+_FOLLOW_UP = re.compile(r"median follow[- ]up (?:of )?(\d+(?:\.\d+)?)\s*(?:mo|months?)\b", re.I)
+SECONDARY_SOURCES = ("secondary", "news", "press")
+"""Source kinds that are not a peer-reviewed paper or a conference presentation."""
+NOT_ADVICE = (
+    "This summarises published trial results with a statistical model; it is not a treatment recommendation and "
+    "does not replace clinical judgement, the full publications or guidelines."
+)
+
+
+def region_of(population: str) -> str:
+    """Where a trial enrolled, from its population text: ``global (Asia, Europe, North America)``, ``China``, or ''."""
+    m = _REGION_WIDE.search(population)
+    if m:
+        return m.group(0).strip()
+    return ", ".join(dict.fromkeys(_PLACE.findall(population)))
+
+
+def _count(x: Any) -> str:
+    return f"{float(x):.0f}" if finite(_num(x)) else ""
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if finite(v) else None
+
+
+def _months(x: Any) -> str:
+    v = _num(x)
+    return f"{v:g} mo" if v is not None else ""
+
+
+def _trial_facts(rows: pd.DataFrame) -> list[TrialFacts]:
+    out: dict[tuple[str, str], TrialFacts] = {}
+    for r in rows.to_dict("records"):
+        trial, endpoint = text(r.get("trial")), text(r.get("endpoint"))
+        if (trial, endpoint) in out:
+            continue
+        population = text(r.get("population"))
+        fu = _FOLLOW_UP.search(text(r.get("note")) + " " + text(r.get("analysis")))
+        mat = _num(r.get("maturity"))
+        maturity = f"{mat:.0%} of events" if mat is not None and mat <= 1 else ""
+        kind = text(r.get("analysis_kind"))
+        out[(trial, endpoint)] = TrialFacts(
+            trial=trial,
+            endpoint=endpoint,
+            population=population,
+            region=region_of(population),
+            experimental=text(r.get("experimental")),
+            control=text(r.get("control")),
+            n_experimental=_count(r.get("n_experimental")),
+            n_control=_count(r.get("n_control")),
+            median_experimental=_months(r.get("median_experimental")),
+            median_control=_months(r.get("median_control")),
+            follow_up=f"{fu.group(1)} mo" if fu else "",
+            cutoff=text(r.get("data_cutoff"))
+            or (f"disclosed {text(r.get('disclosed'))}" if text(r.get("disclosed")) else ""),
+            maturity=", ".join(x for x in (maturity, kind) if x),
+            source_kind=text(r.get("source_kind")),
+        )
+    return list(out.values())
+
+
+def _threats(result: Result, trials: pd.DataFrame, facts: list[TrialFacts]) -> list[str]:
+    out = []
+    region = {f.trial: f.region for f in facts}
+    single = {t: r for t, r in region.items() if r and "," not in r and not _REGION_WIDE.search(r)}
+    places = sorted(set(single.values()))
+    if single and len(single) == len(region) and len(places) == 1:
+        out.append(f"single-country evidence (every trial enrolled in {places[0]} only)")
+    elif single and len(places) == 1:
+        out.append(f"{len(single)} of {len(region)} trials enrolled in {places[0]} only")
+    immature = []
+    for r in trials.to_dict("records"):
+        if text(r.get("endpoint")).upper() != "OS":
+            continue
+        mat, kind = _num(r.get("maturity")), text(r.get("analysis_kind")).lower()
+        if (mat is not None and mat < 0.5) or kind == "interim":
+            said = f"{mat:.0%} of deaths" if mat is not None else kind
+            immature.append(f"{text(r.get('trial'))} ({said})")
+    if immature:
+        out.append("immature overall survival: " + ", ".join(dict.fromkeys(immature)))
+    kinds = [text(r.get("source_kind")).lower() for r in trials.to_dict("records")]
+    secondary = [k for k in kinds if k in SECONDARY_SOURCES]
+    if secondary:
+        verb = "rows comes" if len(secondary) == 1 else "rows come"
+        out.append(
+            f"{len(secondary)} of {len(kinds)} evidence {verb} from "
+            + "/".join(sorted(set(secondary)))
+            + " sources, not peer-reviewed papers"
+        )
+    n_trials = len({text(t) for t in trials.get("trial", [])} - {""})
+    if n_trials and n_trials < 3:
+        out.append("a single trial" if n_trials == 1 else f"only {n_trials} trials")
+    ref = result.evidence_used
+    if ref is not None and "table" in getattr(ref, "columns", []):
+        n_ref = int((ref["table"] == "reference").sum())
+        if 0 < n_ref < 10:
+            out.append(f"only {n_ref} reference comparisons to learn the PFS-to-OS relation from")
+    if not (result.summary.diagnostics or {}).get("ok", True):
+        out.append("the MCMC diagnostics failed, so the numbers may be inaccurate")
+    return out
+
+
+def _answer(result: Result) -> list[Sentence]:
+    """The family's answer to the question (its first headline answer), then, for an HR headline quantity, its
+    probability of benefit (unless the answer already gives it) and its median with the 95% CrI.
+    """
+    s = result.summary
+    out = [x for x in build_headline(result) if x.role == "answer"][:1]
+    name = headline_quantity(result)
+    if name is None:
+        return out
+    words = plain_label(result, name)
+    p_name = f"P({name}<1)"
+    said = {n.ref[1] for x in out for n in x.numbers}
+    if p_name in {p["name"] for p in s.probabilities} and p_name not in said:
+        out.append(_sentence(s, Line("estimate", (f"Probability that the {words} is below 1: ", P(p_name), "."))))
+    out.append(_sentence(s, Line("estimate", (f"The {words}: ", CI(name), "."))))
+    return out
+
+
+def build_findings(result: Result) -> Findings:
+    """The summary of findings: trials (population, region, arms, N per arm, medians, follow-up, data cut-off)
+    from the evidence rows the result carries, the answer (the headline quantity's probability of benefit and
+    interval) and the threats to certainty the evidence rows show.  Columns a table lacks are left blank.
+    """
+    trials = trial_rows(result)
+    facts = _trial_facts(trials) if len(trials) else []
+    used = result.evidence_used
+    n_ref = int((used["table"] == "reference").sum()) if used is not None and "table" in used.columns else 0
+    parts = []
+    if facts:
+        n = len({f.trial for f in facts})
+        parts.append(f"{n} trial{'s' if n != 1 else ''} ({len(trials)} evidence row{'s' if len(trials) != 1 else ''})")
+    if n_ref:
+        parts.append(f"{n_ref} reference comparisons of PFS and OS hazard ratios")
+    evidence = (
+        "Evidence used: " + (" and ".join(parts) if parts else "none listed") + f" {_when(result)}".rstrip() + "."
+    )
+    return Findings(tuple(facts), evidence, tuple(_answer(result)), tuple(_threats(result, trials, facts)), NOT_ADVICE)
+
+
+REPORT_LINKS = (
+    ("all reports", "../index.html"),
+    ("summary.csv", "summary.csv"),
+    ("summary.json", "summary.json"),
+    ("posterior.nc", "posterior.nc"),
+)
+"""Links every report carries, relative to its folder: the index of a run (one level up) and the result's data."""
 
 
 def build_report(result: Result) -> ReportContent:
@@ -423,4 +656,7 @@ def build_report(result: Result) -> ReportContent:
         provenance=prov,
         versions=versions,
         summary=result.summary.to_dict(),
+        findings=build_findings(result),
+        strip=build_strip(result.summary),
+        links=list(REPORT_LINKS),
     )

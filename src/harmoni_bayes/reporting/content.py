@@ -9,10 +9,29 @@ check every displayed number against the contract.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
+
+_INNER_PARENS = re.compile(r"\s*\([^()]*\)")
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a reason a row was left out: the reason without its parenthesised particulars (nested or not)
+    and without what follows a semicolon (``"conflicting report of the same analysis (HR ...); kept ..."`` ->
+    ``"conflicting report of the same analysis"``).
+    """
+    kind, n = reason, 1
+    while n:
+        kind, n = _INNER_PARENS.subn("", kind)
+    kind = kind.split(";", 1)[0].strip(" ,.")
+    return kind or "no reason recorded"
 
 
 @dataclass(frozen=True)
@@ -48,12 +67,10 @@ class Sentence:
         return [p for p in self.parts if isinstance(p, Number)]
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict of this object."""
-        return {
-            "role": self.role,
-            "text": self.text,
-            "parts": [p if isinstance(p, str) else p.to_dict() for p in self.parts],
-        }
+        """A JSON-ready dict of this object: its role and its parts (text, and numbers with their place in
+        summary.json); the sentence is the parts joined, each number by its ``text``.
+        """
+        return {"role": self.role, "parts": [p if isinstance(p, str) else p.to_dict() for p in self.parts]}
 
 
 @dataclass(frozen=True)
@@ -84,6 +101,20 @@ class ProbabilityRow:
     mcse: Number
 
 
+_EVIDENCE_KEYS = (
+    "row_id",
+    "table",
+    "trial",
+    "endpoint",
+    "subgroup",
+    "estimate",
+    "se",
+    "disclosed",
+    "source_kind",
+    "reason",
+)
+
+
 @dataclass(frozen=True)
 class EvidenceRow:
     """One evidence row as shown: ``source`` is a list of (text, url-or-None) pieces."""
@@ -111,33 +142,20 @@ class EvidenceRow:
         return "".join(t for t, _ in self.source)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict of this object."""
-        d = {
-            k: getattr(self, k)
-            for k in (
-                "row_id",
-                "table",
-                "trial",
-                "endpoint",
-                "subgroup",
-                "estimate",
-                "se",
-                "disclosed",
-                "source_kind",
-                "reason",
-            )
-        }
-        return d | {"source": self.source_text, "links": self.links}
+        """A JSON-ready dict of this object, blank fields left out; the source is not repeated (the report pages
+        show it, and the evidence table holds it under the row id).
+        """
+        return {k: v for k in _EVIDENCE_KEYS if (v := getattr(self, k))}
 
 
 @dataclass
 class FigureView:
-    """A rendered figure: title, caption, the PNG (base64) and the plotted data."""
+    """A rendered figure: title, caption, the SVG text and the plotted data."""
 
     name: str
     title: str
     caption: str
-    png_base64: str
+    svg: str
     data: pd.DataFrame
 
     @property
@@ -145,13 +163,175 @@ class FigureView:
         """Alternative text of the figure: its title and caption."""
         return f"{self.title}. {self.caption}"
 
+    @property
+    def data_uri(self) -> str:
+        """The SVG as a ``data:`` URI, for a self-contained ``<img>``."""
+        return "data:image/svg+xml;base64," + base64.b64encode(self.svg.encode("utf-8")).decode("ascii")
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of this object: the plotted data by column (see :func:`columns`)."""
+        return {"name": self.name, "title": self.title, "caption": self.caption, "data": columns(self.data)}
+
+
+FIGURE_DIGITS = 3
+"""Significant digits of the plotted numbers in report.json (the figures' data, not summary.json's numbers)."""
+MAX_POINTS = 32
+"""Points kept per curve of a long figure table (densities, curves) in report.json."""
+MAX_CURVES = 12
+"""A long figure table with more distinct text keys than this is a table of points, kept whole."""
+
+
+def _round(x: float) -> float | None:
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.{FIGURE_DIGITS}g}")
+
+
+def columns(df: pd.DataFrame) -> dict:
+    """A figure's plotted table for report.json, by column at :data:`FIGURE_DIGITS` significant digits.
+
+    A table of points (at most :data:`MAX_POINTS` rows, or more than :data:`MAX_CURVES` distinct text keys) is
+    ``{"columns": {name: [values]}}``; a text column that mostly repeats a few values is stored as
+    ``{"levels": [distinct values], "codes": [index into levels per row]}``.  A table of curves (density grids,
+    OC curves) is split into its curves by its text columns and each curve thinned evenly to at most
+    :data:`MAX_POINTS` points (ends kept): ``{"series": [{<text column>: value, ..., <number column>: [...]}]}``.
+    """
+    if df is None or len(df) == 0:
+        return {"columns": {}}
+    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+
+    def values(frame: pd.DataFrame, col: str) -> list:
+        if col in numeric:
+            return [_round(float(v)) for v in frame[col]]
+        return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in frame[col].tolist()]
+
+    def column(col: str) -> list | dict:
+        v = values(df, col)
+        if col in numeric:
+            return v
+        levels = list(dict.fromkeys(v))
+        if len(v) < 8 or 2 * len(levels) > len(v):
+            return v
+        code = {x: i for i, x in enumerate(levels)}
+        return {"levels": levels, "codes": [code[x] for x in v]}
+
+    keys = [c for c in df.columns if c not in numeric]
+    n_curves = len(df.drop_duplicates(keys)) if keys else 1
+    if len(df) <= MAX_POINTS or n_curves > MAX_CURVES:
+        return {"columns": {c: column(c) for c in df.columns}}
+    series = []
+    groups = df.groupby(keys, sort=False, dropna=False) if keys else [((), df)]
+    for key, frame in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        if len(frame) > MAX_POINTS:
+            idx = sorted({round(i) for i in np.linspace(0, len(frame) - 1, MAX_POINTS)})
+            frame = frame.iloc[idx]
+        series.append(dict(zip(keys, key, strict=True)) | {c: values(frame, c) for c in numeric})
+    return {"series": series}
+
+
+def summary_sha256(summary: dict) -> str:
+    """SHA-256 of ``summary.json`` as written (:meth:`harmoni_bayes.summaries.Summary.to_json`) for this summary."""
+    text = json.dumps(summary, indent=2, sort_keys=False) + "\n"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _by_reason(rows: list[EvidenceRow]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(r.reason, []).append(r.row_id)
+    return out
+
+
+@dataclass(frozen=True)
+class StripRow:
+    """One row of the sensitivity strip: how certain the answer is under one analysis of the evidence."""
+
+    label: str
+    probability: Number
+    median: Number
+    lower: Number
+    upper: Number
+    headline: bool
+    note: str = ""
+
     def to_dict(self) -> dict:
         """A JSON-ready dict of this object."""
         return {
-            "name": self.name,
-            "title": self.title,
-            "caption": self.caption,
-            "data": json.loads(self.data.to_json(orient="records")),
+            "label": self.label,
+            **{k: getattr(self, k).to_dict() for k in ("probability", "median", "lower", "upper")},
+            "headline": self.headline,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Strip:
+    """The sensitivity strip beside the headline (``summary.json`` key ``strip``): ``title``, the probability
+    shown (``P(OS HR < 1)``) and one row per analysis, the headline's own row marked.
+    """
+
+    title: str
+    probability: str
+    rows: tuple[StripRow, ...]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
+        return {"title": self.title, "probability": self.probability, "rows": [r.to_dict() for r in self.rows]}
+
+
+@dataclass(frozen=True)
+class TrialFacts:
+    """One trial (and endpoint) in the summary of findings, as the evidence rows give it; blank when not given."""
+
+    trial: str
+    endpoint: str
+    population: str
+    region: str
+    experimental: str
+    control: str
+    n_experimental: str
+    n_control: str
+    median_experimental: str
+    median_control: str
+    follow_up: str
+    cutoff: str
+    maturity: str
+    source_kind: str
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """The summary of findings at the top of a report (Cochrane/GRADE style): who and what was studied, the
+    answer with its probability and interval, and what limits the certainty, in the evidence's own terms.
+    """
+
+    trials: tuple[TrialFacts, ...]
+    evidence: str
+    answer: tuple[Sentence, ...]
+    threats: tuple[str, ...]
+    note: str
+
+    @property
+    def certainty(self) -> str:
+        """One line naming the main threats to certainty (or saying none was flagged)."""
+        if not self.threats:
+            return "no threat was flagged from the evidence rows (this is not a formal GRADE rating)."
+        return "limited by " + "; ".join(self.threats) + " (flagged from the evidence rows; not a formal GRADE rating)."
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of this object."""
+        return {
+            "trials": {k: [getattr(t, k) for t in self.trials] for k in TrialFacts.__dataclass_fields__},
+            "evidence": self.evidence,
+            "answer": [s.to_dict() for s in self.answer],
+            "threats": list(self.threats),
+            "certainty": self.certainty,
+            "note": self.note,
         }
 
 
@@ -212,6 +392,17 @@ class ReportContent:
     provenance: list[tuple[str, str]]
     versions: dict[str, str]
     summary: dict = field(repr=False, default_factory=dict)  # summary.json as loaded: the exact values
+    findings: Findings | None = None
+    strip: Strip | None = None
+    links: list[tuple[str, str]] = field(default_factory=list)  # (label, relative href): index, data files
+
+    @property
+    def excluded_by_reason(self) -> list[tuple[str, list[EvidenceRow]]]:
+        """Rows left out, grouped by the kind of reason (the reason without its particulars), in order."""
+        groups: dict[str, list[EvidenceRow]] = {}
+        for r in self.evidence_excluded:
+            groups.setdefault(reason_kind(r.reason), []).append(r)
+        return list(groups.items())
 
     @property
     def headline_numbers(self) -> list[Number]:
@@ -231,26 +422,27 @@ class ReportContent:
             "arms": {"experimental": self.experimental, "control": self.control},
             "endpoint": self.endpoint,
             "headline": [s.to_dict() for s in self.headline],
-            "probabilities": [
-                {"name": r.name, "description": r.description, "value": r.value.to_dict(), "mcse": r.mcse.to_dict()}
-                for r in self.probabilities
+            "strip": self.strip.to_dict() if self.strip else None,
+            "findings": self.findings.to_dict() if self.findings else None,
+            # the tables' plain words, by name; their numbers are summary.json's, formatted by reporting/format.py
+            "probabilities": {r.name: r.description for r in self.probabilities},
+            "quantities": {r.name: r.description for r in self.quantities},
+            # by column, blank columns left out; sources are shown on the pages and kept in the evidence table
+            "evidence_used": {
+                k: col
+                for k in _EVIDENCE_KEYS
+                if k != "reason" and any(col := [getattr(r, k) for r in self.evidence_used])
+            },
+            # grouped by the kind of reason, then by the full reason: {kind, details: {reason: [row ids]}}
+            "evidence_excluded": [
+                {"reason": kind, "details": _by_reason(rows)} for kind, rows in self.excluded_by_reason
             ],
-            "quantities": [
-                {
-                    "name": r.name,
-                    "description": r.description,
-                    "scale": r.scale,
-                    **{k: getattr(r, k).to_dict() for k in ("median", "lower", "upper", "mean", "sd")},
-                    "moments_scale": r.moments_scale,
-                }
-                for r in self.quantities
-            ],
-            "evidence_used": [r.to_dict() for r in self.evidence_used],
-            "evidence_excluded": [r.to_dict() for r in self.evidence_excluded],
+            "links": dict(self.links),
             "figures": [f.to_dict() for f in self.figures],
             "assumptions": list(self.assumptions),
             "diagnostics": self.diagnostics.to_dict(),
             "provenance": dict(self.provenance),
             "versions": dict(self.versions),
-            "summary": self.summary,
+            # the exact values live in summary.json beside the report (every "ref" points there); its checksum:
+            "summary": {"file": "summary.json", "sha256": summary_sha256(self.summary)},
         }

@@ -8,6 +8,7 @@ DataFrame, so a figure can always be checked against (or replaced by) a table.
 * :func:`posterior_densities`  posterior densities of the key quantities with their priors overlaid
 * :func:`surrogacy_scatter`    reference trials' PFS vs OS HRs, the fitted line and the target's forecast
 * :func:`compare_posteriors`   one quantity across results (e.g. the same spec at different as-of dates)
+* :func:`benefit_curve`        probability of benefit: P(HR < h) over h for the headline HR quantity
 
 Interval numbers (medians, 95% CrIs) come from ``summary.json`` (``result.summary``); draws are used
 only for densities and the surrogacy line.  Without ``ax`` a new ``Figure`` is made *without* pyplot
@@ -30,25 +31,32 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
 from .. import posterior
-from ..constants import LOWER_KEY, Q_HI, Q_LO, UPPER_KEY, Z_INTERVAL
+from ..constants import INTERVAL_PROB, LOWER_KEY, Q_HI, Q_LO, UPPER_KEY, Z_INTERVAL
 from ..models import families, get_family
 from ..models.base import Presentation
 from ..results import Result
 from .format import fmt_probability, hr_interval
+from .plain import describe_quantity
 
 __all__ = [
     "FIGURES",
     "FigureDef",
+    "benefit_curve",
+    "benefit_curve_data",
     "compare_posteriors",
     "compare_posteriors_data",
     "figure_png_base64",
+    "figure_svg",
     "forest_plot",
     "forest_plot_data",
+    "headline_quantity",
+    "plain_label",
     "posterior_densities",
     "posterior_densities_data",
     "surrogacy_scatter",
@@ -88,6 +96,16 @@ def figure_png_base64(fig: Figure, dpi: int = 110) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def figure_svg(fig: Figure) -> str:
+    """The figure as SVG text: text kept as text (small, sharp, searchable), no date, stable ids."""
+    if fig.canvas is None or not hasattr(fig.canvas, "print_svg"):
+        FigureCanvasAgg(fig)
+    buf = io.StringIO()
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "harmoni-bayes"}):
+        fig.savefig(buf, format="svg", facecolor="white", metadata={"Date": None})
+    return buf.getvalue()
 
 
 def _hr_axis(ax, lo: float, hi: float, axis: str = "x") -> None:
@@ -347,6 +365,9 @@ def _density_names(result: Result) -> list[str]:
             out += [n for n in qs if n.startswith(stem + "[")]
         elif k in qs:
             out.append(k)
+    lead = headline_quantity(result)
+    if lead is not None and lead not in out:  # e.g. a network whose target is not the family's default
+        out.insert(0, lead)
     return out
 
 
@@ -387,11 +408,35 @@ def posterior_densities_data(result: Result) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 
+def plain_label(result: Result, name: str) -> str:
+    """A quantity's name as a legend shows it: its plain words without their parenthesis ("pooled HR"), else the
+    family's short label, else the name.
+    """
+    pres = _presentation(result)
+    words = describe_quantity(name, pres.names)
+    if words == name and name in pres.short_labels:
+        return pres.short_labels[name]
+    return re.sub(r"\s*\([^()]*\)$", "", words) or name
+
+
+def _share_below_1(result: Result, name: str, log_draws: np.ndarray | None = None) -> float | None:
+    """P(<name> < 1): from summary.json when it reports it, else from the draws (log scale), else None."""
+    p = _probabilities(result).get(f"P({name}<1)")
+    if p is not None:
+        return float(p["value"])
+    if log_draws is not None and log_draws.size:
+        return float(np.mean(log_draws < 0))
+    return None
+
+
 def posterior_densities(result: Result, ax=None) -> Figure:
     """Posterior densities (solid) of the key quantities with their priors (dashed).
 
-    Without ``ax`` the figure has one panel for the HR-scale quantities (log axis) and one per other
-    quantity (e.g. tau); with ``ax`` only the HR panel is drawn into it.
+    As :func:`arviz.plot_posterior` does, each posterior has its 95% HDI drawn as a bar under the curves (from
+    summary.json), and on the HR panel the area below HR 1 is shaded and its share stated in the legend
+    (``P(HR<1)`` from summary.json where reported).  Legends use plain names and sit above the axes, off the
+    line of no effect.  Without ``ax`` the figure has one panel for the HR-scale quantities (log axis) and
+    one per other quantity (e.g. tau); with ``ax`` only the HR panel is drawn into it.
     """
     df = posterior_densities_data(result)
     panels = list(dict.fromkeys(df["panel"])) if not df.empty else ["hr"]
@@ -399,7 +444,7 @@ def posterior_densities(result: Result, ax=None) -> Figure:
         panels = ["hr"] + [p for p in panels if p != "hr"]
     if ax is None:
         widths = [3.0 if p == "hr" else 1.8 for p in panels]
-        fig = Figure(figsize=(min(3.2 * sum(widths) / 1.6, 10.5), 3.3), layout="constrained")
+        fig = Figure(figsize=(min(max(3.2 * sum(widths) / 1.6, 6.0), 10.5), 3.8), layout="constrained")
         FigureCanvasAgg(fig)
         axes = list(fig.subplots(1, len(panels), squeeze=False, gridspec_kw={"width_ratios": widths})[0])
     else:
@@ -412,30 +457,155 @@ def posterior_densities(result: Result, ax=None) -> Figure:
         sub = df[df["panel"] == panel]
         names = list(dict.fromkeys(sub["quantity"]))
         post = sub[sub["distribution"] == "posterior"]
+        top = float(sub["density"].max()) if len(sub) else 1.0
         for i, name in enumerate(names):
             color = PALETTE[i % len(PALETTE)]
             p = post[post["quantity"] == name]
-            ax_.plot(p["x"], p["density"], color=color, lw=2, label=f"{name}")
+            label = plain_label(result, name)
+            if panel == "hr" and len(p):
+                below = p[p["x"] <= 1.0]
+                if len(below) and i == 0:  # shading every curve would blur into grey: the first (headline) one
+                    ax_.fill_between(below["x"], 0, below["density"], color=color, alpha=0.15, lw=0)
+                share = _share_below_1(result, name)
+                if share is not None:
+                    label += f" \u2014 P(HR<1) {fmt_probability(share)}"
+            ax_.plot(p["x"], p["density"], color=color, lw=2, label=label)
             pr = sub[(sub["quantity"] == name) & (sub["distribution"] == "prior")]
             if len(pr):
                 ax_.plot(pr["x"], pr["density"], color=color, lw=1.2, ls="--", alpha=0.8)
+            q = qs.get(name, {})
+            lo, hi = q.get("hdi_low"), q.get("hdi_high")
+            if lo is not None and hi is not None and len(p):
+                y = -top * (0.05 + 0.06 * i)
+                ax_.plot([lo, hi], [y, y], color=color, lw=3, solid_capstyle="butt")
         if (sub["distribution"] == "prior").any():
             ax_.plot([], [], color=OBSERVED, lw=1.2, ls="--", label="prior (dashed)")
+        ax_.plot([], [], color=OBSERVED, lw=3, label=f"{INTERVAL_PROB:.0%} HDI (bars)")
         if panel == "hr":
             lo = min(qs[n][LOWER_KEY] for n in names if n in qs)
             hi = max(qs[n][UPPER_KEY] for n in names if n in qs)
             _hr_axis(ax_, min(lo * 0.8, 0.9), max(hi * 1.25, 1.1))
-            ax_.set_xlabel("hazard ratio (log scale)")
+            ax_.set_xlabel("hazard ratio (log scale); shaded: HR < 1")
             ax_.set_ylabel("density per unit log HR")
         else:
             q = qs.get(panel, {})
             if q.get(UPPER_KEY) is not None:
                 ax_.set_xlim(left=min(0.0, post["x"].min()), right=q[UPPER_KEY] * 1.6)
-            ax_.set_xlabel(PANEL_LABELS.get(panel, panel))
-        ax_.set_ylim(bottom=0)
-        ax_.legend(fontsize=7, frameon=False, loc="upper right")
-        for side in ("top", "right"):
+            ax_.set_xlabel(PANEL_LABELS.get(panel, plain_label(result, panel)))
+        ax_.set_ylim(bottom=-top * (0.05 + 0.06 * len(names)), top=top * 1.05)
+        ax_.axhline(0, color=OBSERVED, lw=0.6, zorder=0)
+        ax_.set_yticks([])
+        ax_.legend(fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=1)
+        for side in ("top", "right", "left"):
             ax_.spines[side].set_visible(False)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# probability of benefit: P(HR < h) over h
+# ---------------------------------------------------------------------------------------------
+
+BENEFIT_HRS = np.round(np.exp(np.linspace(math.log(0.3), math.log(1.3), 121)), 4)
+"""The HRs at which the probability-of-benefit curve is drawn (0.3 to 1.3, even on the log scale)."""
+BENEFIT_MARKS = (1.0, 0.9, 0.8, 0.7)
+"""Thresholds marked on the curve when the spec names none."""
+
+
+def headline_quantity(result: Result) -> str | None:
+    """The HR-scale quantity a result's headline is about, or None when the headline is not an HR.
+
+    The family's ``presentation.headline_quantity`` when the summary reports it on the HR scale; else (e.g. a
+    network whose target is not the family's default) the first HR-scale quantity with ``P(<name><1)``.
+    """
+    qs = _quantities(result)
+    name = _presentation(result).headline_quantity
+    if name in qs:
+        return name if qs[name].get("scale") == "hr" else None
+    for p in _probabilities(result):
+        m = re.fullmatch(r"P\((.+)<1\)", p)
+        if m and qs.get(m.group(1), {}).get("scale") == "hr":
+            return m.group(1)
+    return None
+
+
+def benefit_thresholds(result: Result) -> tuple[float, ...]:
+    """The HRs marked on the benefit curve: the spec's ``thresholds``, else 1, 0.9, 0.8 and 0.7."""
+    spec = result.spec if isinstance(result.spec, dict) else {}
+    given = spec.get("thresholds") or ()
+    marks = [float(t) for t in given if isinstance(t, int | float) and float(t) > 0]
+    return tuple(sorted(set(marks or BENEFIT_MARKS), reverse=True))
+
+
+def benefit_curve_data(result: Result) -> pd.DataFrame:
+    """The probability-of-benefit curve of the headline HR quantity.
+
+    Columns: ``quantity``, ``kind`` (``curve``: P(HR < h) from the posterior draws at :data:`BENEFIT_HRS`;
+    ``mark``: the thresholds of :func:`benefit_thresholds`), ``hr``, ``probability`` and ``source``
+    (``draws``, or ``summary`` for a mark whose ``P(<quantity><h>)`` summary.json reports: that value is
+    shown, so the figure never disagrees with the probability table).  Empty without an HR headline or draws.
+    """
+    cols = ["quantity", "kind", "hr", "probability", "source"]
+    name = headline_quantity(result)
+    draws = draws_of(_group(result, "posterior"), name) if name else None
+    if name is None or draws is None:
+        return pd.DataFrame(columns=cols)
+    draws = np.sort(draws[np.isfinite(draws)])
+    if draws.size == 0:
+        return pd.DataFrame(columns=cols)
+
+    def below(h: np.ndarray) -> np.ndarray:
+        return np.searchsorted(draws, h, side="left") / draws.size
+
+    probs = _probabilities(result)
+    rows = [
+        {"quantity": name, "kind": "curve", "hr": float(h), "probability": float(v), "source": "draws"}
+        for h, v in zip(BENEFIT_HRS, below(BENEFIT_HRS), strict=True)
+    ]
+    for t in benefit_thresholds(result):
+        p = probs.get(f"P({name}<{t:g})")
+        value, source = (float(p["value"]), "summary") if p else (float(below(np.array([t]))[0]), "draws")
+        rows.append({"quantity": name, "kind": "mark", "hr": t, "probability": value, "source": source})
+    return pd.DataFrame(rows, columns=cols).astype({"hr": float, "probability": float})
+
+
+def benefit_curve(result: Result, ax=None) -> Figure:
+    """P(HR < h) against h (log axis, 0.3 to 1.3) for the headline HR quantity, with the thresholds marked
+    and their probabilities written beside them.  Reading: the curve at h is the probability that the true
+    HR is below h, i.e. that the benefit is at least that large.
+    """
+    df = benefit_curve_data(result)
+    if ax is None:
+        fig, (ax,) = _new_figure(7.4, 3.6)
+    else:
+        fig = ax.figure
+    if df.empty:
+        _message(ax, "no HR-scale headline quantity with posterior draws")
+        return fig
+    name = str(df["quantity"].iloc[0])
+    curve, marks = df[df["kind"] == "curve"], df[df["kind"] == "mark"]
+    ax.plot(curve["hr"], curve["probability"], color=POSTERIOR, lw=2, label=f"P({plain_label(result, name)} < h)")
+    for r in marks.itertuples(index=False):
+        ax.plot([r.hr, r.hr], [0, r.probability], color=OBSERVED, lw=0.8, ls=":")
+        ax.plot([r.hr], [r.probability], "o", color=SUMMARY, ms=5, zorder=3)
+    said = "\n".join(f"P(HR < {r.hr:g}) = {fmt_probability(r.probability)}" for r in marks.itertuples(index=False))
+    ax.text(  # right of the axes: never over the curve or the line of no effect
+        1.03,
+        0.5,
+        said,
+        transform=ax.transAxes,
+        ha="left",
+        va="center",
+        fontsize=8,
+        color=SUMMARY,
+        bbox={"boxstyle": "round,pad=0.4", "fc": "white", "ec": "#d8dee6"},
+    )
+    _hr_axis(ax, min(float(BENEFIT_HRS[0]), marks["hr"].min()), max(float(BENEFIT_HRS[-1]), marks["hr"].max()))
+    ax.set_ylim(0, 1.04)
+    ax.set_xlabel("h: hazard ratio (log scale)")
+    ax.set_ylabel("probability that HR < h")
+    ax.legend(fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0))
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
     return fig
 
 
@@ -673,13 +843,29 @@ def _forest_caption(df: pd.DataFrame) -> str:
 
 
 def _densities_caption(df: pd.DataFrame) -> str:
-    text = "Solid curves: how plausible each value is after seeing the evidence (posterior)."
+    text = (
+        "Solid curves: how plausible each value is after seeing the evidence (posterior); bars under the curves: "
+        f"{INTERVAL_PROB:.0%} highest-density intervals; shaded: the part below HR 1, whose probability the "
+        "legend states."
+    )
     if (df["distribution"] == "prior").any():
         return text + (
             " Dashed curves: before seeing it (prior). Where the two look alike, the data say little "
             "about that quantity."
         )
     return text + " No prior draws were stored with this result, so no prior is overlaid."
+
+
+def _benefit_caption(df: pd.DataFrame) -> str:
+    marks = df[df["kind"] == "mark"]
+    said = "; ".join(
+        f"HR < {h:g}: {fmt_probability(p)}" for h, p in zip(marks["hr"], marks["probability"], strict=True)
+    )
+    return (
+        "The probability that the true hazard ratio is below each value h on the horizontal axis, from the "
+        f"posterior draws: the further left, the larger the benefit asked for. Marked: {said} (values as in the "
+        "probability table where it reports them)."
+    )
 
 
 def _surrogacy_caption(df: pd.DataFrame) -> str:
@@ -708,6 +894,7 @@ FIGURES: dict[str, FigureDef] = {
     "surrogacy": FigureDef(
         "PFS and OS effects across reference trials", _surrogacy_caption, surrogacy_scatter, surrogacy_scatter_data
     ),
+    "benefit": FigureDef("Probability of benefit", _benefit_caption, benefit_curve, benefit_curve_data),
 }
 
 

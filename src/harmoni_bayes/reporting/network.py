@@ -35,6 +35,7 @@ from .figures import (
     _new_figure,
     _observed,
     _quantities,
+    plain_label,
     trial_rows,
 )
 from .format import fmt_probability
@@ -253,7 +254,8 @@ def nma_forest_data(result: Result) -> pd.DataFrame:
     for name, q in qs.items():
         if name.startswith("hr_") and "_vs_" in name:
             out.append(
-                {"row": name, "kind": "summary", "estimate": q["median"], "lower": q[LOWER_KEY], "upper": q[UPPER_KEY]}
+                {"row": plain_label(result, name), "kind": "summary", "estimate": q["median"]}
+                | {"lower": q[LOWER_KEY], "upper": q[UPPER_KEY]}
                 | {"source": name}
             )
     return pd.DataFrame(out, columns=cols).astype({"estimate": float, "lower": float, "upper": float})

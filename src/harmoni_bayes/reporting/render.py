@@ -23,7 +23,7 @@ import markupsafe
 from ..files import atomic_write
 from ..results import load_result
 from .build import build_report, presentation_of
-from .content import Number, ReportContent, Sentence
+from .content import FigureView, Number, ReportContent, Sentence
 from .format import fmt_probability
 from .plain import describe_probability
 
@@ -33,12 +33,15 @@ _MD_ENTITY = re.compile(r"&(?=#?\w+;)")
 FORMATS = {"html": "report.html", "md": "report.md", "json": "report.json"}
 
 __all__ = [
+    "FIGURE_DIR",
     "FORMATS",
     "RENDERERS",
+    "publish_report",
     "render_comparison_html",
     "render_html",
     "render_json",
     "render_markdown",
+    "write_figures",
     "write_index",
     "write_report",
 ]
@@ -84,18 +87,55 @@ def _env(autoescape: bool) -> jinja2.Environment:
 
 
 def render_html(content: ReportContent) -> str:
-    """A self-contained HTML page: inline CSS, figures as base64 PNG, no scripts, nothing fetched."""
+    """A self-contained HTML page: inline CSS, figures as SVG ``data:`` URIs, no scripts, nothing fetched."""
     return _env(True).get_template("report.html.j2").render(c=content)
 
 
-def render_markdown(content: ReportContent) -> str:
-    """Markdown; figures are embedded as data-URI PNGs."""
-    return _env(False).get_template("report.md.j2").render(c=content)
+FIGURE_DIR = ".report_files"
+"""The folder beside ``report.md`` holding its figures as SVG files.  Its name starts with a dot because a result
+folder may hold only the result and its reports (``results.check_output_dir`` ignores dot-names), so
+``harmoni-bayes run --report`` can replace the folder again."""
+
+
+def figure_file(index: int, figure: FigureView) -> str:
+    """The file name of a report's ``index``-th figure (from 1): ``fig-1-forest.svg``."""
+    return f"fig-{index}-{figure.name}.svg"
+
+
+def render_markdown(content: ReportContent, figure_dir: str = FIGURE_DIR) -> str:
+    """Markdown; figures are image links to ``<figure_dir>/fig-<n>-<name>.svg`` (see :func:`write_report`), so
+    the page shows on GitHub and in other viewers that do not render data-URI images.
+    """
+    return _env(False).get_template("report.md.j2").render(c=content, figure_dir=figure_dir, figure_file=figure_file)
+
+
+def write_figures(content: ReportContent, folder: str | Path) -> list[Path]:
+    """Write the figures of ``content`` as SVG files into ``folder`` (created; stale ``fig-*.svg`` removed)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, f in enumerate(content.figures, start=1):
+        path = folder / figure_file(i, f)
+        atomic_write(path, f.svg)
+        written.append(path)
+    for old in folder.glob("fig-*.svg"):
+        if old not in written:
+            old.unlink()
+    return written
 
 
 def render_json(content: ReportContent) -> str:
-    """The content as JSON (figures as their plotted data, without the images)."""
-    return json.dumps(_clean(content.to_dict()), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """The content as JSON (figures as their plotted data by column, without the images).
+
+    One top-level key per line, each value compact, so the file stays small (under 40 KB for the shipped specs)
+    and a diff shows which part changed.
+    """
+    data = _clean(content.to_dict())
+    lines = [
+        f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False, allow_nan=False, separators=(',', ':'))}"
+        for k, v in data.items()
+    ]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def _clean(x):
@@ -124,10 +164,34 @@ def write_report(result_dir: str | Path, fmt: str = "html") -> list[Path]:
     content = build_report(load_result(result_dir))
     written = []
     for f in fmts:
+        if f == "md":
+            write_figures(content, result_dir / FIGURE_DIR)
         path = result_dir / FORMATS[f]
         atomic_write(path, RENDERERS[f](content))
         written.append(path)
     return written
+
+
+PUBLISHED = ("report.html", "report.md", "report.json", "summary.json", "summary.csv", "posterior.nc")
+"""What :func:`publish_report` copies: the reports and the result files they link to."""
+
+
+def publish_report(result_dir: str | Path, target: str | Path) -> Path:
+    """Copy a rendered report, its Markdown figures and the result files it links to into ``target``.
+
+    For a folder of reports with an ``index.html`` one level up (as ``harmoni-bayes run-all`` writes), so the
+    links of every report (index, ``summary.csv``, ``posterior.nc``, the Markdown figures) resolve there.
+    """
+    import shutil
+
+    result_dir, target = Path(result_dir), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in PUBLISHED:
+        if (result_dir / name).exists():
+            shutil.copy2(result_dir / name, target / name)
+    if (result_dir / FIGURE_DIR).is_dir():
+        shutil.copytree(result_dir / FIGURE_DIR, target / FIGURE_DIR, dirs_exist_ok=True)
+    return target
 
 
 # --- index --------------------------------------------------------------------------------------
