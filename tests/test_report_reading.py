@@ -164,7 +164,9 @@ def test_strip_with_a_missing_number_shows_a_dash():
 
 def _every_family_result(results) -> dict[str, object]:
     out = {r.summary.model: r for r in results.values()}
-    out |= {m: fake_forecast_result(m) for m in ("os_forecast", "surrogacy")}
+    out |= {
+        m: fake_forecast_result(m) for m in ("os_forecast", "surrogacy", "os_forecast_classes", "surrogacy_classes")
+    }
     return out
 
 
@@ -497,11 +499,13 @@ def test_every_printed_number_equals_summary_json_formatted(results):
             rows = _md_table_rows(md, q["name"])
             assert len(rows) == 1, (case, q["name"])
             shown = rows[0][2:6]
+            sep = " to " if min(q["q2.5"], q["q97.5"]) < 0 else "–"  # never "-0.23–-0.02"
+            log = "log_mean" in q  # HR scales: moments of the log HR, marked *log*
             expected = [
                 fmt_estimate(q["median"]),
-                f"{fmt_estimate(q['q2.5'])}–{fmt_estimate(q['q97.5'])}",
-                fmt_estimate(q["mean"]),
-                fmt_estimate(q["sd"]),
+                f"{fmt_estimate(q['q2.5'])}{sep}{fmt_estimate(q['q97.5'])}",
+                fmt_estimate(q["log_mean"]) + " *log*" if log else fmt_estimate(q["mean"]),
+                fmt_estimate(q["log_sd"]) + " *log*" if log else fmt_estimate(q["sd"]),
             ]
             assert shown == expected, (case, q["name"])
         for sentence in [*c.headline, *c.findings.answer]:

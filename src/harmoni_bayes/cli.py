@@ -547,15 +547,11 @@ def _main_job_spec(task: _SpecTask) -> _SpecDone:
 
 
 def _publish(result_dir: Path, target: Path) -> None:
-    """Write the result's report and copy it, with summary.json, into the reports folder."""
-    import shutil
-
-    from .reporting import write_report
+    """Write the result's report and publish it, with its figures and the result files it links to."""
+    from .reporting import publish_report, write_report
 
     write_report(result_dir, fmt="all")
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ("report.html", "report.md", "report.json", "summary.json"):
-        shutil.copy2(result_dir / name, target / name)
+    publish_report(result_dir, target)
 
 
 class _Lines:

@@ -7,6 +7,7 @@ and the family says what evidence it needs, what it can do, and what its quantit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from .errors import ModelError
 from .models import get_family
 from .models.base import EvidenceRecord, EvidenceTables, ExactFit, ModelFamily
 from .results import Result, make_provenance
-from .specs import load_spec, spec_to_dict, with_overrides
+from .specs import load_spec, merge_changes, parse_spec, spec_to_dict, with_overrides
 from .summaries import (
     Summary,
     diagnostics_record,
@@ -109,6 +110,10 @@ def run_spec(
         diagnostics=diagnostics_record(diag),
         extra=family.summary_extra(idata),
     )
+    if "strip" not in summary.extra and spec.method == "exact":
+        strip = exact_sensitivity_strip(spec, family_cls, tables, summary)
+        if strip:
+            summary.extra["strip"] = strip
     return Result(
         spec=spec_to_dict(spec),
         summary=summary,
@@ -120,6 +125,43 @@ def run_spec(
             spec.sampler.seed, spec.method, as_of_s, {"evidence_files": tables.files} | _notes(record)
         ),
     )
+
+
+def exact_sensitivity_strip(spec: SpecBase, family_cls: type[ModelFamily], tables: EvidenceTables, summary: Summary):
+    """The headline probability and HR under the family's prior settings (``ModelFamily.sensitivity``).
+
+    With an exact engine each setting is one more exact fit of the same evidence (milliseconds), so every exact
+    report shows, beside its headline, how much the answer depends on the heterogeneity prior.  ``None`` when
+    the family declares no settings or has no headline HR.
+    """
+    hq = family_cls.presentation.headline_quantity
+    pname = f"P({hq}<1)"
+    have = {q["name"]: q for q in summary.quantities}
+    probs = {p["name"]: p["value"] for p in summary.probabilities}
+    if not family_cls.sensitivity or hq not in have or pname not in probs:
+        return None
+
+    def row(label: str, p: float, q: Mapping[str, Any], headline: bool, note: str) -> dict[str, Any]:
+        return {
+            "label": label,
+            "probability": p,
+            "median": q["median"],
+            "lower": q["q2.5"],
+            "upper": q["q97.5"],
+            "headline": headline,
+            "note": note,
+        }
+
+    rows = [row("as specified", probs[pname], have[hq], True, "the spec's priors")]
+    base = spec_to_dict(spec)
+    for label, changes in family_cls.sensitivity:
+        alt = parse_spec(merge_changes(base, changes))
+        fam, _ = family_cls.from_spec(alt, tables)
+        fit = fam.exact_fit(EXACT_DRAWS, np.random.default_rng(spec.sampler.seed))
+        q = next(s for s in fit.quantities if s.name == hq)
+        p = dict(fit.probabilities)[pname]
+        rows.append(row(label, round(float(p), 6), quantity_record(q.name, q.scale, q.stats), False, "exact refit"))
+    return {"title": "Where the certainty comes from", "probability": f"P({hq} < 1)", "rows": rows}
 
 
 def _notes(record: EvidenceRecord) -> dict[str, Any]:

@@ -26,6 +26,7 @@ location (``evidence.trials``, ``priors.tau.sigma``, ...).  Example::
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -148,4 +149,17 @@ def spec_to_dict(spec: SpecBase) -> dict[str, Any]:
     return spec.model_dump(mode="json")
 
 
-__all__ = ["families", "load_spec", "parse_spec", "resolve_method", "spec_to_dict", "with_overrides"]
+def merge_changes(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` deep-merged in (neither is modified): nested tables merge key by key, but a
+    table with a ``dist`` (a prior) replaces the old value whole, so a half-normal can become a half-Cauchy.
+    """
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and "dist" not in value and isinstance(out.get(key), dict):
+            out[key] = merge_changes(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+__all__ = ["families", "load_spec", "merge_changes", "parse_spec", "resolve_method", "spec_to_dict", "with_overrides"]

@@ -30,7 +30,7 @@ from .config import SpecBase
 from .errors import HarmoniError, Problem, SpecError
 from .models import get_family
 from .models.base import EvidenceTables
-from .specs import load_spec, parse_spec, spec_to_dict, with_overrides
+from .specs import load_spec, merge_changes, parse_spec, spec_to_dict, with_overrides
 from .sweep import Task, TaskOutcome, run_sweep
 
 BAND_QUANTILES = (0.025, 0.25, 0.5, 0.75, 0.975)
@@ -307,7 +307,7 @@ def read_grid(path: str | Path, spec: SpecBase) -> list[tuple[str, SpecBase]]:
         if not changes:
             problems.append(Problem(f"setting {i} ({label}): changes nothing"))
             continue
-        merged = _merge(copy.deepcopy(base), changes)
+        merged = merge_changes(base, changes)
         try:
             out.append((label, parse_spec(merged, source=f"{path} setting {i} ({label})")))
         except SpecError as exc:
@@ -315,18 +315,6 @@ def read_grid(path: str | Path, spec: SpecBase) -> list[tuple[str, SpecBase]]:
     if problems:
         raise SpecError(f"{path}: invalid sensitivity grid", problems)
     return out
-
-
-def _merge(base: dict, changes: dict) -> dict:
-    """Deep-merge ``changes`` (nested tables from dotted TOML keys) into ``base``; tables with a ``dist``
-    (a prior) replace the old value whole, so a half-normal can become a half-Cauchy.
-    """
-    for key, value in changes.items():
-        if isinstance(value, dict) and "dist" not in value and isinstance(base.get(key), dict):
-            base[key] = _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
 
 
 def build_sensitivity(
@@ -352,10 +340,7 @@ def build_sensitivity(
         if not family.sensitivity:
             raise SpecError(f"model {spec.model!r} declares no prior settings; give a grid file")
         base = spec_to_dict(spec)
-        grid_settings = [
-            (label, parse_spec(_merge(copy.deepcopy(base), copy.deepcopy(changes))))
-            for label, changes in family.sensitivity
-        ]
+        grid_settings = [(label, parse_spec(merge_changes(base, changes))) for label, changes in family.sensitivity]
     else:
         grid_settings = read_grid(grid, spec)
     settings = [

@@ -316,6 +316,20 @@ ForestLayout = Literal["levels", "trials", "target", "none"]
 
 
 @dataclass(frozen=True)
+class SummaryTable:
+    """A table a family adds to ``summary.json`` (:meth:`ModelFamily.summary_extra`) and shows in its report.
+
+    ``key``: the summary key holding a list of row dicts; ``columns``: ``(field, header)`` pairs, in order;
+    ``intro``: one sentence above the table saying what it is and how to read it.
+    """
+
+    key: str
+    title: str
+    columns: tuple[tuple[str, str], ...]
+    intro: str = ""
+
+
+@dataclass(frozen=True)
 class Presentation:
     """How reports show a family.
 
@@ -340,6 +354,7 @@ class Presentation:
     densities: tuple[str, ...] = ()
     forest: ForestLayout = "target"
     headline_quantity: str | None = None
+    tables: tuple[SummaryTable, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------

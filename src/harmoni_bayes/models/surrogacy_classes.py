@@ -83,6 +83,7 @@ from .base import (
     ModelFamily,
     P,
     Presentation,
+    SummaryTable,
     line,
     posterior_array,
     reasons_as_problems,
@@ -111,6 +112,12 @@ __all__ = [
 Relationship = Literal["pooled", "pooled_no_intercept", "independent", "exchangeable"]
 RELATIONSHIPS: tuple[Relationship, ...] = ("pooled", "pooled_no_intercept", "independent", "exchangeable")
 POOLED = ("pooled", "pooled_no_intercept")
+VARIANT_LABELS = {
+    "pooled": "one relationship",
+    "pooled_no_intercept": "one relationship, intercept 0",
+    "independent": "independent classes",
+    "exchangeable": "exchangeable classes",
+}
 NEW_CLASS = "new"
 MIN_CLASS_SIZE = 3  # fewer comparisons than this: the report says the class slope is not estimated on its own
 NEW_CLASS_DRAWS = 16  # relationships drawn per posterior draw for a new class
@@ -537,16 +544,73 @@ def _headline_forecast(c: HeadlineContext) -> list[Line]:
     return out
 
 
-_NAMES = {
+class _Names(Mapping[str, str]):
+    """Plain names of the family's quantities, including the per-class ones (``slope_exchangeable[IO 1L]``)."""
+
+    _VARIANT: ClassVar[dict[str, str]] = {
+        "independent": "independent classes",
+        "exchangeable": "exchangeable classes",
+    }
+
+    def __init__(self, fixed: Mapping[str, str]):
+        self._FIXED = dict(fixed)
+
+    def __getitem__(self, name: str) -> str:
+        if name in self._FIXED:
+            return self._FIXED[name]
+        stem, _, rest = name.partition("[")
+        what, _, variant = stem.partition("_")
+        if rest.endswith("]") and what in ("slope", "intercept") and variant in self._VARIANT:
+            word = "slope" if what == "slope" else "intercept (OS log HR when the PFS HR is 1)"
+            return f"{word} of class {rest[:-1]} ({self._VARIANT[variant]})"
+        raise KeyError(name)
+
+    def __iter__(self):
+        return iter(self._FIXED)
+
+    def __len__(self) -> int:
+        return len(self._FIXED)
+
+
+_FIXED_NAMES = {
     "slope_mean": "typical surrogacy slope across classes (exchangeable model)",
     "slope_sd": "between-class SD of the slopes",
     "intercept_mean": "typical intercept across classes (OS log HR when the PFS HR is 1)",
     "slope_pooled": "slope of the one relationship",
     "intercept_pooled": "intercept of the one relationship",
+    "residual_sd_pooled": "residual SD around the one relationship",
+    "slope_pooled_no_intercept": "slope of the one relationship with the intercept fixed at 0",
+    "residual_sd_pooled_no_intercept": "residual SD around the one relationship with the intercept fixed at 0",
+    "intercept_sd": "between-class SD of the intercepts",
     "os_hr": "forecast true OS HR of the target trial (stacked)",
     "os_hr_later_estimate": "OS HR the later analysis is predicted to report (stacked)",
     "P(later_os_significant)": "the later OS analysis is statistically significant",
 }
+_NAMES = _Names(_FIXED_NAMES)
+_SHORT = {"os_hr": "OS HR (stacked forecast)", "os_hr_later_estimate": "OS HR at the later analysis (predicted)"}
+_COMPARISON = SummaryTable(
+    "model_comparison",
+    "Which PFS-to-OS model predicts the reference trials best",
+    (
+        ("label", "model"),
+        ("elpd_loo", "expected log predictive density (LOO)"),
+        ("se", "SE"),
+        ("elpd_diff", "difference from the best"),
+        ("p_loo", "effective parameters"),
+        ("weight", "stacking weight"),
+        ("warning", "Pareto k warning"),
+    ),
+    "Each model predicts every reference comparison's OS estimate from its PFS estimate, leaving that comparison "
+    "out (PSIS-LOO); higher is better, and differences smaller than about two SEs are not clear. The stacking "
+    "weights combine the models into the forecast that predicts best (Yao et al. 2018).",
+)
+_CLASSES = SummaryTable(
+    "classes",
+    "Treatment classes",
+    (("class", "class"), ("comparisons", "comparisons"), ("note", "note")),
+    "Reference comparisons per class. A class with fewer than three comparisons cannot estimate a slope of its "
+    "own: its relationship comes from the other classes (exchangeable model) or from the prior (independent).",
+)
 
 
 @register
@@ -562,6 +626,7 @@ class ClassSurrogacyModel(ModelFamily):
         densities=(),
         forest="none",
         headline_quantity="slope_mean",
+        tables=(_COMPARISON, _CLASSES),
     )
     dim = "class"
 
@@ -712,7 +777,7 @@ class ClassSurrogacyModel(ModelFamily):
 
     def use_comparison(self, rows: list[dict[str, Any]]) -> None:
         """Take the LOO comparison (one row per variant, with ``model`` and ``weight``) from the run."""
-        self.comparison = rows
+        self.comparison = [{"label": VARIANT_LABELS.get(str(r["model"]), str(r["model"])), **r} for r in rows]
         self.weights = {str(r["model"]): float(r["weight"]) for r in rows}
 
     # ---- quantities ---------------------------------------------------------------------------
@@ -811,10 +876,12 @@ class OSForecastClassesModel(ClassSurrogacyModel):
     presentation = Presentation(
         headline=_headline_forecast,
         names=_NAMES,
+        short_labels=_SHORT,
         figures=("forest", "densities"),
         densities=("os_hr",),
         forest="target",
         headline_quantity="os_hr",
+        tables=(_COMPARISON, _CLASSES),
     )
 
     @classmethod

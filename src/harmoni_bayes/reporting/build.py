@@ -11,6 +11,7 @@ by ``summary.model``; a result of an unregistered family gets the generic headli
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -33,6 +34,7 @@ from .content import (
     Sentence,
     Strip,
     StripRow,
+    TableView,
     TrialFacts,
 )
 from .figures import FIGURES, figure_svg, headline_quantity, plain_label, trial_rows
@@ -126,6 +128,28 @@ def _common_words(values) -> str:
     return " ".join(prefix).rstrip("+,;/ ")
 
 
+def _tables(result: Result, pres: Presentation) -> list[TableView]:
+    """The family's declared tables from summary.json, numbers formatted like every other number."""
+    out = []
+    for t in pres.tables:
+        rows = result.summary.extra.get(t.key)
+        if not isinstance(rows, list) or not rows:
+            continue
+        cells = [[_cell(r.get(f)) if isinstance(r, dict) else "" for f, _ in t.columns] for r in rows]
+        out.append(TableView(t.title, t.intro, [h for _, h in t.columns], cells))
+    return out
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return {True: "yes", False: "no", None: ""}[v]
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return fmt_estimate(v)
+    return text(v)
+
+
 def _arms(result: Result) -> tuple[str, str]:
     rows = trial_rows(result)
     exp = _common_words(rows["experimental"]) if "experimental" in rows else ""
@@ -171,7 +195,7 @@ def build_headline(result: Result) -> list[Sentence]:
         spec=result.spec if isinstance(result.spec, dict) else {},
     )
     pres = presentation_of(s.model)
-    names = dict(pres.names)
+    names = pres.names
     if pres.headline is not None:
         try:
             return [_sentence(s, ln) for ln in pres.headline(ctx)]
@@ -180,7 +204,7 @@ def build_headline(result: Result) -> list[Sentence]:
     return [_sentence(s, ln) for ln in _generic_headline(ctx, names)]
 
 
-def _generic_headline(c: HeadlineContext, names: dict[str, str]) -> list[Line]:
+def _generic_headline(c: HeadlineContext, names: Mapping[str, str]) -> list[Line]:
     """The first probability and the first quantity, in plain words."""
     out = []
     if c.probabilities:
@@ -196,7 +220,7 @@ def _generic_headline(c: HeadlineContext, names: dict[str, str]) -> list[Line]:
 # --- tables -----------------------------------------------------------------------------------
 
 
-def _quantity_rows(result: Result, names: dict[str, str]) -> list[QuantityRow]:
+def _quantity_rows(result: Result, names: Mapping[str, str]) -> list[QuantityRow]:
     out = []
     for q in result.summary.quantities:
         name = q["name"]
@@ -225,7 +249,7 @@ def _quantity_rows(result: Result, names: dict[str, str]) -> list[QuantityRow]:
     return out
 
 
-def _probability_rows(result: Result, names: dict[str, str]) -> list[ProbabilityRow]:
+def _probability_rows(result: Result, names: Mapping[str, str]) -> list[ProbabilityRow]:
     return [
         ProbabilityRow(
             p["name"],
@@ -633,7 +657,7 @@ def build_report(result: Result) -> ReportContent:
     prov, versions = _provenance(result)
     spec = result.spec or {}
     pres = presentation_of(result.summary.model)
-    names = dict(pres.names)
+    names = pres.names
     return ReportContent(
         spec=result.summary.spec,
         title=text(spec.get("title")) or result.summary.spec,
@@ -659,4 +683,5 @@ def build_report(result: Result) -> ReportContent:
         findings=build_findings(result),
         strip=build_strip(result.summary),
         links=list(REPORT_LINKS),
+        tables=_tables(result, pres),
     )

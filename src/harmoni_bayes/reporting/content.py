@@ -90,6 +90,12 @@ class QuantityRow:
     sd: Number
     moments_scale: str = ""
 
+    @property
+    def sep(self) -> str:
+        """Between the interval's ends: an en dash, or " to " when an end is negative (never "-0.23–-0.02")."""
+        ends = (self.lower.value, self.upper.value)
+        return " to " if any(isinstance(v, int | float) and v < 0 for v in ends) else "–"
+
 
 @dataclass(frozen=True)
 class ProbabilityRow:
@@ -368,6 +374,20 @@ class DiagnosticsView:
 
 
 @dataclass
+class TableView:
+    """A family table as shown: title, intro, headers and cells already formatted (numbers by format.py)."""
+
+    title: str
+    intro: str
+    headers: list[str]
+    rows: list[list[str]]
+
+    def to_dict(self) -> dict:
+        """The table for report.json."""
+        return {"title": self.title, "headers": self.headers, "rows": self.rows}
+
+
+@dataclass
 class ReportContent:
     """Everything a report shows, computed once; the renderers only format it."""
 
@@ -395,6 +415,7 @@ class ReportContent:
     findings: Findings | None = None
     strip: Strip | None = None
     links: list[tuple[str, str]] = field(default_factory=list)  # (label, relative href): index, data files
+    tables: list[TableView] = field(default_factory=list)  # the family's own tables (Presentation.tables)
 
     @property
     def excluded_by_reason(self) -> list[tuple[str, list[EvidenceRow]]]:
@@ -438,6 +459,7 @@ class ReportContent:
                 {"reason": kind, "details": _by_reason(rows)} for kind, rows in self.excluded_by_reason
             ],
             "links": dict(self.links),
+            "tables": [t.to_dict() for t in self.tables],
             "figures": [f.to_dict() for f in self.figures],
             "assumptions": list(self.assumptions),
             "diagnostics": self.diagnostics.to_dict(),

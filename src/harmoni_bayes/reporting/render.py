@@ -238,7 +238,7 @@ def _index_entry(report_dir: Path, out_dir: Path) -> dict:
         }
         if d.get("probabilities"):
             p = d["probabilities"][0]
-            names = dict(presentation_of(d["model"]).names)
+            names = presentation_of(d["model"]).names
             entry["headline"] = [
                 Sentence(
                     (

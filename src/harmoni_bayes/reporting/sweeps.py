@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -82,8 +83,8 @@ def sweep_figure(sweep: Sweep, ax=None) -> Figure:
     return fig
 
 
-def _names(sweep: Sweep) -> dict[str, str]:
-    return dict(presentation_of(str(sweep.spec.get("model"))).names)
+def _names(sweep: Sweep) -> Mapping[str, str]:
+    return presentation_of(str(sweep.spec.get("model"))).names
 
 
 def write_sweep(sweep: Sweep, out_dir: str | Path) -> list[Path]:
