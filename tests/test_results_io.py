@@ -192,6 +192,7 @@ def test_every_output_file_has_the_mode_of_an_ordinary_file(tmp_path, umask, fil
     expected_files = {"posterior.nc", "summary.json", "summary.csv", "manifest.json", "report.html", "report.md"}
     assert expected_files <= set(modes), modes
     assert modes.pop("r") == oct(dir_mode)
+    assert modes.pop(".report_files", oct(dir_mode)) == oct(dir_mode)  # the Markdown report's figure folder
     assert modes == dict.fromkeys(modes, oct(file_mode)), modes
 
 

@@ -124,16 +124,13 @@ def test_cli_names_an_unreachable_scheduler(tmp_path):
 
 def test_every_family_sensitivity_setting_is_a_valid_spec():
     """The settings the main job fits (ModelFamily.sensitivity) validate against every shipped spec."""
-    import copy
-
     from harmoni_bayes.models import get_family
-    from harmoni_bayes.specs import parse_spec, spec_to_dict
-    from harmoni_bayes.timeline import _merge
+    from harmoni_bayes.specs import merge_changes, parse_spec, spec_to_dict
 
     for path in sorted((REPO / "models").glob("*.toml")):
         spec = load_spec(path)
         for label, changes in get_family(spec.model).sensitivity:
-            changed = parse_spec(_merge(copy.deepcopy(spec_to_dict(spec)), copy.deepcopy(changes)))
+            changed = parse_spec(merge_changes(spec_to_dict(spec), changes))
             # the setting reached the prior it names, and nothing else
             key = next(iter(changes["priors"]))
             assert getattr(changed.priors, key).model_dump() == {**changes["priors"][key]} | {
