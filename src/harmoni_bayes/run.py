@@ -134,12 +134,17 @@ def exact_sensitivity_strip(spec: SpecBase, family_cls: type[ModelFamily], table
     report shows, beside its headline, how much the answer depends on the heterogeneity prior.  ``None`` when
     the family declares no settings or has no headline HR.
     """
-    hq = family_cls.presentation.headline_quantity
-    pname = f"P({hq}<1)"
     have = {q["name"]: q for q in summary.quantities}
     probs = {p["name"]: p["value"] for p in summary.probabilities}
-    if not family_cls.sensitivity or hq not in have or pname not in probs:
+    # the family's headline HR, else (a network's target comparison is named by the spec) the first HR with P(<1)
+    candidates = [
+        family_cls.presentation.headline_quantity,
+        *(q["name"] for q in summary.quantities if q["scale"] == "hr"),
+    ]
+    hq = next((c for c in candidates if c in have and f"P({c}<1)" in probs), None)
+    if not family_cls.sensitivity or hq is None:
         return None
+    pname = f"P({hq}<1)"
 
     def row(label: str, p: float, q: Mapping[str, Any], headline: bool, note: str) -> dict[str, Any]:
         return {

@@ -69,6 +69,7 @@ from ..nma_core import (
 from ..priors import HalfNormalPrior, NormalPrior, TauPrior
 from ..selection import resolve_ids
 from . import register
+from .nnhm import TAU_SENSITIVITY
 from .base import (
     CI,
     Draws,
@@ -512,6 +513,7 @@ class NMAModel(ModelFamily):
     spec_class = NMASpec
     dim = "treatment"
     capabilities = frozenset({"exact"})
+    sensitivity = TAU_SENSITIVITY  # the heterogeneity priors (a fixed-effects network has no tau: rows agree)
     default_thresholds = (1.0, 0.9)
     presentation = Presentation(
         headline=_headline,
