@@ -130,13 +130,8 @@ def test_strip_in_the_headline_box_of_html_markdown_and_json():
         else:
             assert f"| {x['label']} | {p} | {interval} |" in head
     js = json.loads(render_json(c))
-    assert [x["label"] for x in js["strip"]["rows"]] == [x["label"] for x in rows]
-    assert [x["headline"] for x in js["strip"]["rows"]] == [x["headline"] for x in rows]
-    assert js["strip"]["rows"][0]["probability"] == {
-        "value": rows[0]["probability"],
-        "text": fmt_probability(rows[0]["probability"]),
-        "ref": ["strip", rows[0]["label"], "probability"],
-    }
+    # report.json keeps the strip's labels in order; its numbers are summary.json's (report.json points there)
+    assert js["strip"]["rows"] == [x["label"] for x in rows]
 
 
 @pytest.mark.parametrize("strip", [None, {}, {"title": "x"}, {"rows": []}, {"rows": [{"probability": 0.5}]}, "text"])
