@@ -324,6 +324,8 @@ def compare_models(loglik: dict[str, np.ndarray], *, k_threshold: float = 0.7) -
     with warnings.catch_warnings():
         # ArviZ warns about high Pareto k on stderr; the rows below carry that warning, per model, instead.
         warnings.filterwarnings("ignore", message=".*shape parameter of Pareto", category=UserWarning)
+        # ArviZ 0.23's compare sorts with inplace=True, which pandas deprecates; nothing for us to act on
+        warnings.filterwarnings("ignore", message=".*inplace keyword")
         loos = {name: az.loo(d, pointwise=True) for name, d in data.items()}
         table = az.compare(loos, method="stacking") if len(loos) > 1 else None
     rows = []
