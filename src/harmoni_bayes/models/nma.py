@@ -69,7 +69,6 @@ from ..nma_core import (
 from ..priors import HalfNormalPrior, NormalPrior, TauPrior
 from ..selection import resolve_ids
 from . import register
-from .nnhm import TAU_SENSITIVITY
 from .base import (
     CI,
     Draws,
@@ -86,6 +85,7 @@ from .base import (
     line,
     posterior_array,
 )
+from .nnhm import TAU_SENSITIVITY
 
 __all__ = [
     "IVONESCIMAB_NODES",
