@@ -174,6 +174,13 @@ TauPrior = Annotated[HalfNormalPrior | HalfCauchyPrior | TurnerPrior, Field(disc
 CorrelationPrior = Annotated[UniformPrior | FixedValue, Field(discriminator="dist")]
 
 
+def check_correlation(prior: UniformPrior | FixedValue) -> None:
+    """A correlation prior must keep the correlation strictly inside (-1, 1) (a ``ValueError`` otherwise)."""
+    ok = -1.0 < prior.value < 1.0 if isinstance(prior, FixedValue) else (prior.lower > -1.0 and prior.upper < 1.0)
+    if not ok:
+        raise ValueError("rho_w must lie strictly between -1 and 1")
+
+
 def _describe_tau(label: str, dist) -> str:
     """Say what a heterogeneity prior means on the HR scale.
 

@@ -53,7 +53,15 @@ from scipy import stats
 from ..config import EvidenceSpec, ReferenceSpec, SpecBase
 from ..constants import Z_INTERVAL
 from ..errors import ModelError, Problem
-from ..priors import CorrelationPrior, FixedValue, HalfNormalPrior, NormalPrior, TauPrior, UniformPrior
+from ..priors import (
+    CorrelationPrior,
+    FixedValue,
+    HalfNormalPrior,
+    NormalPrior,
+    TauPrior,
+    UniformPrior,
+    check_correlation,
+)
 from . import register
 from .base import (
     CI,
@@ -136,10 +144,7 @@ class SurrogacyPriors(BaseModel):
 
     @model_validator(mode="after")
     def _rho_in_range(self):
-        r = self.rho_w
-        ok = -1.0 < r.value < 1.0 if isinstance(r, FixedValue) else (r.lower > -1.0 and r.upper < 1.0)
-        if not ok:
-            raise ValueError("rho_w must lie strictly between -1 and 1")
+        check_correlation(self.rho_w)
         return self
 
     def describe(self) -> dict[str, str]:
@@ -475,6 +480,37 @@ def select_reference_for(
     )
     notes = {"reference_filtered_by_date": has_dates, "reference_note": note}
     return chosen.used.assign(table="reference"), excluded, notes
+
+
+def select_target(spec: Any, tables: EvidenceTables) -> tuple[TargetTrial, EvidenceRecord]:
+    """The target trial of an OS forecast (the one trial in ``[evidence]``) as of the spec's date.
+
+    Its ITT PFS estimate (required) and ITT OS estimate (when one is public), each the most mature usable row;
+    ``spec.target`` gives the later analysis's deaths and alpha.  Returns the target and the evidence record of
+    the trial table (every PFS/OS/ORR row considered, used or left out with its reason).
+    """
+    ev = spec.evidence
+    if len(ev.trials) != 1:
+        raise ModelError("an OS forecast has one target trial; list exactly one in evidence.trials")
+    sel, record = select_trials(spec, tables, endpoint=None, subgroup_factor="overall")
+    pfs = sel.used[sel.used.endpoint == "PFS"]
+    os_ = sel.used[sel.used.endpoint == "OS"]
+    if pfs.empty:
+        raise ModelError(
+            f"no usable ITT PFS estimate for {ev.trials[0]} as of {spec.as_of}", reasons_as_problems(sel.excluded)
+        )
+    # Once the OS estimate comes from the final analysis there is no later analysis to forecast.
+    final_os = len(os_) > 0 and os_.analysis_kind.iloc[0] == "final"
+    target = TargetTrial(
+        label=ev.trials[0],
+        y_pfs=float(pfs.log_hr.iloc[0]),
+        se_pfs=float(pfs.se.iloc[0]),
+        y_os=float(os_.log_hr.iloc[0]) if len(os_) else None,
+        se_os=float(os_.se.iloc[0]) if len(os_) else None,
+        later_deaths=None if final_os else spec.target.later_deaths,
+        alpha=spec.target.alpha,
+    )
+    return target, record
 
 
 def _headline_surrogacy(c: HeadlineContext) -> list[Line]:
@@ -931,26 +967,7 @@ class OSForecastModel(SurrogacyModel):
     def from_spec(cls, spec: OSForecastSpec, tables: EvidenceTables) -> tuple[OSForecastModel, EvidenceRecord]:
         """The target's ITT PFS (and OS) rows as of the spec's date, and the reference comparisons."""
         ev = spec.evidence
-        if len(ev.trials) != 1:
-            raise ModelError("an OS forecast has one target trial; list exactly one in evidence.trials")
-        sel, record = select_trials(spec, tables, endpoint=None, subgroup_factor="overall")
-        pfs = sel.used[sel.used.endpoint == "PFS"]
-        os_ = sel.used[sel.used.endpoint == "OS"]
-        if pfs.empty:
-            raise ModelError(
-                f"no usable ITT PFS estimate for {ev.trials[0]} as of {spec.as_of}", reasons_as_problems(sel.excluded)
-            )
-        # Once the OS estimate comes from the final analysis there is no later analysis to forecast.
-        final_os = len(os_) > 0 and os_.analysis_kind.iloc[0] == "final"
-        target = TargetTrial(
-            label=ev.trials[0],
-            y_pfs=float(pfs.log_hr.iloc[0]),
-            se_pfs=float(pfs.se.iloc[0]),
-            y_os=float(os_.log_hr.iloc[0]) if len(os_) else None,
-            se_os=float(os_.se.iloc[0]) if len(os_) else None,
-            later_deaths=None if final_os else spec.target.later_deaths,
-            alpha=spec.target.alpha,
-        )
+        target, record = select_target(spec, tables)
         ref_used, ref_excluded, notes = select_reference_for(spec, tables, ev.trials)
         family = cls(ref_used, priors=spec.priors, target=target)
         family.set_thresholds(spec)

@@ -70,7 +70,15 @@ from scipy import stats
 
 from ..config import EvidenceSpec, ReferenceGroup, ReferenceSpec, SpecBase
 from ..errors import ModelError, Problem
-from ..priors import CorrelationPrior, FixedValue, HalfNormalPrior, NormalPrior, TauPrior, UniformPrior
+from ..priors import (
+    CorrelationPrior,
+    FixedValue,
+    HalfNormalPrior,
+    NormalPrior,
+    TauPrior,
+    UniformPrior,
+    check_correlation,
+)
 from . import register
 from .base import (
     CI,
@@ -86,11 +94,9 @@ from .base import (
     SummaryTable,
     line,
     posterior_array,
-    reasons_as_problems,
-    select_trials,
     with_sources,
 )
-from .surrogacy import TargetSpec, TargetTrial
+from .surrogacy import TargetSpec, TargetTrial, select_target
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -162,10 +168,7 @@ class ClassPriors(BaseModel):
 
     @model_validator(mode="after")
     def _rho_in_range(self):
-        r = self.rho_w
-        ok = -1.0 < r.value < 1.0 if isinstance(r, FixedValue) else (r.lower > -1.0 and r.upper < 1.0)
-        if not ok:
-            raise ValueError("rho_w must lie strictly between -1 and 1")
+        check_correlation(self.rho_w)
         return self
 
     def describe(self) -> dict[str, str]:
@@ -890,25 +893,7 @@ class OSForecastClassesModel(ClassSurrogacyModel):
     ) -> tuple[OSForecastClassesModel, EvidenceRecord]:
         """The target's ITT PFS (and OS) as of the date, and the reference comparisons with classes."""
         ev = spec.evidence
-        if len(ev.trials) != 1:
-            raise ModelError("an OS forecast has one target trial; list exactly one in evidence.trials")
-        sel, record = select_trials(spec, tables, endpoint=None, subgroup_factor="overall")
-        pfs = sel.used[sel.used.endpoint == "PFS"]
-        os_ = sel.used[sel.used.endpoint == "OS"]
-        if pfs.empty:
-            raise ModelError(
-                f"no usable ITT PFS estimate for {ev.trials[0]} as of {spec.as_of}", reasons_as_problems(sel.excluded)
-            )
-        final_os = len(os_) > 0 and os_.analysis_kind.iloc[0] == "final"
-        target = TargetTrial(
-            label=ev.trials[0],
-            y_pfs=float(pfs.log_hr.iloc[0]),
-            se_pfs=float(pfs.se.iloc[0]),
-            y_os=float(os_.log_hr.iloc[0]) if len(os_) else None,
-            se_os=float(os_.se.iloc[0]) if len(os_) else None,
-            later_deaths=None if final_os else spec.target.later_deaths,
-            alpha=spec.target.alpha,
-        )
+        target, record = select_target(spec, tables)
         used, ref_record = select_class_reference(spec, tables, ev.trials)
         data = ClassData.from_frame(used)
         tc = spec.target.target_class
