@@ -509,3 +509,42 @@ def test_every_printed_number_equals_summary_json_formatted(results):
                 for part in sentence.parts
             )
             assert expected in md, (case, expected)
+
+
+def test_a_family_table_prints_the_summary_values_formatted():
+    """Presentation.tables: the model comparison of the class-aware forecast, every cell from summary.json."""
+    r = fake_forecast_result("os_forecast_classes")
+    rows = [
+        {
+            "label": "one relationship",
+            "model": "pooled",
+            "elpd_loo": 18.5361,
+            "se": 9.47,
+            "elpd_diff": 8.69,
+            "p_loo": 5.92,
+            "weight": 0.0,
+            "warning": "",
+        },
+        {
+            "label": "exchangeable classes",
+            "model": "exchangeable",
+            "elpd_loo": 27.229,
+            "se": 8.99,
+            "elpd_diff": 0.0,
+            "p_loo": 12.1,
+            "weight": 0.8224,
+            "warning": "1 comparison(s) with Pareto k > 0.7",
+        },
+    ]
+    r.summary.extra["model_comparison"] = rows
+    r.summary.extra["classes"] = [{"class": "chemo", "comparisons": 2, "note": "only 2 comparison(s)"}]
+    c = build_report(r)
+    md = render_markdown(c)
+    table = next(t for t in c.tables if t.title.startswith("Which PFS-to-OS model"))
+    cols = ["label", "elpd_loo", "se", "elpd_diff", "p_loo", "weight", "warning"]
+    for row, shown in zip(rows, table.rows, strict=True):
+        expected = [row["label"], *(fmt_estimate(row[k]) for k in cols[1:-1]), row["warning"]]
+        assert shown == expected
+        assert "| " + " | ".join(expected) + " |" in md
+    assert "| chemo | 2 | only 2 comparison(s) |" in md
+    assert json.loads(render_json(c))["tables"][0]["rows"] == table.rows

@@ -19,7 +19,7 @@ from .errors import ModelError
 from .models import get_family
 from .models.base import EvidenceRecord, EvidenceTables, ExactFit, ModelFamily
 from .results import Result, make_provenance
-from .specs import load_spec, merge_changes, parse_spec, spec_to_dict, with_overrides
+from .specs import load_spec, sensitivity_settings, spec_to_dict, with_overrides
 from .summaries import (
     Summary,
     diagnostics_record,
@@ -158,9 +158,7 @@ def exact_sensitivity_strip(spec: SpecBase, family_cls: type[ModelFamily], table
         }
 
     rows = [row("as specified", probs[pname], have[hq], True, "the spec's priors")]
-    base = spec_to_dict(spec)
-    for label, changes in family_cls.sensitivity:
-        alt = parse_spec(merge_changes(base, changes))
+    for label, alt in sensitivity_settings(spec):
         fam, _ = family_cls.from_spec(alt, tables)
         fit = fam.exact_fit(EXACT_DRAWS, np.random.default_rng(spec.sampler.seed))
         q = next(s for s in fit.quantities if s.name == hq)

@@ -162,4 +162,19 @@ def merge_changes(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, An
     return out
 
 
-__all__ = ["families", "load_spec", "merge_changes", "parse_spec", "resolve_method", "spec_to_dict", "with_overrides"]
+def sensitivity_settings(spec: SpecBase) -> list[tuple[str, SpecBase]]:
+    """The spec under each of its family's prior settings (``ModelFamily.sensitivity``), as ``(label, spec)``."""
+    base = spec_to_dict(spec)
+    return [(label, parse_spec(merge_changes(base, changes))) for label, changes in get_family(spec.model).sensitivity]
+
+
+__all__ = [
+    "families",
+    "load_spec",
+    "merge_changes",
+    "parse_spec",
+    "resolve_method",
+    "sensitivity_settings",
+    "spec_to_dict",
+    "with_overrides",
+]

@@ -30,7 +30,7 @@ from .config import SpecBase
 from .errors import HarmoniError, Problem, SpecError
 from .models import get_family
 from .models.base import EvidenceTables
-from .specs import load_spec, merge_changes, parse_spec, spec_to_dict, with_overrides
+from .specs import load_spec, merge_changes, parse_spec, sensitivity_settings, spec_to_dict, with_overrides
 from .sweep import Task, TaskOutcome, run_sweep
 
 BAND_QUANTILES = (0.025, 0.25, 0.5, 0.75, 0.975)
@@ -339,8 +339,7 @@ def build_sensitivity(
     if grid is None:
         if not family.sensitivity:
             raise SpecError(f"model {spec.model!r} declares no prior settings; give a grid file")
-        base = spec_to_dict(spec)
-        grid_settings = [(label, parse_spec(merge_changes(base, changes))) for label, changes in family.sensitivity]
+        grid_settings = sensitivity_settings(spec)
     else:
         grid_settings = read_grid(grid, spec)
     settings = [

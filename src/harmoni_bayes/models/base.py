@@ -470,14 +470,14 @@ def select_trials(spec: Any, tables: EvidenceTables, **criteria: Any) -> tuple[A
     """
     from ..selection import select_evidence
 
-    ev = spec.evidence
+    ev = getattr(spec, "evidence", None)  # a spec without [evidence] (e.g. a reference-only model): criteria only
     args = {
         "as_of": spec.as_of,
-        "trials": ev.trials,
-        "endpoint": ev.endpoint,
-        "subgroup_factor": ev.subgroup_factor,
-        "prefer": ev.prefer,
-        "exclude": ev.exclude,
+        "trials": ev.trials if ev else None,
+        "endpoint": ev.endpoint if ev else None,
+        "subgroup_factor": ev.subgroup_factor if ev else None,
+        "prefer": ev.prefer if ev else (),
+        "exclude": ev.exclude if ev else (),
     } | criteria
     table = tables.trials
     sel = select_evidence(table, **args)

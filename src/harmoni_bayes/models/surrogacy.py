@@ -450,12 +450,13 @@ class OSForecastSpec(SpecBase):
 
 
 def select_reference_for(
-    spec: SurrogacySpec | OSForecastSpec, tables: EvidenceTables, target_trials: Sequence[str]
+    spec: Any, tables: EvidenceTables, target_trials: Sequence[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Reference comparisons for a surrogacy model, filtered by date where rows carry one.
 
     Returns the rows used, the rows left out (with reasons and sources) and provenance notes.  A trial never
-    serves as its own reference: the target trial is excluded from the reference set.
+    serves as its own reference: ``target_trials`` (the target, and any trial that enters another way) are
+    excluded from the reference set.
     """
     from ..reference import select_reference
     from ..selection import filter_as_of
@@ -473,13 +474,15 @@ def select_reference_for(
         split_lines=ref_spec.split_lines,
     )
     excluded = with_sources(pd.concat([late, chosen.excluded], ignore_index=True), table, "reference")
+    used = chosen.used.assign(table="reference")
+    undated = int((used["disclosed"].fillna("") == "").sum()) if "disclosed" in used else len(used)
     note = (
-        "reference rows filtered by their disclosure dates"
+        f"reference rows filtered by their disclosure dates; {undated} of the {len(used)} used have no date"
         if has_dates
         else "the reference table carries no disclosure dates, so it was not filtered by the as-of date"
     )
     notes = {"reference_filtered_by_date": has_dates, "reference_note": note}
-    return chosen.used.assign(table="reference"), excluded, notes
+    return used, excluded, notes
 
 
 def select_target(spec: Any, tables: EvidenceTables) -> tuple[TargetTrial, EvidenceRecord]:

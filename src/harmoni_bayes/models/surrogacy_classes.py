@@ -94,9 +94,9 @@ from .base import (
     SummaryTable,
     line,
     posterior_array,
-    with_sources,
+    select_trials,
 )
-from .surrogacy import TargetSpec, TargetTrial, select_target
+from .surrogacy import TargetSpec, TargetTrial, select_reference_for, select_target
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -281,23 +281,8 @@ def trial_class_rows(spec: Any, tables: EvidenceTables, exclude: Sequence[str]) 
     empty = pd.DataFrame(columns=["comparison", "class", "log_hr_pfs", "se_pfs", "log_hr_os", "se_os"])
     if not trials:
         return empty, EvidenceRecord(used=pd.DataFrame(), excluded=pd.DataFrame(), as_of=spec.as_of)
-    from ..selection import select_evidence
-
-    ev = getattr(spec, "evidence", None)  # an OS forecast's prefer/exclude apply to these rows too
-    sel = select_evidence(
-        tables.trials,
-        as_of=spec.as_of,
-        trials=trials,
-        endpoint=None,
-        subgroup_factor="overall",
-        prefer=ev.prefer if ev else (),
-        exclude=ev.exclude if ev else (),
-    )
-    record = EvidenceRecord(
-        used=sel.used.assign(table="trials"),
-        excluded=with_sources(sel.excluded, tables.trials, "trials"),
-        as_of=spec.as_of,
-    )
+    # an OS forecast's prefer/exclude apply to these rows too
+    sel, record = select_trials(spec, tables, trials=trials, endpoint=None, subgroup_factor="overall")
     rows, left = [], []
     for trial in trials:
         got = sel.used[sel.used.trial == trial]
@@ -339,40 +324,15 @@ def select_class_reference(
     spec: Any, tables: EvidenceTables, target_trials: Sequence[str]
 ) -> tuple[pd.DataFrame, EvidenceRecord]:
     """Reference comparisons with classes (reference table as of the date, plus the trial class)."""
-    from ..reference import select_reference
-    from ..selection import filter_as_of
-
     ref = spec.reference
-    table = tables.reference(ref.file)
-    dated, late, has_dates = filter_as_of(table, spec.as_of)
     own = set(ref.trial_class.trials) if ref.trial_class else set()
-    chosen = select_reference(
-        dated,
-        groups=ref.groups,
-        lines=ref.lines,
-        shared_control=ref.shared_control,
-        exclude_trials=[*ref.exclude_trials, *[t for t in [*target_trials, *own] if t in set(table.trial)]],
-        ci_levels=ref.ci_levels,
-        split_lines=ref.split_lines,
-    )
-    excluded = with_sources(pd.concat([late, chosen.excluded], ignore_index=True), table, "reference")
+    used, excluded, notes = select_reference_for(spec, tables, [*target_trials, *own])
     # Trials of the trial class (and the target) are taken from the trial table, never twice.
     moved = excluded.trial.isin(own | set(target_trials))
     excluded.loc[moved, "reason"] = [
         f"{t} enters from the trial table ({'target trial' if t in target_trials else 'its own class'}), not twice"
         for t in excluded.trial[moved]
     ]
-    excluded = excluded.drop_duplicates(subset=["trial", "reason"]) if moved.any() else excluded
-    used = chosen.used.assign(table="reference")
-    undated = int((used.get("disclosed", pd.Series("", index=used.index)).fillna("") == "").sum())
-    notes: dict[str, Any] = {
-        "reference_filtered_by_date": has_dates,
-        "reference_note": (
-            f"reference rows filtered by their disclosure dates; {undated} of the {len(used)} used have no date"
-            if has_dates
-            else "the reference table carries no disclosure dates, so it was not filtered by the as-of date"
-        ),
-    }
     parts = [used]
     records = [EvidenceRecord(used=used, excluded=excluded, as_of=spec.as_of)]
     if ref.trial_class is not None:
@@ -474,9 +434,9 @@ class _Forecast:
 
 @dataclass
 class _Cache:
-    key: int = -1
+    key: int = -1  # id() of the posterior these were computed from
     forecasts: dict[str, _Forecast] = field(default_factory=dict)
-    draws: dict[str, np.ndarray] = field(default_factory=dict)
+    stacked: np.ndarray | None = None
 
 
 def _later_probability(tg: TargetTrial, fc: _Forecast) -> np.ndarray:
@@ -1012,9 +972,8 @@ class OSForecastClassesModel(ClassSurrogacyModel):
 
     def _stacked_draws(self, idata) -> np.ndarray:
         """Draws of the stacked mu_T: each draw from the variant chosen with its stacking weight."""
-        fcs = self._forecasts(idata)
-        key = f"stacked:{id(idata)}"
-        if key not in self._cache.draws:
+        fcs = self._forecasts(idata)  # (re)sets the cache for this posterior
+        if self._cache.stacked is None:
             rng = np.random.default_rng(self.seed + 11)
             w = self._stack_weights()
             samples = {r: fcs[f"model:{r}"].sample(rng) for r in self.relationships}
@@ -1023,8 +982,8 @@ class OSForecastClassesModel(ClassSurrogacyModel):
             stacked = np.zeros(shape)
             for j, r in enumerate(w):
                 stacked = np.where(choice == j, samples[r], stacked)
-            self._cache.draws[key] = stacked
-        return self._cache.draws[key]
+            self._cache.stacked = stacked
+        return self._cache.stacked
 
     def quantities(self, idata: az.InferenceData) -> list[Draws]:
         """The class parameters, then the stacked forecast OS HR and the later analysis's predicted HR."""
