@@ -353,7 +353,9 @@ def run(
             help="the engine (default: the spec's, else exact where the family has it)",
         ),
     ] = None,
-    backend: Annotated[str | None, typer.Option("--backend", metavar="pymc|nutpie", help="the MCMC sampler")] = None,
+    backend: Annotated[
+        str | None, typer.Option("--backend", metavar="pymc|nutpie|numpyro", help="the MCMC sampler")
+    ] = None,
     draws: Annotated[int | None, _DRAWS] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 3 when the diagnostics gate fails")] = False,
     report: Annotated[bool, typer.Option("--report", help="also write report.html and report.md")] = False,

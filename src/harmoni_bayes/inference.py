@@ -1,7 +1,7 @@
 """Sampling, with sampler settings kept apart from model settings.
 
 Seeds are integers and are recorded in every result.  The same model, settings and seed give the
-same draws with either backend (PyMC seeds each chain from the integer; nutpie likewise).
+same draws with any backend (PyMC seeds each chain from the integer; nutpie and numpyro likewise).
 
 PyMC runs chains in worker processes.  If the parent is killed (``kill -9``), plain workers would be
 left running; here every worker asks the kernel to kill it when its parent dies (Linux
@@ -68,14 +68,44 @@ def chain_cores() -> int:
     return os.cpu_count() or 1
 
 
+def _jax_devices(chains: int) -> None:
+    """Give XLA one host device per chain, so numpyro runs the chains in parallel (``chain_method="parallel"``).
+
+    XLA reads ``XLA_FLAGS`` once, when JAX starts its CPU backend; after that the device count is fixed and numpyro
+    runs chains one after another when there are fewer devices than chains (same draws, more time).  A count the
+    user set already is kept.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
+        return
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={chains}".strip()
+
+
+def _backend_kwargs(config: SamplerConfig) -> dict[str, Any]:
+    """Keyword arguments of ``pm.sample`` that only one backend takes."""
+    if config.backend == "pymc" and sys.platform.startswith("linux"):
+        return {"mp_ctx": _WorkerContext()}
+    if config.backend == "numpyro":
+        _jax_devices(config.chains)
+        import jax
+
+        parallel = jax.local_device_count() >= config.chains
+        return {"nuts_sampler_kwargs": {"chain_method": "parallel" if parallel else "sequential"}}
+    return {}
+
+
 def sample(model: Any, config: SamplerConfig) -> Any:
-    """Run NUTS on ``model`` and return InferenceData (posterior and sample_stats)."""
+    """Run NUTS on ``model`` and return InferenceData (posterior and sample_stats).
+
+    The same model, settings and seed give the same draws on the same machine and package versions, whatever
+    the number of cores (each chain has its own seed).
+    """
     import pymc as pm
 
     cores = config.cores or min(config.chains, chain_cores())
     # PyMC logs its own convergence advice; our diagnostics gate is the single source of truth.
     logging.getLogger("pymc").setLevel(logging.ERROR)
-    extra = {"mp_ctx": _WorkerContext()} if config.backend == "pymc" and sys.platform.startswith("linux") else {}
+    extra = _backend_kwargs(config)
     with model:
         return pm.sample(
             draws=config.draws,

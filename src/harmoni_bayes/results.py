@@ -35,7 +35,19 @@ from .summaries import Summary
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
 
-_PACKAGES = ("harmoni-bayes", "pymc", "pytensor", "arviz", "numpy", "pandas", "scipy", "xarray", "nutpie")
+_PACKAGES = (
+    "harmoni-bayes",
+    "pymc",
+    "pytensor",
+    "arviz",
+    "numpy",
+    "pandas",
+    "scipy",
+    "xarray",
+    "nutpie",
+    "jax",
+    "numpyro",
+)
 
 
 def package_versions() -> dict[str, str]:
