@@ -57,6 +57,11 @@ def test_other_backends_agree_and_repeat(backend):
     assert post.sizes["chain"] == cfg.chains and post.sizes["draw"] == cfg.draws
     again = sample(fam.build_model(), cfg).posterior  # the smallest model: a fresh build, same seed
     np.testing.assert_array_equal(again["mu"].values, post["mu"].values)
+    if backend == "numpyro":  # the compiled sampler went to the on-disk cache that a re-run reads
+        import jax
+
+        cache = Path(jax.config.jax_compilation_cache_dir)
+        assert any("fori_collect" in p.name for p in cache.iterdir()), sorted(cache.iterdir())[:5]  # the NUTS loop
 
 
 @pytest.mark.parametrize("spec", ["harmoni2_pfs_pdl1", "harmoni2_pfs_histology", "ivonescimab_pfs_meta"])

@@ -68,17 +68,29 @@ def chain_cores() -> int:
     return os.cpu_count() or 1
 
 
-def _jax_devices(chains: int) -> None:
-    """Give XLA one host device per chain, so numpyro runs the chains in parallel (``chain_method="parallel"``).
+JAX_CACHE_ENV = "HARMONI_JAX_CACHE"
+"""Environment variable: folder of the on-disk cache of XLA-compiled samplers (default
+``$XDG_CACHE_HOME/harmoni_bayes/jax``, else ``~/.cache/harmoni_bayes/jax``); empty turns the cache off."""
 
-    XLA reads ``XLA_FLAGS`` once, when JAX starts its CPU backend; after that the device count is fixed and numpyro
-    runs chains one after another when there are fewer devices than chains (same draws, more time).  A count the
-    user set already is kept.
+
+def _jax_cache() -> None:
+    """Keep XLA's compiled programs on disk, so a re-run of an unchanged model skips compilation.
+
+    The cache key is the compiled program itself, data included (PyMC's JAX graphs hold the data as constants):
+    re-running a spec on the same evidence hits the cache, new evidence compiles afresh.  Entries are written
+    atomically by JAX, so parallel processes can share the folder.
     """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
-        return
-    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={chains}".strip()
+    import jax
+
+    folder = os.environ.get(JAX_CACHE_ENV)
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "harmoni_bayes", "jax")
+    if folder and jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update(
+            "jax_persistent_cache_min_compile_time_secs", 0.0
+        )  # eager ops add up  # the sampler, not every tiny op
 
 
 def _backend_kwargs(config: SamplerConfig) -> dict[str, Any]:
@@ -86,11 +98,12 @@ def _backend_kwargs(config: SamplerConfig) -> dict[str, Any]:
     if config.backend == "pymc" and sys.platform.startswith("linux"):
         return {"mp_ctx": _WorkerContext()}
     if config.backend == "numpyro":
-        _jax_devices(config.chains)
-        import jax
-
-        parallel = jax.local_device_count() >= config.chains
-        return {"nuts_sampler_kwargs": {"chain_method": "parallel" if parallel else "sequential"}}
+        _jax_cache()
+        # Chains one after another in one compiled program.  "parallel" (one XLA host device per chain) compiles
+        # through pmap, which JAX's disk cache does not keep, and its draws differ in the last digits from the
+        # sequential ones; since the device count is fixed once per process, the draws of a notebook would then
+        # depend on the first fit's chain count.  Sequential chains give the same draws in every process.
+        return {"nuts_sampler_kwargs": {"chain_method": "sequential"}}
     return {}
 
 
