@@ -60,7 +60,7 @@ def test_other_backends_agree_and_repeat(backend):
     if backend == "numpyro":  # the compiled sampler went to the on-disk cache that a re-run reads
         import jax
 
-        cache = Path(jax.config.jax_compilation_cache_dir)
+        cache = Path(jax.config.values["jax_compilation_cache_dir"])
         assert any("fori_collect" in p.name for p in cache.iterdir()), sorted(cache.iterdir())[:5]  # the NUTS loop
 
 

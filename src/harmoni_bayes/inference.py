@@ -86,7 +86,7 @@ def _jax_cache() -> None:
     if folder is None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         folder = os.path.join(base, "harmoni_bayes", "jax")
-    if folder and jax.config.jax_compilation_cache_dir is None:
+    if folder and jax.config.values.get("jax_compilation_cache_dir") is None:
         jax.config.update("jax_compilation_cache_dir", folder)
         jax.config.update(
             "jax_persistent_cache_min_compile_time_secs", 0.0
