@@ -490,14 +490,15 @@ class _SpecDone:
 def _run_tasks(tasks: list[_SpecTask], jobs: int) -> list[_SpecDone]:
     """Serially in this process (``jobs == 1``, lines printed as they come), else in a process pool.
 
-    The pool takes MCMC specs first (they take longest), and prints each spec's lines when it is done.
+    The pool takes the costliest specs first (:func:`_mcmc_fits`: MCMC specs with sweeps, then other MCMC specs),
+    so that the longest one does not start last, and prints each spec's lines when it is done.
     """
     if jobs == 1:
         return [_main_job_spec(t) for t in tasks]
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from dataclasses import replace
 
-    order = sorted(tasks, key=lambda t: (not _is_mcmc(t.spec), t.index))
+    order = sorted(tasks, key=lambda t: (-_mcmc_fits(t.spec), t.index))
     done = []
     # The platform's default start method (fork on Linux): workers inherit the imported package, not pay for it.
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -510,13 +511,22 @@ def _run_tasks(tasks: list[_SpecTask], jobs: int) -> list[_SpecDone]:
     return done
 
 
-def _is_mcmc(spec_path: Path) -> bool:
+def _mcmc_fits(spec_path: Path) -> int:
+    """A rough cost of a spec in the main job: its MCMC fits (one per model block, e.g. per surrogacy relationship,
+    its prior-sensitivity refits and, with a timeline, about four dated refits); 0 for exact specs, whose fits take
+    well under a second.
+    """
+    from .models import get_family
     from .specs import load_spec
 
     try:
-        return load_spec(spec_path).method == "mcmc"
+        spec = load_spec(spec_path)
     except HarmoniError:
-        return False  # a broken spec fails fast wherever it runs
+        return 0  # a broken spec fails fast wherever it runs
+    if spec.method != "mcmc":
+        return 0
+    blocks = len(getattr(spec, "relationships", None) or ()) or 1
+    return blocks + len(get_family(spec.model).sensitivity) + (4 if spec.timeline else 0)
 
 
 def _main_job_spec(task: _SpecTask) -> _SpecDone:
