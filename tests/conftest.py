@@ -1,5 +1,6 @@
-"""Shared fixtures: small evidence CSVs built from the shipped table by changing single cells, and every
-shipped spec with an exact engine fitted exactly (well under a second each) and saved once per session.
+"""Shared fixtures: small evidence CSVs built from the shipped table by changing single cells, every shipped spec
+with an exact engine fitted exactly (no sampling) and saved once per session, and the MCMC-only specs
+sampled with few draws (slow tests; those using them share an xdist group, so the fits are made once).
 
 Hypothesis runs without deadlines: example timings on a loaded 2-core machine say nothing about correctness.
 """
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import settings
 
 from harmoni_bayes.evidence import shipped_path
-from helpers import EXACT_SPECS
+from helpers import EXACT_SPECS, MCMC_SPECS
 
 settings.register_profile("harmoni", deadline=None)
 settings.load_profile("harmoni")
@@ -27,6 +28,18 @@ def exact_result_dirs(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("exact_results")
     return {spec.stem: save_result(run_spec(spec, method="exact"), root / spec.stem) for spec in EXACT_SPECS}
+
+
+@pytest.fixture(scope="session")
+def mcmc_result_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Every MCMC-only shipped spec (``helpers.MCMC_SPECS``) sampled with few draws and saved; for slow tests
+    marked ``xdist_group(MCMC_GROUP)``, so that under ``-n`` one worker makes these fits once for all of them.
+    """
+    from harmoni_bayes.results import save_result
+    from harmoni_bayes.run import run_spec
+
+    root = tmp_path_factory.mktemp("mcmc_results")
+    return {p.stem: save_result(run_spec(p, draws=200), root / p.stem) for p in MCMC_SPECS}
 
 
 def _read_table(name: str) -> tuple[list[str], list[list[str]]]:

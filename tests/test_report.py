@@ -41,7 +41,7 @@ from harmoni_bayes.reporting import figures as F
 from harmoni_bayes.reporting.build import presentation_of
 from harmoni_bayes.results import Result, load_result, save_result
 from harmoni_bayes.summaries import Summary, probabilities_from_draws, quantities_from_draws
-from helpers import EXACT_SPECS, MCMC_SPECS, REPO, lookup, shows
+from helpers import EXACT_SPECS, MCMC_GROUP, MCMC_SPECS, REPO, lookup, shows
 
 SPECS = EXACT_SPECS
 SPEC_NAMES = [p.stem for p in SPECS]
@@ -723,15 +723,8 @@ def test_write_index_falls_back_to_summary_json(result_dirs, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def mcmc_result_dirs(tmp_path_factory) -> dict[str, Path]:
-    from harmoni_bayes.run import run_spec
-
-    root = tmp_path_factory.mktemp("mcmc_results")
-    return {p.stem: save_result(run_spec(p, draws=200), root / p.stem) for p in MCMC_SPECS}
-
-
 @pytest.mark.slow
+@pytest.mark.xdist_group(MCMC_GROUP)  # on the worker that fits mcmc_result_dirs for the browser test too
 @pytest.mark.parametrize("name", [p.stem for p in MCMC_SPECS])
 def test_mcmc_family_report(mcmc_result_dirs, name):
     d = mcmc_result_dirs[name]
