@@ -521,12 +521,12 @@ def _log_marginal(tau: np.ndarray, y: np.ndarray, s2: np.ndarray, m0: float, w0:
     return loglik, v, mu_hat, 1.0 / big_w
 
 
-def _log_integrand(u: np.ndarray, scale: float, dist, y, s2, m0, w0):
+def _log_integrand(u: np.ndarray, scale: float, tau_prior, y, s2, m0, w0):
     """``log[p(tau) L(tau) dtau/du]`` at ``tau = scale * sinh(u)``."""
     tau = scale * np.sinh(u)
     log_jac = math.log(scale) + u + np.log1p(np.exp(-2.0 * u)) - math.log(2.0)  # log(scale cosh u)
     with np.errstate(divide="ignore"):
-        logp = dist.logpdf(tau)
+        logp = tau_prior.logpdf(tau)
     loglik, *rest = _log_marginal(tau, y, s2, m0, w0)
     out = logp + log_jac + loglik
     return np.where(np.isfinite(out), out, -np.inf), tau, loglik, rest
@@ -559,7 +559,6 @@ def nnhm_exact(
         raise ValueError(
             f"tau_prior must be a HalfNormalPrior, HalfCauchyPrior or TurnerPrior, got {type(tau_prior).__name__}"
         )
-    dist = tau_prior.scipy()
     s2 = se**2
     if mu_prior is None:
         m0, w0 = 0.0, 0.0
@@ -567,15 +566,15 @@ def nnhm_exact(
         m0, w0 = float(mu_prior.mu), 1.0 / float(mu_prior.sigma) ** 2
 
     # c: linear grid below c, logarithmic above; far below the prior's and the data's scales
-    scale = float(min(dist.ppf(0.01), 0.1 * se.min()))
+    scale = float(min(tau_prior.ppf(0.01), 0.1 * se.min()))
     data_scale = float(np.ptp(y) + se.max() + (abs(m0 - y.mean()) if w0 > 0 else 0.0))
-    tau_hi = max(float(dist.isf(_PRIOR_TAIL)), 10.0 * data_scale)
+    tau_hi = max(float(tau_prior.isf(_PRIOR_TAIL)), 10.0 * data_scale)
     u_hi = math.asinh(tau_hi / scale)
 
     # pass 1: locate the posterior on a wide grid
     h1 = u_hi / n_grid
     u1 = (np.arange(n_grid) + 0.5) * h1
-    lf1, *_ = _log_integrand(u1, scale, dist, y, s2, m0, w0)
+    lf1, *_ = _log_integrand(u1, scale, tau_prior, y, s2, m0, w0)
     top = lf1.max()
     if not np.isfinite(top):
         raise ValueError("the posterior of tau vanishes on the whole grid (prior and data incompatible)")
@@ -586,7 +585,7 @@ def nnhm_exact(
     # pass 2: n_grid midpoints where the posterior lives
     h = (hi - lo) / n_grid
     u = lo + (np.arange(n_grid) + 0.5) * h
-    lf, tau, _, (v, mu_hat, v_mu) = _log_integrand(u, scale, dist, y, s2, m0, w0)
+    lf, tau, _, (v, mu_hat, v_mu) = _log_integrand(u, scale, tau_prior, y, s2, m0, w0)
     wts = np.exp(lf - lf.max())
     wts /= wts.sum()
 
