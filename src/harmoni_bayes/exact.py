@@ -51,7 +51,7 @@ intervals are always well defined.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,11 +62,14 @@ from harmoni_bayes.constants import INTERVAL_PROB
 from harmoni_bayes.constants import STAT_KEYS as SUMMARY_KEYS
 from harmoni_bayes.priors import HalfCauchyPrior, HalfNormalPrior, NormalPrior, TurnerPrior
 
-__all__ = ["GridDistribution", "NNHMExact", "NormalMixture", "nnhm_exact"]
+__all__ = ["GridDistribution", "LazySummary", "NNHMExact", "NormalMixture", "nnhm_exact"]
 
 _LOG_DENSITY_CUTOFF = 40.0  # keep grid where the tau integrand is within e^-40 of its maximum
 _PRIOR_TAIL = 1e-12  # the first-pass grid reaches beyond the prior's 1 - 1e-12 quantile
 _CHUNK = 1 << 20  # elements per block when evaluating mixtures on many points
+# the parts of a summary (SUMMARY_KEYS), each computed on its own when first read (LazySummary)
+_MOMENTS, _QUANTILES, _HDI = ("mean", "sd"), ("median", "q2.5", "q97.5"), ("hdi_low", "hdi_high")
+assert _MOMENTS + _QUANTILES + _HDI == SUMMARY_KEYS
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -145,6 +148,35 @@ def _shortest_interval(ppf, prob: float, transform=None, log_density=None, n: in
                 best_p = refined
     lo_, hi_ = tr(bounds(best_p))
     return float(lo_), float(hi_)
+
+
+class LazySummary(Mapping[str, float]):
+    """A posterior summary whose parts are computed when first read.
+
+    ``parts`` are ``(keys, compute)`` pairs; ``compute()`` returns the values of its keys.  The parts are
+    independent (each computes its numbers from the distribution alone), so the numbers do not depend on which
+    part is read first.  The HDI costs most of a summary, and the sensitivity strip's exact refits read only the
+    median and the equal-tailed interval of one quantity (issue 14).
+    """
+
+    def __init__(self, parts: Sequence[tuple[tuple[str, ...], Callable[[], Sequence[float]]]]):
+        self._compute = {k: (keys, compute) for keys, compute in parts for k in keys}
+        self._values: dict[str, float] = {}
+
+    def __getitem__(self, key: str) -> float:
+        if key not in self._values:
+            keys, compute = self._compute[key]
+            self._values |= {k: float(v) for k, v in zip(keys, compute(), strict=True)}
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._compute)
+
+    def __len__(self) -> int:
+        return len(self._compute)
+
+    def __repr__(self) -> str:
+        return f"LazySummary({dict(self)})"
 
 
 # ----------------------------------------------------------------------------- NormalMixture
@@ -309,8 +341,9 @@ class NormalMixture:
             var = float(np.dot(w, within + (e1 - mean) ** 2))
         return mean, math.sqrt(var) if math.isfinite(var) else math.inf
 
-    def summary(self, scale: Literal["log", "hr"]) -> dict[str, float]:
-        """Posterior summary with keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high``.
+    def summary(self, scale: Literal["log", "hr"]) -> LazySummary:
+        """Posterior summary with keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high``, each part computed
+        when first read (:class:`LazySummary`).
 
         ``scale="log"``: of ``X`` itself.  ``scale="hr"``: of ``exp(X)``, with mean and SD exact
         from the log-normal moments of each component (infinite where they do not exist), ``log_mean`` and
@@ -321,22 +354,24 @@ class NormalMixture:
         """
         if scale not in ("log", "hr"):
             raise ValueError(f"scale must be 'log' or 'hr', got {scale!r}")
-        a = (1.0 - INTERVAL_PROB) / 2
-        med, q_lo, q_hi = self.ppf(np.array([0.5, a, 1.0 - a]))
-        if scale == "log":
-            mean, sd = self.mean(), self.sd()
-            hdi = _shortest_interval(self.ppf, INTERVAL_PROB, log_density=self._log_pdf)
-        else:
-            mean, sd = self._hr_moments()
-            med, q_lo, q_hi = math.exp(med), math.exp(q_lo), math.exp(q_hi)
-            hdi = _shortest_interval(
+
+        def quantiles() -> Sequence[float]:
+            a = (1.0 - INTERVAL_PROB) / 2
+            qs = self.ppf(np.array([0.5, a, 1.0 - a]))
+            return [math.exp(q) for q in qs] if scale == "hr" else qs
+
+        def hdi() -> Sequence[float]:
+            if scale == "log":
+                return _shortest_interval(self.ppf, INTERVAL_PROB, log_density=self._log_pdf)
+            return _shortest_interval(
                 self.ppf, INTERVAL_PROB, transform=np.exp, log_density=lambda x: self._log_pdf(x) - x
             )
-        vals = (mean, sd, med, q_lo, q_hi, *hdi)
-        out = {k: float(v) for k, v in zip(SUMMARY_KEYS, vals, strict=True)}
+
+        moments = self._hr_moments if scale == "hr" else lambda: (self.mean(), self.sd())
+        parts = [(_MOMENTS, moments), (_QUANTILES, quantiles), (_HDI, hdi)]
         if scale == "hr":  # the moments a summary reports for an HR: of log HR (the HR's are tail-dominated)
-            out |= {"log_mean": self.mean(), "log_sd": self.sd()}
-        return out
+            parts.append((("log_mean", "log_sd"), lambda: (self.mean(), self.sd())))
+        return LazySummary(parts)
 
 
 # ----------------------------------------------------------------------------- GridDistribution
@@ -431,17 +466,21 @@ class GridDistribution:
         """``P(T < x)``."""
         return float(self.cdf(float(x)))
 
-    def summary(self) -> dict[str, float]:
-        """Keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high`` (intervals ``INTERVAL_PROB``).
+    def summary(self) -> LazySummary:
+        """Keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high`` (intervals ``INTERVAL_PROB``), each part
+        computed when first read (:class:`LazySummary`).
 
         The HDI is the shortest interval; for a density whose maximum is at the lower boundary
         (e.g. ``tau`` near 0 under a half-normal prior) it is ``[lower end, Q(INTERVAL_PROB)]``.
         """
         a = (1.0 - INTERVAL_PROB) / 2
-        med, q_lo, q_hi = self.ppf(np.array([0.5, a, 1.0 - a]))
-        hdi = _shortest_interval(self.ppf, INTERVAL_PROB, n=2001)
-        vals = (self.mean(), self.sd(), med, q_lo, q_hi, *hdi)
-        return {k: float(v) for k, v in zip(SUMMARY_KEYS, vals, strict=True)}
+        return LazySummary(
+            [
+                (_MOMENTS, lambda: (self.mean(), self.sd())),
+                (_QUANTILES, lambda: self.ppf(np.array([0.5, a, 1.0 - a]))),
+                (_HDI, lambda: _shortest_interval(self.ppf, INTERVAL_PROB, n=2001)),
+            ]
+        )
 
 
 # ----------------------------------------------------------------------------- the NNHM

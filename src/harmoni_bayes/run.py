@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .config import SpecBase
+from .constants import LOWER_KEY, UPPER_KEY, round_sig
 from .errors import ModelError
 from .models import get_family
 from .models.base import EvidenceRecord, EvidenceTables, ExactFit, ModelFamily
@@ -147,12 +148,13 @@ def exact_sensitivity_strip(spec: SpecBase, family_cls: type[ModelFamily], table
     pname = f"P({hq}<1)"
 
     def row(label: str, p: float, q: Mapping[str, Any], headline: bool, note: str) -> dict[str, Any]:
+        """A strip row from the quantity's median and interval (as ``summary.json`` records them: rounded)."""
         return {
             "label": label,
             "probability": p,
-            "median": q["median"],
-            "lower": q["q2.5"],
-            "upper": q["q97.5"],
+            "median": round_sig(q["median"]),
+            "lower": round_sig(q[LOWER_KEY]),
+            "upper": round_sig(q[UPPER_KEY]),
             "headline": headline,
             "note": note,
         }
@@ -163,7 +165,8 @@ def exact_sensitivity_strip(spec: SpecBase, family_cls: type[ModelFamily], table
         fit = fam.exact_fit(EXACT_DRAWS, np.random.default_rng(spec.sampler.seed))
         q = next(s for s in fit.quantities if s.name == hq)
         p = dict(fit.probabilities)[pname]
-        rows.append(row(label, round(float(p), 6), quantity_record(q.name, q.scale, q.stats), False, "exact refit"))
+        # only the median and interval are read: an exact engine's lazy summaries skip the rest (the HDIs)
+        rows.append(row(label, round(float(p), 6), q.stats, False, "exact refit"))
     return {"title": "Where the certainty comes from", "probability": f"P({hq} < 1)", "rows": rows}
 
 
