@@ -182,6 +182,30 @@ class LazySummary(Mapping[str, float]):
 # ----------------------------------------------------------------------------- NormalMixture
 
 
+@dataclass(frozen=True)
+class _LiveComponents:
+    """A mixture's components with positive weight, and what every evaluation of its CDF and density needs.
+
+    Kept once per mixture: a quantile takes tens of evaluations at a few points each, and with thousands of
+    components these arrays cost as much as the evaluation.  ``all_positive`` (no point mass) lets the
+    evaluation skip the point-mass branches, which ``np.where`` would discard anyway.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    positive: np.ndarray  # sds > 0
+    sds_safe: np.ndarray  # sds, with 1 for a point mass (no division by zero)
+    density_norm: np.ndarray  # sqrt(2 pi) * sds_safe
+    all_positive: bool
+
+    @classmethod
+    def of(cls, weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> _LiveComponents:
+        """From the live components' weights, means and SDs."""
+        positive = sds > 0
+        sds_safe = np.where(positive, sds, 1.0)
+        return cls(weights, means, positive, sds_safe, math.sqrt(2 * math.pi) * sds_safe, bool(positive.all()))
+
+
 @dataclass(frozen=True, eq=False)
 class NormalMixture:
     r"""Marginal posterior of a scalar on the LOG scale, a finite mixture of normals.
@@ -199,6 +223,7 @@ class NormalMixture:
     means: np.ndarray
     sds: np.ndarray
     _live: np.ndarray = field(init=False, repr=False, compare=False)
+    _parts: _LiveComponents = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         w = _as_1d("weights", self.weights)
@@ -219,6 +244,7 @@ class NormalMixture:
         object.__setattr__(self, "sds", _readonly(s))
         live = self.weights > 0
         object.__setattr__(self, "_live", live)
+        object.__setattr__(self, "_parts", _LiveComponents.of(self.weights[live], self.means[live], self.sds[live]))
 
     # moments -----------------------------------------------------------------------------
     def mean(self) -> float:
@@ -235,20 +261,23 @@ class NormalMixture:
         """Mixture ``cdf``, ``pdf`` or ``both`` at the points ``x`` (evaluated block-wise)."""
         x = np.asarray(x, dtype=float)
         flat = x.reshape(-1)
-        w, m, s = (a[self._live] for a in (self.weights, self.means, self.sds))
+        c = self._parts
+        w, m = c.weights, c.means
         cdf = np.empty(flat.size)
         pdf = np.empty(flat.size)
         step = max(1, _CHUNK // max(w.size, 1))
-        pos = s > 0
-        s_safe = np.where(pos, s, 1.0)
         for start in range(0, flat.size, step):
             xs = flat[start : start + step, None]
             with np.errstate(divide="ignore", invalid="ignore"):
-                z = np.where(pos, (xs - m) / s_safe, np.where(xs >= m, np.inf, -np.inf))
+                z = (xs - m) / c.sds_safe
+                if not c.all_positive:
+                    z = np.where(c.positive, z, np.where(xs >= m, np.inf, -np.inf))
             if kind != "pdf":
                 cdf[start : start + step] = special.ndtr(z) @ w
             if kind != "cdf":  # a zero-sd component is a point mass and has no density
-                dens = np.where(pos, np.exp(-0.5 * z**2) / (math.sqrt(2 * math.pi) * s_safe), 0.0)
+                dens = np.exp(-0.5 * z**2) / c.density_norm
+                if not c.all_positive:
+                    dens = np.where(c.positive, dens, 0.0)
                 pdf[start : start + step] = dens @ w
         nan = np.isnan(flat)
         cdf = np.where(nan, np.nan, cdf).reshape(x.shape)
