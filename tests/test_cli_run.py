@@ -83,6 +83,32 @@ def test_run_all_goes_on_past_a_bad_spec(tmp_path):
     assert "a_good/report.html" in (tmp_path / "r" / "index.html").read_text()
 
 
+def test_run_all_reports_an_internal_error_in_one_line_and_goes_on(tmp_path, monkeypatch):
+    """A bug in one spec's extra pages costs neither its report nor the other specs; exit 2, no traceback."""
+    import harmoni_bayes.cli as cli
+
+    specs = tmp_path / "models"
+    specs.mkdir()
+    for name in ("harmoni2_pfs_pdl1", "harmoni2_pfs_histology"):
+        (specs / f"{name}.toml").write_text((ROOT / "models" / f"{name}.toml").read_text())
+
+    def broken_pages(spec, *args, **kwargs):
+        if spec.stem == "harmoni2_pfs_pdl1":
+            raise KeyError("No variable named 'os_hr'")
+
+    monkeypatch.setattr(cli, "_extra_pages", broken_pages)
+    reports = tmp_path / "r"
+    res = CliRunner().invoke(
+        app, ["run-all", str(specs), "--out", str(tmp_path / "o"), "--reports", str(reports), "--jobs", "1"]
+    )
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert "harmoni2_pfs_pdl1.toml: its extra pages: internal error KeyError" in res.output
+    assert "1 spec(s) failed: harmoni2_pfs_pdl1.toml" in res.output
+    index = (reports / "index.html").read_text()
+    assert "harmoni2_pfs_pdl1/report.html" in index and "harmoni2_pfs_histology/report.html" in index
+
+
 @pytest.mark.slow
 def test_run_all_writes_timeline_and_scorecard_pages_linked_from_the_index(tmp_path):
     specs = tmp_path / "models"

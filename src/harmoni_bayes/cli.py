@@ -448,13 +448,13 @@ def run_all(
     ]
     done = _run_tasks(tasks, jobs)
     failed = sum(d.code for d in done)
-    broken = [d.spec.name for d in done if d.target is None]
+    broken = [d.spec.name for d in done if d.target is None or d.pages_failed]
     report_dirs = [d.target for d in sorted(done, key=lambda d: d.index) if d.target is not None]
     if report_dirs:
         index = write_index(report_dirs, reports / "index.html")
         typer.echo(f"wrote {index} ({len(report_dirs)} analyses, {time.time() - start:.0f} s)")
     if broken:
-        typer.echo(f"error: {len(broken)} spec(s) could not run: {', '.join(broken)}", err=True)
+        typer.echo(f"error: {len(broken)} spec(s) failed: {', '.join(broken)}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT)
     if strict and failed:
         raise typer.Exit(EXIT_DIAGNOSTICS)
@@ -484,6 +484,7 @@ class _SpecDone:
     index: int
     target: Path | None
     code: int = 0  # 1 when the diagnostics gate failed
+    pages_failed: bool = False  # its sensitivity, timeline or scorecard page hit an internal error
     lines: list[tuple[bool, str]] = field(default_factory=list)  # (to stderr, text), in printed order
 
 
@@ -551,11 +552,26 @@ def _main_job_spec(task: _SpecTask) -> _SpecDone:
         except HarmoniError as exc:  # one bad spec must not cost the user the other analyses
             typer.echo(f"error: {spec.name}: {exc.message()}", err=True)
             return done
+        except Exception as exc:  # a bug, not the user's mistake: say so, and keep the other analyses
+            typer.echo(f"error: {spec.name}: {_internal(exc)}", err=True)
+            return done
         _publish(task.out / spec.stem, task.reports / spec.stem)
-        if task.pages:
-            _extra_pages(spec, result, task.reports / spec.stem, task.draws, workers=task.cores)
         done.target = task.reports / spec.stem
+        if task.pages:
+            try:
+                _extra_pages(spec, result, task.reports / spec.stem, task.draws, workers=task.cores)
+            except Exception as exc:  # the report stands; the main job still exits non-zero
+                typer.echo(f"error: {spec.name}: its extra pages: {_internal(exc)}", err=True)
+                done.pages_failed = True
     return done
+
+
+def _internal(exc: Exception) -> str:
+    """One line for an unexpected exception in one spec of the main job (its traceback: run that spec alone)."""
+    return (
+        f"internal error {type(exc).__name__}: {exc} (a bug: `harmoni-bayes run SPEC --out DIR --report` shows the"
+        " traceback)"
+    )
 
 
 def _publish(result_dir: Path, target: Path) -> None:
