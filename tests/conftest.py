@@ -13,7 +13,7 @@ import pytest
 from hypothesis import settings
 
 from harmoni_bayes.evidence import shipped_path
-from helpers import EXACT_SPECS
+from helpers import EXACT_SPECS, REPO
 
 settings.register_profile("harmoni", deadline=None)
 settings.load_profile("harmoni")
@@ -27,6 +27,27 @@ def exact_result_dirs(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("exact_results")
     return {spec.stem: save_result(run_spec(spec, method="exact"), root / spec.stem) for spec in EXACT_SPECS}
+
+
+class _FitOnDemand(dict):
+    """{spec name: result dir}, each MCMC spec fitted (few draws) and saved the first time a test asks for it."""
+
+    def __init__(self, root: Path):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, name: str) -> Path:
+        from harmoni_bayes.results import save_result
+        from harmoni_bayes.run import run_spec
+
+        self[name] = save_result(run_spec(REPO / "models" / f"{name}.toml", draws=200), self.root / name)
+        return self[name]
+
+
+@pytest.fixture(scope="session")
+def mcmc_result_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Shipped MCMC specs fitted with 200 draws per chain and saved, on demand (each costs a compile and a fit)."""
+    return _FitOnDemand(tmp_path_factory.mktemp("mcmc_results"))
 
 
 def _read_table(name: str) -> tuple[list[str], list[list[str]]]:

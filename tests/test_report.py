@@ -723,14 +723,6 @@ def test_write_index_falls_back_to_summary_json(result_dirs, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def mcmc_result_dirs(tmp_path_factory) -> dict[str, Path]:
-    from harmoni_bayes.run import run_spec
-
-    root = tmp_path_factory.mktemp("mcmc_results")
-    return {p.stem: save_result(run_spec(p, draws=200), root / p.stem) for p in MCMC_SPECS}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [p.stem for p in MCMC_SPECS])
 def test_mcmc_family_report(mcmc_result_dirs, name):

@@ -251,7 +251,11 @@ def _by_reason(rows: list[EvidenceRow]) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class StripRow:
-    """One row of the sensitivity strip: how certain the answer is under one analysis of the evidence."""
+    """One row of the sensitivity strip: how certain the answer is under one analysis of the evidence.
+
+    A row with no numbers at all (``missing``: the analysis does not exist yet, e.g. immature OS before any OS
+    was disclosed) is printed with its note where the numbers would be.
+    """
 
     label: str
     probability: Number
@@ -260,6 +264,11 @@ class StripRow:
     upper: Number
     headline: bool
     note: str = ""
+
+    @property
+    def missing(self) -> bool:
+        """True when the row has none of its numbers (its note says why)."""
+        return all(getattr(self, k).value is None for k in ("probability", "median", "lower", "upper"))
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of this object."""
