@@ -164,18 +164,35 @@ def _connect(client_cls: Any, address: str) -> Any:
         ) from None
 
 
+@dataclass(frozen=True)
+class _Raised:
+    """What a task raised, described in the worker: the task's outcome, not a Dask failure."""
+
+    error: str
+
+
 def _timed(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float]:
-    """Run one task in a worker, without progress output of its own (the sweep reports each task)."""
+    """Run one task in a worker, without progress output of its own (the sweep reports each task).
+
+    An exception is returned as the task's value (:class:`_Raised`), not raised into Dask: the sweep reports it
+    with the task's inputs, and a failed Dask task would have the worker log its traceback on the terminal too.
+    """
     os.environ[PROGRESS_ENV] = "off"
     start = time.perf_counter()
-    return fn(**kwargs), time.perf_counter() - start
+    try:
+        value = fn(**kwargs)
+    except Exception as exc:  # any error of one task is that task's outcome
+        value = _Raised(_describe(exc))
+    return value, time.perf_counter() - start
 
 
 def _outcome(task: Task, fut: Any, result: Any) -> TaskOutcome:
-    if fut.status != "finished":  # any error of one task is that task's outcome, not the sweep's
+    if fut.status != "finished":  # the worker died, or Dask could not run the task at all
         exc = result[1] if isinstance(result, tuple) and len(result) == 3 else result
         return TaskOutcome(task.key, False, error=_describe(exc), inputs=_inputs(task))
     value, seconds = result
+    if isinstance(value, _Raised):
+        return TaskOutcome(task.key, False, error=value.error, inputs=_inputs(task), seconds=seconds)
     return TaskOutcome(task.key, True, value=value, inputs=_inputs(task), seconds=seconds)
 
 
