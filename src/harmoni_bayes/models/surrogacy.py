@@ -963,7 +963,7 @@ class SurrogacyModel(ModelFamily):
         has little, and only a refit (``harmoni-bayes sensitivity``) would tell.
         """
         if self.target is None:
-            return self._prior_strip(idata, context)
+            return self._relationship_strip(idata, context)
         with_os = "joint with the target's own OS estimate" if self.target.has_os else "from the target's PFS alone"
         head = SensitivityRow.from_stats(
             "PFS-to-OS surrogacy (this model)",
@@ -974,7 +974,7 @@ class SurrogacyModel(ModelFamily):
         )
         return SensitivityStrip("P(OS HR < 1)", (self.target.os_alone(), head))
 
-    def _prior_strip(self, idata, context: StripContext) -> SensitivityStrip:
+    def _relationship_strip(self, idata, context: StripContext) -> SensitivityStrip:
         slope = posterior_array(idata, "slope")
         rows = [
             SensitivityRow.from_stats(
