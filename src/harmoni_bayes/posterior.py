@@ -244,6 +244,16 @@ def add_prior_draws(idata: Any, draws: dict[str, np.ndarray], coords: dict[str, 
         idata.add_groups(prior=prior)
 
 
+def add_posterior_draws(idata: Any, draws: dict[str, np.ndarray]) -> None:
+    """Add derived ``(chain, draw)`` draws to the posterior group, beside the sampled variables.
+
+    For quantities a family computes from the posterior rather than samples (the stacked OS forecast), so that
+    figures, the scorecard and ``posterior.nc`` hold the very draws the summary was computed from.
+    """
+    for name, values in draws.items():
+        idata.posterior[name] = (("chain", "draw"), np.asarray(values, dtype=float))
+
+
 def save_netcdf(idata: Any, path: str | Path) -> None:
     """Write atomically: to a temporary file in the same directory, then rename over the target.
 

@@ -17,7 +17,7 @@ import pandas as pd
 from .config import SpecBase
 from .errors import ModelError
 from .models import get_family
-from .models.base import EvidenceRecord, EvidenceTables, ExactFit, ModelFamily, StripContext
+from .models.base import Draws, EvidenceRecord, EvidenceTables, ExactFit, ModelFamily, StripContext
 from .results import Result, make_provenance
 from .specs import load_spec, merge_changes, parse_spec, sensitivity_settings, spec_to_dict, with_overrides
 from .summaries import (
@@ -80,7 +80,7 @@ def run_spec(
         diag = None
     else:
         from .inference import sample
-        from .posterior import diagnose, merge_blocks
+        from .posterior import add_posterior_draws, diagnose, merge_blocks
 
         idata = merge_blocks({name: sample(m, spec.sampler) for name, m in family.build_models().items()})
         diag = diagnose(idata, _checked_vars(idata), spec.diagnostics)
@@ -89,8 +89,10 @@ def run_spec(
             from .posterior import compare_models
 
             family.use_comparison(compare_models(loglik))
-        quantities = quantities_from_draws(family.quantities(idata))
+        drawn = family.quantities(idata)
+        quantities = quantities_from_draws(drawn)
         probabilities = probabilities_from_draws(family.probabilities(idata))
+        add_posterior_draws(idata, _derived_draws_read_later(family, drawn, idata))
     quantities += [quantity_record(s.name, s.scale, s.stats) for s in family.published_quantities()]
     prior = family.prior_draws(EXACT_DRAWS, np.random.default_rng(spec.sampler.seed + 1))
     if prior:
@@ -153,6 +155,16 @@ def _strip_context(
         refit=refit,
         settings=settings,
     )
+
+
+def _derived_draws_read_later(family: ModelFamily, drawn: list[Draws], idata: Any) -> dict[str, np.ndarray]:
+    """Quantities the family derived from the posterior (not sampled) that are read from the posterior later:
+    the headline quantity and densities (report figures) and the forecast (the scorecard), e.g. the class-aware
+    family's stacked ``os_hr``.  Sampled variables are already there; indexed names are not stored.
+    """
+    pres = family.presentation
+    wanted = {pres.headline_quantity, *pres.densities, family.forecast.quantity if family.forecast else None}
+    return {d.name: d.values for d in drawn if d.name in wanted and d.name not in idata.posterior.data_vars}
 
 
 def _notes(record: EvidenceRecord) -> dict[str, Any]:
