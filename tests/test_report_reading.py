@@ -151,6 +151,7 @@ def with_missing_os(result):
     r = with_strip(result)
     first = r.summary.extra["strip"]["rows"][0]
     first.update(probability=None, median=None, lower=None, upper=None, note="no OS data yet")
+    r.summary.extra["strip"]["quantity"] = "OS HR"
     return r
 
 
@@ -162,8 +163,10 @@ def test_a_row_without_numbers_says_why_where_the_numbers_would_be():
     box = html[html.index('id="strip"') : html.index("</table>", html.index('id="strip"'))]
     assert '<tr><td>immature OS alone</td><td class="missing" colspan="3">no OS data yet</td><td></td></tr>' in box
     assert not [s for s in num_spans(html) if s["section"] == "strip" and s["data-name"] == "immature OS alone"]
+    assert '<th class="r">OS HR: median (95% CrI)</th>' in box  # what the medians are of, said once
     md = render_markdown(c)
     assert "| immature OS alone | no OS data yet | | |" in md
+    assert "| analysis | P(OS HR < 1) | OS HR: median (95% CrI) | note |" in md
     assert json.loads(render_json(c))["strip"]["rows"][0] == "immature OS alone"
 
 
@@ -608,6 +611,7 @@ def assert_reads_at_a_glance(report: dict, summary: dict) -> None:
     strip = summary.get("strip")
     assert strip and len(strip["rows"]) >= 2, "no sensitivity strip"
     assert report["strip"]["rows"] == [r["label"] for r in strip["rows"]]
+    assert strip["quantity"] and report["strip"]["quantity"] == strip["quantity"], "what the intervals are of"
     assert any(r["headline"] for r in strip["rows"]), "the strip does not mark the headline's row"
     benefit = next((f for f in report["figures"] if f["name"] == "benefit"), None)
     assert benefit is not None, "no probability-of-benefit curve"

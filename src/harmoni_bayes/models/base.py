@@ -458,16 +458,19 @@ class SensitivityRow:
 @dataclass(frozen=True)
 class SensitivityStrip:
     """The strip beside a headline (``summary.json`` key ``strip``): ``probability`` names the probability shown
-    (``P(OS HR < 1)``), one row per analysis, the headline's own row (or rows) marked.
+    (``P(OS HR < 1)``), ``quantity`` what each row's median and interval are of (``forecast OS HR``), one row per
+    analysis, the headline's own row (or rows) marked.
     """
 
     probability: str
     rows: tuple[SensitivityRow, ...]
+    quantity: str = ""
     title: str = STRIP_TITLE
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"title", "probability", "rows"}``, as ``summary.json`` holds it."""
-        return {"title": self.title, "probability": self.probability, "rows": [r.to_dict() for r in self.rows]}
+        """``{"title", "probability", "quantity", "rows"}``, as ``summary.json`` holds it."""
+        rows = [r.to_dict() for r in self.rows]
+        return {"title": self.title, "probability": self.probability, "quantity": self.quantity, "rows": rows}
 
 
 @dataclass(frozen=True)
@@ -631,7 +634,7 @@ class ModelFamily(ABC):
             headline=True,
         )
         rows = exact_strip_rows(context.settings({}), name, context.seed, "exact refit")
-        return SensitivityStrip(f"P({name} < 1)", (head, *rows))
+        return SensitivityStrip(f"P({name} < 1)", (head, *rows), self.presentation.names.get(name, name))
 
     def set_thresholds(self, spec: SpecBase) -> None:
         """Take the headline HR thresholds from the spec, else the family's defaults."""

@@ -974,7 +974,7 @@ class PoSFamily(ModelFamily):
                     note="the vague component alone: the design without the source trials",
                 )
             )
-        return SensitivityStrip("P(success)", tuple(rows))
+        return SensitivityStrip("P(success)", tuple(rows), "HR prior for the new trial")
 
     # -- published numbers beside the model's ------------------------------------------------------------------
     def published_quantities(self) -> list[Stats]:

@@ -331,7 +331,7 @@ class SubgroupModel(ModelFamily):
         rows = exact_strip_rows([("no EXNEX", context.refit(plain))], name, context.seed, "all subgroups exchangeable")
         alternatives = [(f"no EXNEX, {label}", fam) for label, fam in context.settings(plain)]
         rows += exact_strip_rows(alternatives, name, context.seed, "exact refit without EXNEX")
-        return SensitivityStrip(f"P({name} < 1)", (head, *rows))
+        return SensitivityStrip(f"P({name} < 1)", (head, *rows), self.presentation.names[name])
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Prior draws of tau, hr_overall and hr (dim ``subgroup``), named as in the posterior."""

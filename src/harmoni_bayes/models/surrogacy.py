@@ -972,7 +972,7 @@ class SurrogacyModel(ModelFamily):
             note=f"one relationship learned from the reference trials, {with_os}",
             headline=True,
         )
-        return SensitivityStrip("P(OS HR < 1)", (self.target.os_alone(), head))
+        return SensitivityStrip("P(OS HR < 1)", (self.target.os_alone(), head), "OS HR")
 
     def _relationship_strip(self, idata, context: StripContext) -> SensitivityStrip:
         slope = posterior_array(idata, "slope")
@@ -1001,7 +1001,7 @@ class SurrogacyModel(ModelFamily):
                     extra={"importance_ess": ess},
                 )
             )
-        return SensitivityStrip("P(slope > 0)", tuple(rows))
+        return SensitivityStrip("P(slope > 0)", tuple(rows), "slope")
 
     def assumptions(self) -> list[str]:
         """Transport of the PFS-OS relation, exchangeability, proportional hazards, rho_w, shared arms."""

@@ -855,7 +855,7 @@ class ClassSurrogacyModel(ModelFamily):
             for name, label, note in _SLOPES
             if name in context.quantities and f"P({name}>0)" in context.probabilities
         ]
-        return SensitivityStrip("P(slope > 0)", tuple(rows)) if rows else None
+        return SensitivityStrip("P(slope > 0)", tuple(rows), "slope") if rows else None
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """No prior overlays (the class parameters have many dimensions)."""
@@ -1100,7 +1100,7 @@ class OSForecastClassesModel(ClassSurrogacyModel):
             note=f"stacking weights: {weights}",
             headline=True,
         )
-        return SensitivityStrip("P(OS HR < 1)", (*rows, stacked))
+        return SensitivityStrip("P(OS HR < 1)", (*rows, stacked), "OS HR")
 
     def summary_extra(self, idata) -> dict[str, Any]:
         """Class table, model comparison, and the target's class in words."""

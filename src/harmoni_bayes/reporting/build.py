@@ -476,7 +476,8 @@ def build_strip(summary: Any) -> Strip | None:
         )
     if not rows:
         return None
-    return Strip(text(raw.get("title")) or "Sensitivity", text(raw.get("probability")) or "probability", tuple(rows))
+    title, probability = text(raw.get("title")) or "Sensitivity", text(raw.get("probability")) or "probability"
+    return Strip(title, probability, tuple(rows), text(raw.get("quantity")))
 
 
 # --- summary of findings ------------------------------------------------------------------------

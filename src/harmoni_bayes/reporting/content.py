@@ -283,17 +283,20 @@ class StripRow:
 @dataclass(frozen=True)
 class Strip:
     """The sensitivity strip beside the headline (``summary.json`` key ``strip``): ``title``, the probability
-    shown (``P(OS HR < 1)``) and one row per analysis, the headline's own row marked.
+    shown (``P(OS HR < 1)``), what the medians and intervals are of (``quantity``, may be empty) and one row per
+    analysis, the headline's own row marked.
     """
 
     title: str
     probability: str
     rows: tuple[StripRow, ...]
+    quantity: str = ""
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of this object."""
         # its numbers are summary.json's "strip" (report.json points to summary.json): the labels in order suffice
-        return {"title": self.title, "probability": self.probability, "rows": [r.label for r in self.rows]}
+        rows = [r.label for r in self.rows]
+        return {"title": self.title, "probability": self.probability, "quantity": self.quantity, "rows": rows}
 
 
 @dataclass(frozen=True)
