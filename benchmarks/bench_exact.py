@@ -7,6 +7,8 @@
   repeat a fresh interpreter, wall time from before the process starts to after it exits; the median and the
   range of ``--repeats`` runs.  Evidence selection, the grid engine, the summaries, 4,000 iid draws for figures
   and the result folder (``posterior.nc`` in ArviZ's layout, summary, manifest) are all included; no report.
+  Also the CPU time (user + system) of each process: on a shared machine the wall time measures the other jobs
+  too, the CPU time much less.
 * **imports**: one more run under ``python -X importtime``: the heaviest packages (the summed own import time
   of their modules, so nested imports count where they belong) and whether PyMC, PyTensor, ArviZ or
   matplotlib were imported at all.
@@ -21,6 +23,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,15 +46,21 @@ def _cmd(spec: str, out: Path) -> list[str]:
     return [sys.executable, "-m", "harmoni_bayes.cli", "run", spec, "--method", "exact", "--out", str(out)]
 
 
-def end_to_end(spec: str, repeats: int) -> list[float]:
-    """Wall seconds of ``repeats`` fresh-process runs."""
-    times = []
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def end_to_end(spec: str, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall seconds and CPU seconds (user + system) of ``repeats`` fresh-process runs."""
+    times, cpu = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
-            t = time.perf_counter()
+            c, t = _children_cpu(), time.perf_counter()
             subprocess.run(_cmd(spec, Path(tmp) / f"r{i}"), cwd=ROOT, env=_env(), check=True, capture_output=True)
             times.append(time.perf_counter() - t)
-    return times
+            cpu.append(_children_cpu() - c)
+    return times, cpu
 
 
 def import_breakdown(spec: str, top: int = 15) -> tuple[list[tuple[str, float]], float, list[str]]:
@@ -88,7 +97,7 @@ def main() -> None:
     args = ap.parse_args()
 
     load_before = os.getloadavg()[0]
-    times = end_to_end(args.spec, args.repeats)
+    times, cpu = end_to_end(args.spec, args.repeats)
     roots, total, heavy = import_breakdown(args.spec)
     load_after = os.getloadavg()[0]
     med = statistics.median(times)
@@ -100,7 +109,8 @@ def main() -> None:
         f"{platform.python_version()}; load average {load_before:.1f} before, {load_after:.1f} after.",
         "",
         f"* `harmoni-bayes run {args.spec} --method exact` in a fresh process: median **{med:.2f} s** "
-        f"(range {min(times):.2f}-{max(times):.2f} s over {args.repeats} runs; goal {GOAL} s).",
+        f"(range {min(times):.2f}-{max(times):.2f} s over {args.repeats} runs; goal {GOAL} s); CPU time median "
+        f"{statistics.median(cpu):.2f} s (range {min(cpu):.2f}-{max(cpu):.2f} s).",
         f"* Imports (`python -X importtime`, one more run): {total:.2f} s in all; PyMC, PyTensor, ArviZ, "
         f"matplotlib, nutpie, numba imported: {', '.join(heavy) if heavy else 'none'}.",
         "",

@@ -1,5 +1,6 @@
-"""Shared fixtures: small evidence CSVs built from the shipped table by changing single cells, and every
-shipped spec with an exact engine fitted exactly (well under a second each) and saved once per session.
+"""Shared fixtures: small evidence CSVs built from the shipped table by changing single cells, every shipped spec
+with an exact engine fitted exactly (no sampling) and saved once per session, and the MCMC-only specs
+sampled with few draws (slow tests; those using them share an xdist group, so the fits are made once).
 
 Hypothesis runs without deadlines: example timings on a loaded 2-core machine say nothing about correctness.
 """
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import settings
 
 from harmoni_bayes.evidence import shipped_path
-from helpers import EXACT_SPECS, REPO
+from helpers import EXACT_SPECS, MCMC_SPECS, REPO
 
 settings.register_profile("harmoni", deadline=None)
 settings.load_profile("harmoni")
@@ -29,8 +30,8 @@ def exact_result_dirs(tmp_path_factory) -> dict[str, Path]:
     return {spec.stem: save_result(run_spec(spec, method="exact"), root / spec.stem) for spec in EXACT_SPECS}
 
 
-class _FitOnDemand(dict):
-    """{spec name: result dir}, each MCMC spec fitted (few draws) and saved the first time a test asks for it."""
+class _Fits(dict):
+    """{spec name: result dir}; a shipped spec not there yet is fitted (200 draws per chain) and saved when asked."""
 
     def __init__(self, root: Path):
         super().__init__()
@@ -46,8 +47,14 @@ class _FitOnDemand(dict):
 
 @pytest.fixture(scope="session")
 def mcmc_result_dirs(tmp_path_factory) -> dict[str, Path]:
-    """Shipped MCMC specs fitted with 200 draws per chain and saved, on demand (each costs a compile and a fit)."""
-    return _FitOnDemand(tmp_path_factory.mktemp("mcmc_results"))
+    """Every MCMC-only shipped spec of ``helpers.MCMC_SPECS`` sampled with few draws and saved (other shipped specs
+    on demand: ``mcmc_result_dirs[name]``); for slow tests marked ``xdist_group(MCMC_GROUP)``, so that under ``-n``
+    one worker makes these fits once for all of them.
+    """
+    fits = _Fits(tmp_path_factory.mktemp("mcmc_results"))
+    for p in MCMC_SPECS:
+        fits[p.stem]  # fitted now: every test using the fixture reads these
+    return fits
 
 
 def _read_table(name: str) -> tuple[list[str], list[list[str]]]:

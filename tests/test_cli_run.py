@@ -108,3 +108,17 @@ def test_version_and_the_run_summary(tmp_path):
     res = runner.invoke(app, ["run", str(spec), "--out", str(tmp_path / "r"), "--method", "exact", "--report"])
     assert res.exit_code == 0, res.output
     assert "Probability that ivonescimab improves PFS" in res.output and "report.html" in res.output
+
+
+def test_main_job_starts_the_costliest_specs_first(tmp_path):
+    """run-all hands its pool the specs by falling MCMC cost, so the longest never starts last."""
+    from harmoni_bayes.cli import _mcmc_fits
+
+    models = ROOT / "models"
+    one_line = _mcmc_fits(models / "harmoni2_os_forecast_one_line_now.toml")  # fit + 4 priors + timeline
+    classes = _mcmc_fits(models / "harmoni2_os_forecast_now.toml")  # four relationship blocks
+    assert one_line > classes > _mcmc_fits(models / "nsclc_surrogacy.toml") == 1
+    assert _mcmc_fits(models / "harmoni2_pfs_pdl1.toml") == 0  # exact
+    broken = tmp_path / "broken.toml"
+    broken.write_text("model = 'no_such_family'\n")
+    assert _mcmc_fits(broken) == 0

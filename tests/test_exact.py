@@ -407,6 +407,25 @@ def test_summary_of_fit_is_consistent():
     assert fit.tau.cdf(tau["hdi_high"]) == pytest.approx(INTERVAL_PROB, abs=1e-12)
 
 
+def test_summary_parts_are_computed_when_read_whatever_the_order(monkeypatch):
+    """The sensitivity strip reads only the median and interval of its refits: no HDI is computed for them, and
+    a summary's numbers are the same whichever part is read first."""
+    import harmoni_bayes.exact as exact
+
+    fit = nnhm_exact(H2_Y, H2_SE, mu_prior=NormalPrior(), tau_prior=HalfNormalPrior(sigma=0.25))
+    full = {"hr": dict(fit.mu.summary("hr")), "log": dict(fit.mu.summary("log")), "tau": dict(fit.tau.summary())}
+    calls = []
+    real = exact._shortest_interval
+    monkeypatch.setattr(exact, "_shortest_interval", lambda *a, **k: calls.append(1) or real(*a, **k))
+    lazy = {"hr": fit.mu.summary("hr"), "log": fit.mu.summary("log"), "tau": fit.tau.summary()}
+    for name, summary in lazy.items():
+        assert [summary[k] for k in ("median", "q2.5", "q97.5")] == [full[name][k] for k in ("median", "q2.5", "q97.5")]
+        assert not calls, name
+        assert summary["hdi_high"] == full[name]["hdi_high"] and len(calls) == 1
+        assert dict(summary) == full[name] and list(summary) == list(full[name]) and len(calls) == 1
+        calls.clear()
+
+
 def test_prob_below_zero_is_probability_of_benefit():
     fit = nnhm_exact(H2_Y, H2_SE, mu_prior=None, tau_prior=HalfNormalPrior(sigma=0.25))
     p = fit.theta[0].prob_below(0.0)

@@ -93,7 +93,7 @@ def test_compare_two_dates(tmp_path):
     assert res.exit_code == 0, res.output
     comp = json.loads((out / "comparison.json").read_text())
     assert comp["evidence"]["added"] and any("|OS|" in r for r in comp["evidence"]["added"])
-    assert "data:image/png;base64," in (out / "comparison.html").read_text()
+    assert "data:image/svg+xml;base64," in (out / "comparison.html").read_text()
     for date in ("2024-09-30", "2025-06-30"):
         assert (out / date / "summary.json").exists()
 

@@ -1,6 +1,7 @@
 """The ArviZ layer: the diagnostics gate and draw summaries, on fake InferenceData from seeded arrays."""
 
 import arviz as az
+import h5py
 import numpy as np
 import pytest
 
@@ -47,7 +48,8 @@ def test_summaries():
 
 
 def test_draw_groups_are_written_in_arvizs_layout(tmp_path):
-    """The exact path writes posterior.nc with xarray alone; ArviZ reads it back as it reads its own files."""
+    """The exact path writes posterior.nc with h5netcdf alone; ArviZ reads it back as it reads its own files,
+    and the HDF5 datasets are stored as ArviZ (through xarray) stores them."""
     from harmoni_bayes.posterior import DrawGroups, add_prior_draws, from_draws, load_netcdf, save_netcdf
 
     rng = np.random.default_rng(1)
@@ -73,3 +75,23 @@ def test_draw_groups_are_written_in_arvizs_layout(tmp_path):
     assert list(a.prior["hr"].trial.values) == ["A", "B"]
     assert set(xr_a.attrs) == set(xr_b.attrs)  # created_at, arviz_version
     assert isinstance(mine.to_inference_data(), az.InferenceData)
+    with h5py.File(tmp_path / "mine.nc") as fa, h5py.File(tmp_path / "theirs.nc") as fb:
+        assert list(fa["posterior"]) == list(fb["posterior"])
+        for name, ds in fb["posterior"].items():
+            other = fa["posterior"][name]
+            assert (other.dtype, other.compression, other.chunks, other.shuffle) == (
+                ds.dtype,
+                ds.compression,
+                ds.chunks,
+                ds.shuffle,
+            ), name
+            assert sorted(other.attrs) == sorted(ds.attrs), name
+            np.testing.assert_array_equal(other.fillvalue, ds.fillvalue)
+
+
+def test_draw_groups_refuse_draws_that_need_xarrays_encoding(tmp_path):
+    from harmoni_bayes.posterior import from_draws, save_netcdf
+
+    with pytest.raises(TypeError, match="flag: draws of dtype bool"):
+        save_netcdf(from_draws({"flag": np.zeros(5, bool)}, coords={}, dims={}), tmp_path / "x.nc")
+    assert not list(tmp_path.iterdir())  # nothing half-written left behind

@@ -41,7 +41,7 @@ from harmoni_bayes.reporting import figures as F
 from harmoni_bayes.reporting.build import presentation_of
 from harmoni_bayes.results import Result, load_result, save_result
 from harmoni_bayes.summaries import Summary, probabilities_from_draws, quantities_from_draws
-from helpers import EXACT_SPECS, MCMC_SPECS, REPO, lookup, shows
+from helpers import EXACT_SPECS, MCMC_GROUP, MCMC_SPECS, REPO, lookup, shows
 
 SPECS = EXACT_SPECS
 SPEC_NAMES = [p.stem for p in SPECS]
@@ -724,6 +724,7 @@ def test_write_index_falls_back_to_summary_json(result_dirs, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(MCMC_GROUP)  # on the worker that fits mcmc_result_dirs for the browser test too
 @pytest.mark.parametrize("name", [p.stem for p in MCMC_SPECS])
 def test_mcmc_family_report(mcmc_result_dirs, name):
     d = mcmc_result_dirs[name]

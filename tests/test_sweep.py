@@ -87,7 +87,7 @@ def test_timeline_and_sensitivity_through_the_cli(tmp_path):
     # each step's numbers are those of a fit of the spec as of that date
     assert [s["summary"]["as_of"] for s in steps] == [s["label"] for s in steps]
     page = (tmp_path / "tl" / "timeline.html").read_text()
-    assert "data:image/png;base64," in page and steps[0]["readout"] in page
+    assert "data:image/svg+xml;base64," in page and steps[0]["readout"] in page
 
     grid = tmp_path / "grid.toml"
     grid.write_text('[[setting]]\nlabel = "wide tau"\npriors.tau = { dist = "half_cauchy", beta = 0.5 }\n')

@@ -353,7 +353,9 @@ def run(
             help="the engine (default: the spec's, else exact where the family has it)",
         ),
     ] = None,
-    backend: Annotated[str | None, typer.Option("--backend", metavar="pymc|nutpie", help="the MCMC sampler")] = None,
+    backend: Annotated[
+        str | None, typer.Option("--backend", metavar="pymc|nutpie|numpyro", help="the MCMC sampler")
+    ] = None,
     draws: Annotated[int | None, _DRAWS] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 3 when the diagnostics gate fails")] = False,
     report: Annotated[bool, typer.Option("--report", help="also write report.html and report.md")] = False,
@@ -489,8 +491,9 @@ def _run_tasks(tasks: list[_SpecTask], jobs: int) -> list[_SpecDone]:
     """Serially in this process (``jobs == 1``, lines printed as they come, sampling showing its own progress),
     else in a process pool.
 
-    The pool takes MCMC specs first (they take longest), and prints each spec's lines when it is done; on a
-    terminal a bar of finished specs stays below them (:class:`~harmoni_bayes.progress.Tasks`).
+    The pool takes the costliest specs first (:func:`_mcmc_fits`: MCMC specs with sweeps, then other MCMC specs),
+    so that the longest one does not start last, and prints each spec's lines when it is done; on a terminal a bar
+    of finished specs stays below them (:class:`~harmoni_bayes.progress.Tasks`).
     """
     if jobs == 1:
         return [_main_job_spec(t) for t in tasks]
@@ -499,7 +502,7 @@ def _run_tasks(tasks: list[_SpecTask], jobs: int) -> list[_SpecDone]:
 
     from .progress import Tasks
 
-    order = sorted(tasks, key=lambda t: (not _is_mcmc(t.spec), t.index))
+    order = sorted(tasks, key=lambda t: (-_mcmc_fits(t.spec), t.index))
     done = []
     # The platform's default start method (fork on Linux): workers inherit the imported package, not pay for it.
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -514,13 +517,22 @@ def _run_tasks(tasks: list[_SpecTask], jobs: int) -> list[_SpecDone]:
     return done
 
 
-def _is_mcmc(spec_path: Path) -> bool:
+def _mcmc_fits(spec_path: Path) -> int:
+    """A rough cost of a spec in the main job: its MCMC fits (one per model block, e.g. per surrogacy relationship,
+    its prior-sensitivity refits and, with a timeline, about four dated refits); 0 for exact specs, whose fits take
+    well under a second.
+    """
+    from .models import get_family
     from .specs import load_spec
 
     try:
-        return load_spec(spec_path).method == "mcmc"
+        spec = load_spec(spec_path)
     except HarmoniError:
-        return False  # a broken spec fails fast wherever it runs
+        return 0  # a broken spec fails fast wherever it runs
+    if spec.method != "mcmc":
+        return 0
+    blocks = len(getattr(spec, "relationships", None) or ()) or 1
+    return blocks + len(get_family(spec.model).sensitivity) + (4 if spec.timeline else 0)
 
 
 def _main_job_spec(task: _SpecTask) -> _SpecDone:

@@ -23,14 +23,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Backend = Literal["pymc", "nutpie", "numpyro"]
+"""NUTS implementations: PyMC's own (C-compiled PyTensor, one process per chain), nutpie (numba-compiled) and
+numpyro (JAX/XLA-compiled; the fastest from an empty compile cache here, see docs/benchmarks.md)."""
+
+
 class SamplerConfig(Strict):
-    """NUTS settings.  ``backend = "nutpie"`` compiles with numba and is usually faster per ESS."""
+    """NUTS settings.  ``backend`` picks the implementation (:data:`Backend`); all run the same model graph."""
 
     draws: int = Field(1000, ge=10, le=MAX_DRAWS)
     tune: int = Field(1000, ge=10, le=MAX_DRAWS)
     chains: int = Field(4, ge=1, le=16)
     seed: int = Field(DEFAULT_SEED, ge=0, le=MAX_SEED)
-    backend: Literal["pymc", "nutpie"] = "pymc"
+    backend: Backend = "pymc"
     target_accept: float = Field(0.95, gt=0.5, lt=1.0)
     cores: int | None = Field(None, ge=1)
 
@@ -134,5 +139,5 @@ class Overrides(Strict):
     as_of: dt.date | None = None
     seed: int | None = Field(None, ge=0, le=MAX_SEED)
     method: Literal["mcmc", "exact"] | None = None
-    backend: Literal["pymc", "nutpie"] | None = None
+    backend: Backend | None = None
     draws: int | None = Field(None, ge=10, le=MAX_DRAWS)

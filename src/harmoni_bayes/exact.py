@@ -51,7 +51,7 @@ intervals are always well defined.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,11 +62,14 @@ from harmoni_bayes.constants import INTERVAL_PROB
 from harmoni_bayes.constants import STAT_KEYS as SUMMARY_KEYS
 from harmoni_bayes.priors import HalfCauchyPrior, HalfNormalPrior, NormalPrior, TurnerPrior
 
-__all__ = ["GridDistribution", "NNHMExact", "NormalMixture", "nnhm_exact"]
+__all__ = ["GridDistribution", "LazySummary", "NNHMExact", "NormalMixture", "nnhm_exact"]
 
 _LOG_DENSITY_CUTOFF = 40.0  # keep grid where the tau integrand is within e^-40 of its maximum
 _PRIOR_TAIL = 1e-12  # the first-pass grid reaches beyond the prior's 1 - 1e-12 quantile
 _CHUNK = 1 << 20  # elements per block when evaluating mixtures on many points
+# the parts of a summary (SUMMARY_KEYS), each computed on its own when first read (LazySummary)
+_MOMENTS, _QUANTILES, _HDI = ("mean", "sd"), ("median", "q2.5", "q97.5"), ("hdi_low", "hdi_high")
+assert _MOMENTS + _QUANTILES + _HDI == SUMMARY_KEYS
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -147,7 +150,60 @@ def _shortest_interval(ppf, prob: float, transform=None, log_density=None, n: in
     return float(lo_), float(hi_)
 
 
+class LazySummary(Mapping[str, float]):
+    """A posterior summary whose parts are computed when first read.
+
+    ``parts`` are ``(keys, compute)`` pairs; ``compute()`` returns the values of its keys.  The parts are
+    independent (each computes its numbers from the distribution alone), so the numbers do not depend on which
+    part is read first.  The HDI costs most of a summary, and the sensitivity strip's exact refits read only the
+    median and the equal-tailed interval of one quantity (issue 14).
+    """
+
+    def __init__(self, parts: Sequence[tuple[tuple[str, ...], Callable[[], Sequence[float]]]]):
+        self._compute = {k: (keys, compute) for keys, compute in parts for k in keys}
+        self._values: dict[str, float] = {}
+
+    def __getitem__(self, key: str) -> float:
+        if key not in self._values:
+            keys, compute = self._compute[key]
+            self._values |= {k: float(v) for k, v in zip(keys, compute(), strict=True)}
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._compute)
+
+    def __len__(self) -> int:
+        return len(self._compute)
+
+    def __repr__(self) -> str:
+        return f"LazySummary({dict(self)})"
+
+
 # ----------------------------------------------------------------------------- NormalMixture
+
+
+@dataclass(frozen=True)
+class _LiveComponents:
+    """A mixture's components with positive weight, and what every evaluation of its CDF and density needs.
+
+    Kept once per mixture: a quantile takes tens of evaluations at a few points each, and with thousands of
+    components these arrays cost as much as the evaluation.  ``all_positive`` (no point mass) lets the
+    evaluation skip the point-mass branches, which ``np.where`` would discard anyway.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    positive: np.ndarray  # sds > 0
+    sds_safe: np.ndarray  # sds, with 1 for a point mass (no division by zero)
+    density_norm: np.ndarray  # sqrt(2 pi) * sds_safe
+    all_positive: bool
+
+    @classmethod
+    def of(cls, weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> _LiveComponents:
+        """From the live components' weights, means and SDs."""
+        positive = sds > 0
+        sds_safe = np.where(positive, sds, 1.0)
+        return cls(weights, means, positive, sds_safe, math.sqrt(2 * math.pi) * sds_safe, bool(positive.all()))
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,6 +223,7 @@ class NormalMixture:
     means: np.ndarray
     sds: np.ndarray
     _live: np.ndarray = field(init=False, repr=False, compare=False)
+    _parts: _LiveComponents = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         w = _as_1d("weights", self.weights)
@@ -187,6 +244,7 @@ class NormalMixture:
         object.__setattr__(self, "sds", _readonly(s))
         live = self.weights > 0
         object.__setattr__(self, "_live", live)
+        object.__setattr__(self, "_parts", _LiveComponents.of(self.weights[live], self.means[live], self.sds[live]))
 
     # moments -----------------------------------------------------------------------------
     def mean(self) -> float:
@@ -203,20 +261,23 @@ class NormalMixture:
         """Mixture ``cdf``, ``pdf`` or ``both`` at the points ``x`` (evaluated block-wise)."""
         x = np.asarray(x, dtype=float)
         flat = x.reshape(-1)
-        w, m, s = (a[self._live] for a in (self.weights, self.means, self.sds))
+        c = self._parts
+        w, m = c.weights, c.means
         cdf = np.empty(flat.size)
         pdf = np.empty(flat.size)
         step = max(1, _CHUNK // max(w.size, 1))
-        pos = s > 0
-        s_safe = np.where(pos, s, 1.0)
         for start in range(0, flat.size, step):
             xs = flat[start : start + step, None]
             with np.errstate(divide="ignore", invalid="ignore"):
-                z = np.where(pos, (xs - m) / s_safe, np.where(xs >= m, np.inf, -np.inf))
+                z = (xs - m) / c.sds_safe
+                if not c.all_positive:
+                    z = np.where(c.positive, z, np.where(xs >= m, np.inf, -np.inf))
             if kind != "pdf":
                 cdf[start : start + step] = special.ndtr(z) @ w
             if kind != "cdf":  # a zero-sd component is a point mass and has no density
-                dens = np.where(pos, np.exp(-0.5 * z**2) / (math.sqrt(2 * math.pi) * s_safe), 0.0)
+                dens = np.exp(-0.5 * z**2) / c.density_norm
+                if not c.all_positive:
+                    dens = np.where(c.positive, dens, 0.0)
                 pdf[start : start + step] = dens @ w
         nan = np.isnan(flat)
         cdf = np.where(nan, np.nan, cdf).reshape(x.shape)
@@ -309,8 +370,9 @@ class NormalMixture:
             var = float(np.dot(w, within + (e1 - mean) ** 2))
         return mean, math.sqrt(var) if math.isfinite(var) else math.inf
 
-    def summary(self, scale: Literal["log", "hr"]) -> dict[str, float]:
-        """Posterior summary with keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high``.
+    def summary(self, scale: Literal["log", "hr"]) -> LazySummary:
+        """Posterior summary with keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high``, each part computed
+        when first read (:class:`LazySummary`).
 
         ``scale="log"``: of ``X`` itself.  ``scale="hr"``: of ``exp(X)``, with mean and SD exact
         from the log-normal moments of each component (infinite where they do not exist), ``log_mean`` and
@@ -321,22 +383,24 @@ class NormalMixture:
         """
         if scale not in ("log", "hr"):
             raise ValueError(f"scale must be 'log' or 'hr', got {scale!r}")
-        a = (1.0 - INTERVAL_PROB) / 2
-        med, q_lo, q_hi = self.ppf(np.array([0.5, a, 1.0 - a]))
-        if scale == "log":
-            mean, sd = self.mean(), self.sd()
-            hdi = _shortest_interval(self.ppf, INTERVAL_PROB, log_density=self._log_pdf)
-        else:
-            mean, sd = self._hr_moments()
-            med, q_lo, q_hi = math.exp(med), math.exp(q_lo), math.exp(q_hi)
-            hdi = _shortest_interval(
+
+        def quantiles() -> Sequence[float]:
+            a = (1.0 - INTERVAL_PROB) / 2
+            qs = self.ppf(np.array([0.5, a, 1.0 - a]))
+            return [math.exp(q) for q in qs] if scale == "hr" else qs
+
+        def hdi() -> Sequence[float]:
+            if scale == "log":
+                return _shortest_interval(self.ppf, INTERVAL_PROB, log_density=self._log_pdf)
+            return _shortest_interval(
                 self.ppf, INTERVAL_PROB, transform=np.exp, log_density=lambda x: self._log_pdf(x) - x
             )
-        vals = (mean, sd, med, q_lo, q_hi, *hdi)
-        out = {k: float(v) for k, v in zip(SUMMARY_KEYS, vals, strict=True)}
+
+        moments = self._hr_moments if scale == "hr" else lambda: (self.mean(), self.sd())
+        parts = [(_MOMENTS, moments), (_QUANTILES, quantiles), (_HDI, hdi)]
         if scale == "hr":  # the moments a summary reports for an HR: of log HR (the HR's are tail-dominated)
-            out |= {"log_mean": self.mean(), "log_sd": self.sd()}
-        return out
+            parts.append((("log_mean", "log_sd"), lambda: (self.mean(), self.sd())))
+        return LazySummary(parts)
 
 
 # ----------------------------------------------------------------------------- GridDistribution
@@ -431,17 +495,21 @@ class GridDistribution:
         """``P(T < x)``."""
         return float(self.cdf(float(x)))
 
-    def summary(self) -> dict[str, float]:
-        """Keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high`` (intervals ``INTERVAL_PROB``).
+    def summary(self) -> LazySummary:
+        """Keys ``mean, sd, median, q2.5, q97.5, hdi_low, hdi_high`` (intervals ``INTERVAL_PROB``), each part
+        computed when first read (:class:`LazySummary`).
 
         The HDI is the shortest interval; for a density whose maximum is at the lower boundary
         (e.g. ``tau`` near 0 under a half-normal prior) it is ``[lower end, Q(INTERVAL_PROB)]``.
         """
         a = (1.0 - INTERVAL_PROB) / 2
-        med, q_lo, q_hi = self.ppf(np.array([0.5, a, 1.0 - a]))
-        hdi = _shortest_interval(self.ppf, INTERVAL_PROB, n=2001)
-        vals = (self.mean(), self.sd(), med, q_lo, q_hi, *hdi)
-        return {k: float(v) for k, v in zip(SUMMARY_KEYS, vals, strict=True)}
+        return LazySummary(
+            [
+                (_MOMENTS, lambda: (self.mean(), self.sd())),
+                (_QUANTILES, lambda: self.ppf(np.array([0.5, a, 1.0 - a]))),
+                (_HDI, lambda: _shortest_interval(self.ppf, INTERVAL_PROB, n=2001)),
+            ]
+        )
 
 
 # ----------------------------------------------------------------------------- the NNHM
@@ -521,12 +589,12 @@ def _log_marginal(tau: np.ndarray, y: np.ndarray, s2: np.ndarray, m0: float, w0:
     return loglik, v, mu_hat, 1.0 / big_w
 
 
-def _log_integrand(u: np.ndarray, scale: float, dist, y, s2, m0, w0):
+def _log_integrand(u: np.ndarray, scale: float, tau_prior, y, s2, m0, w0):
     """``log[p(tau) L(tau) dtau/du]`` at ``tau = scale * sinh(u)``."""
     tau = scale * np.sinh(u)
     log_jac = math.log(scale) + u + np.log1p(np.exp(-2.0 * u)) - math.log(2.0)  # log(scale cosh u)
     with np.errstate(divide="ignore"):
-        logp = dist.logpdf(tau)
+        logp = tau_prior.logpdf(tau)
     loglik, *rest = _log_marginal(tau, y, s2, m0, w0)
     out = logp + log_jac + loglik
     return np.where(np.isfinite(out), out, -np.inf), tau, loglik, rest
@@ -559,7 +627,6 @@ def nnhm_exact(
         raise ValueError(
             f"tau_prior must be a HalfNormalPrior, HalfCauchyPrior or TurnerPrior, got {type(tau_prior).__name__}"
         )
-    dist = tau_prior.scipy()
     s2 = se**2
     if mu_prior is None:
         m0, w0 = 0.0, 0.0
@@ -567,15 +634,15 @@ def nnhm_exact(
         m0, w0 = float(mu_prior.mu), 1.0 / float(mu_prior.sigma) ** 2
 
     # c: linear grid below c, logarithmic above; far below the prior's and the data's scales
-    scale = float(min(dist.ppf(0.01), 0.1 * se.min()))
+    scale = float(min(tau_prior.ppf(0.01), 0.1 * se.min()))
     data_scale = float(np.ptp(y) + se.max() + (abs(m0 - y.mean()) if w0 > 0 else 0.0))
-    tau_hi = max(float(dist.isf(_PRIOR_TAIL)), 10.0 * data_scale)
+    tau_hi = max(float(tau_prior.isf(_PRIOR_TAIL)), 10.0 * data_scale)
     u_hi = math.asinh(tau_hi / scale)
 
     # pass 1: locate the posterior on a wide grid
     h1 = u_hi / n_grid
     u1 = (np.arange(n_grid) + 0.5) * h1
-    lf1, *_ = _log_integrand(u1, scale, dist, y, s2, m0, w0)
+    lf1, *_ = _log_integrand(u1, scale, tau_prior, y, s2, m0, w0)
     top = lf1.max()
     if not np.isfinite(top):
         raise ValueError("the posterior of tau vanishes on the whole grid (prior and data incompatible)")
@@ -586,7 +653,7 @@ def nnhm_exact(
     # pass 2: n_grid midpoints where the posterior lives
     h = (hi - lo) / n_grid
     u = lo + (np.arange(n_grid) + 0.5) * h
-    lf, tau, _, (v, mu_hat, v_mu) = _log_integrand(u, scale, dist, y, s2, m0, w0)
+    lf, tau, _, (v, mu_hat, v_mu) = _log_integrand(u, scale, tau_prior, y, s2, m0, w0)
     wts = np.exp(lf - lf.max())
     wts /= wts.sum()
 

@@ -1,7 +1,7 @@
 """Sampling, with sampler settings kept apart from model settings.
 
 Seeds are integers and are recorded in every result.  The same model, settings and seed give the
-same draws with either backend (PyMC seeds each chain from the integer; nutpie likewise).
+same draws with any backend (PyMC seeds each chain from the integer; nutpie and numpyro likewise).
 
 PyMC runs chains in worker processes.  If the parent is killed (``kill -9``), plain workers would be
 left running; here every worker asks the kernel to kill it when its parent dies (Linux
@@ -69,18 +69,59 @@ def chain_cores() -> int:
     return os.cpu_count() or 1
 
 
+JAX_CACHE_ENV = "HARMONI_JAX_CACHE"
+"""Environment variable: folder of the on-disk cache of XLA-compiled samplers (default
+``$XDG_CACHE_HOME/harmoni_bayes/jax``, else ``~/.cache/harmoni_bayes/jax``); empty turns the cache off."""
+
+
+def _jax_cache() -> None:
+    """Keep XLA's compiled programs on disk, so a re-run of an unchanged model skips compilation.
+
+    The cache key is the compiled program itself, data included (PyMC's JAX graphs hold the data as constants):
+    re-running a spec on the same evidence hits the cache, new evidence compiles afresh.  Entries are written
+    atomically by JAX, so parallel processes can share the folder.
+    """
+    import jax
+
+    folder = os.environ.get(JAX_CACHE_ENV)
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "harmoni_bayes", "jax")
+    if folder and jax.config.values.get("jax_compilation_cache_dir") is None:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update(
+            "jax_persistent_cache_min_compile_time_secs", 0.0
+        )  # eager ops add up  # the sampler, not every tiny op
+
+
+def _backend_kwargs(config: SamplerConfig) -> dict[str, Any]:
+    """Keyword arguments of ``pm.sample`` that only one backend takes."""
+    if config.backend == "pymc" and sys.platform.startswith("linux"):
+        return {"mp_ctx": _WorkerContext()}
+    if config.backend == "numpyro":
+        _jax_cache()
+        # Chains one after another in one compiled program.  "parallel" (one XLA host device per chain) compiles
+        # through pmap, which JAX's disk cache does not keep, and its draws differ in the last digits from the
+        # sequential ones; since the device count is fixed once per process, the draws of a notebook would then
+        # depend on the first fit's chain count.  Sequential chains give the same draws in every process.
+        return {"nuts_sampler_kwargs": {"chain_method": "sequential"}}
+    return {}
+
+
 def sample(model: Any, config: SamplerConfig) -> Any:
     """Run NUTS on ``model`` and return InferenceData (posterior and sample_stats).
 
-    Progress: the backend's per-chain bars when stderr is a terminal, else a line before and after
-    (:func:`harmoni_bayes.progress.timed`), so a long fit is never silent and a log is never redrawn.
+    The same model, settings and seed give the same draws on the same machine and package versions, whatever
+    the number of cores (each chain has its own seed).  Progress: the backend's per-chain bars when stderr is a
+    terminal, else a line before and after (:func:`harmoni_bayes.progress.timed`), so a long fit is never silent
+    and a log is never redrawn.
     """
     import pymc as pm
 
     cores = config.cores or min(config.chains, chain_cores())
     # PyMC logs its own convergence advice; our diagnostics gate is the single source of truth.
     logging.getLogger("pymc").setLevel(logging.ERROR)
-    extra = {"mp_ctx": _WorkerContext()} if config.backend == "pymc" and sys.platform.startswith("linux") else {}
+    extra = _backend_kwargs(config)
     what = f"sampling {config.chains} chains x ({config.tune} tune + {config.draws} draws) with {config.backend}"
     with model, timed(what) as live:
         return pm.sample(

@@ -488,7 +488,8 @@ def nma_posterior(
         ``d_t ~ N(prior_mean, prior_sd^2)`` independently; ``prior_sd=None`` is the flat (improper) prior,
         for which the fixed-effect posterior is the GLS estimate and its covariance.
     tau_prior
-        A frozen ``scipy.stats`` distribution on ``tau >= 0`` (random effects), or ``None`` (fixed effect).
+        A heterogeneity prior (:data:`harmoni_bayes.priors.TauPrior`; its ``logpdf``, ``ppf`` and ``isf`` are
+        used) for random effects, or ``None`` (fixed effect).
     n_grid
         Grid nodes of the second pass (random effects).
     """

@@ -4,11 +4,13 @@ ArviZ defaults have changed between versions (interval probability, HDI vs ETI, 
 everything is passed explicitly: intervals are 95% (:data:`INTERVAL_PROB`), ESS is rank-normalised
 bulk and tail ESS, R-hat is the rank-normalised split R-hat (Vehtari et al. 2021).
 
-ArviZ is imported inside the functions that need it, never at module level: the exact path (iid draws of an
-exact engine, :class:`DrawGroups`) builds and writes its groups with xarray alone, in the layout ArviZ
-writes (one netCDF group per InferenceData group, ``chain`` and ``draw`` leading, zlib-compressed numbers),
-so ``arviz.from_netcdf`` and :func:`load_netcdf` read it as any other result, and an exact run never pays for
-importing ArviZ (seconds, with the plotting stack it loads).
+ArviZ and xarray are imported inside the functions that need them, never at module level: the exact path
+(iid draws of an exact engine, :class:`DrawGroups`) keeps its groups as numpy arrays and writes them with
+h5netcdf alone, in the layout ArviZ writes through xarray (one netCDF group per InferenceData group, ``chain``
+and ``draw`` leading, zlib-compressed numbers, NaN fill values), so ``arviz.from_netcdf`` and
+:func:`load_netcdf` read it as any other result.  An exact run so never pays for importing ArviZ (seconds,
+with the plotting stack it loads), nor xarray and the Dask it imports on building any Dataset (most of a
+second; issue 14).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from .config import DiagnosticThresholds
 from .constants import INTERVAL_PROB, Q_HI, Q_LO
@@ -32,6 +33,7 @@ from .files import new_file_mode
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
+    import xarray as xr
 
 NETCDF_ENGINE = "h5netcdf"
 """The netCDF library used for every posterior file, written by ArviZ or directly."""
@@ -151,26 +153,73 @@ def mcse_mean(values: np.ndarray) -> float:
     return float(np.ravel(az.mcse(arr, method="mean"))[0])
 
 
-class DrawGroups(Mapping[str, xr.Dataset]):
-    """Groups of iid draws (``posterior``, ``prior``) as xarray Datasets: the part of ArviZ's InferenceData
-    interface the package uses, without importing ArviZ.
+@dataclass
+class ArrayGroup:
+    """One InferenceData group as numpy arrays, laid out as ``arviz.from_dict`` lays it out.
 
-    Groups are attributes (``groups.posterior``) and items (``groups["prior"]``); ``"prior" in groups`` and
-    :meth:`groups` work as on InferenceData.  :func:`save_netcdf` writes them in ArviZ's layout;
-    :meth:`to_inference_data` gives a real InferenceData where ArviZ itself is wanted.
+    ``variables`` maps each name to its dims (``chain`` and ``draw`` first) and values; ``coords`` holds the
+    labels of every dim; ``attrs`` the group's attributes.
     """
 
-    def __init__(self, **groups: xr.Dataset):
-        self._groups: dict[str, xr.Dataset] = dict(groups)
+    variables: dict[str, tuple[tuple[str, ...], np.ndarray]]
+    coords: dict[str, np.ndarray]
+    attrs: dict[str, str]
+
+    @classmethod
+    def from_draws(
+        cls, draws: Mapping[str, np.ndarray], coords: Mapping[str, Any], dims: Mapping[str, list[str]]
+    ) -> ArrayGroup:
+        """Arrays with (chain, draw) leading.  Dims named in ``dims`` take their labels from ``coords``; other dims
+        are ``<var>_dim_<i>`` with integer labels.  The group carries ArviZ's ``created_at`` and
+        ``arviz_version`` attributes.
+        """
+        variables: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
+        labels: dict[str, np.ndarray] = {}
+        for name, values in draws.items():
+            arr = np.asarray(values)
+            extra = list(dims.get(name, []))
+            extra += [f"{name}_dim_{i}" for i in range(len(extra), arr.ndim - 2)]
+            all_dims = ("chain", "draw", *extra)
+            for i, d in enumerate(all_dims):
+                labels.setdefault(d, np.asarray(coords[d]) if d in coords else np.arange(arr.shape[i]))
+            variables[name] = (all_dims, arr)
+        return cls(variables, labels, _group_attrs())
+
+    def to_dataset(self) -> xr.Dataset:
+        """The group as an xarray Dataset (imports xarray)."""
+        import xarray as xr
+
+        data_vars = {
+            name: xr.DataArray(arr, dims=dims, coords={d: self.coords[d] for d in dims})
+            for name, (dims, arr) in self.variables.items()
+        }
+        return xr.Dataset(data_vars, attrs=dict(self.attrs))
+
+
+class DrawGroups(Mapping[str, "xr.Dataset"]):
+    """Groups of iid draws (``posterior``, ``prior``): the part of ArviZ's InferenceData interface the package
+    uses, without importing ArviZ, and without xarray until a group is looked at.
+
+    Each group is an :class:`ArrayGroup`; ``groups.posterior`` and ``groups["prior"]`` give it as an xarray
+    Dataset, made on first use and kept (a view: :func:`save_netcdf` writes the arrays).  ``"prior" in groups``
+    and :meth:`groups` work as on InferenceData; :meth:`to_inference_data` gives a real InferenceData where
+    ArviZ itself is wanted.
+    """
+
+    def __init__(self, **groups: ArrayGroup):
+        self._groups: dict[str, ArrayGroup] = dict(groups)
+        self._views: dict[str, xr.Dataset] = {}
 
     def __getattr__(self, name: str) -> xr.Dataset:
         groups = self.__dict__.get("_groups", {})
         if name in groups:
-            return groups[name]
+            return self[name]
         raise AttributeError(f"no group {name!r} (groups: {', '.join(groups) or 'none'})")
 
     def __getitem__(self, name: str) -> xr.Dataset:
-        return self._groups[name]
+        if name not in self._views:
+            self._views[name] = self._groups[name].to_dataset()
+        return self._views[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._groups)
@@ -185,35 +234,20 @@ class DrawGroups(Mapping[str, xr.Dataset]):
         """The group names, in order."""
         return list(self._groups)
 
-    def add_group(self, name: str, data: xr.Dataset) -> None:
+    def arrays(self, name: str) -> ArrayGroup:
+        """The group ``name`` as arrays."""
+        return self._groups[name]
+
+    def add_group(self, name: str, data: ArrayGroup) -> None:
         """Add (or replace) a group."""
         self._groups[name] = data
+        self._views.pop(name, None)
 
     def to_inference_data(self) -> az.InferenceData:
         """The same groups as an ArviZ InferenceData (imports ArviZ)."""
         import arviz as az
 
-        return az.InferenceData(**self._groups)
-
-
-def draws_dataset(
-    draws: Mapping[str, np.ndarray], coords: Mapping[str, Any], dims: Mapping[str, list[str]]
-) -> xr.Dataset:
-    """One group's Dataset from arrays with (chain, draw) leading, as ``arviz.from_dict`` lays it out.
-
-    Dims named in ``dims`` take their labels from ``coords``; other dims are ``<var>_dim_<i>`` with integer
-    labels.  The group carries ArviZ's ``created_at`` and ``arviz_version`` attributes.
-    """
-    data_vars = {}
-    for name, values in draws.items():
-        arr = np.asarray(values)
-        extra = list(dims.get(name, []))
-        extra += [f"{name}_dim_{i}" for i in range(len(extra), arr.ndim - 2)]
-        var_coords: dict[str, Any] = {"chain": np.arange(arr.shape[0]), "draw": np.arange(arr.shape[1])}
-        for i, d in enumerate(extra):
-            var_coords[d] = np.asarray(coords[d]) if d in coords else np.arange(arr.shape[2 + i])
-        data_vars[name] = xr.DataArray(arr, dims=["chain", "draw", *extra], coords=var_coords)
-    return xr.Dataset(data_vars, attrs=_group_attrs())
+        return az.InferenceData(**{name: self[name] for name in self._groups})
 
 
 def _group_attrs() -> dict[str, str]:
@@ -225,8 +259,10 @@ def _group_attrs() -> dict[str, str]:
 
 
 def from_draws(draws: dict[str, np.ndarray], coords: dict, dims: dict) -> DrawGroups:
-    """The ``posterior`` group of iid draws (the exact engine's), shaped as one chain; no ArviZ import."""
-    return DrawGroups(posterior=draws_dataset({k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords, dims))
+    """The ``posterior`` group of iid draws (the exact engine's), shaped as one chain; no ArviZ or xarray import."""
+    return DrawGroups(
+        posterior=ArrayGroup.from_draws({k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords, dims)
+    )
 
 
 def add_prior_draws(idata: Any, draws: dict[str, np.ndarray], coords: dict[str, list[str]]) -> None:
@@ -237,11 +273,11 @@ def add_prior_draws(idata: Any, draws: dict[str, np.ndarray], coords: dict[str, 
     """
     dim = next(iter(coords), None)
     dims = {k: [dim] for k, v in draws.items() if np.ndim(v) == 2} if dim else {}
-    prior = draws_dataset({k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords, dims)
+    prior = ArrayGroup.from_draws({k: np.asarray(v)[None, ...] for k, v in draws.items()}, coords, dims)
     if isinstance(idata, DrawGroups):
         idata.add_group("prior", prior)
     else:
-        idata.add_groups(prior=prior)
+        idata.add_groups(prior=prior.to_dataset())
 
 
 def add_posterior_draws(idata: Any, draws: dict[str, np.ndarray]) -> None:
@@ -249,16 +285,25 @@ def add_posterior_draws(idata: Any, draws: dict[str, np.ndarray]) -> None:
 
     For quantities a family computes from the posterior rather than samples (the stacked OS forecast), so that
     figures, the scorecard and ``posterior.nc`` hold the very draws the summary was computed from.
+    ``idata`` is a :class:`DrawGroups` (whose arrays are what is written) or an ArviZ InferenceData.
     """
+    if not draws:
+        return
+    if isinstance(idata, DrawGroups):
+        group = idata.arrays("posterior")
+        group.variables.update({k: (("chain", "draw"), np.asarray(v, dtype=float)) for k, v in draws.items()})
+        idata.add_group("posterior", group)  # drops the view made before
+        return
     for name, values in draws.items():
         idata.posterior[name] = (("chain", "draw"), np.asarray(values, dtype=float))
 
 
-def save_netcdf(idata: Any, path: str | Path) -> None:
+def save_netcdf(idata: Any, path: str | Path, attrs: Mapping[str, str] | None = None) -> None:
     """Write atomically: to a temporary file in the same directory, then rename over the target.
 
-    An ArviZ InferenceData writes itself; :class:`DrawGroups` are written group by group with xarray in the
-    same layout (zlib-compressed numbers, as ``InferenceData.to_netcdf`` does), so ArviZ is not imported.
+    ``attrs`` are added to the posterior group's attributes.  An ArviZ InferenceData writes itself;
+    :class:`DrawGroups` are written group by group with h5netcdf in the same layout (:func:`_write_groups`), so
+    neither ArviZ nor xarray is imported.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -267,8 +312,9 @@ def save_netcdf(idata: Any, path: str | Path) -> None:
     os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; a result is as readable as any other output
     try:
         if isinstance(idata, DrawGroups):
-            _write_groups(idata, tmp)
+            _write_groups(idata, tmp, dict(attrs or {}))
         else:
+            idata.posterior.attrs.update(attrs or {})
             idata.to_netcdf(tmp, engine=NETCDF_ENGINE)
         os.replace(tmp, path)
     except BaseException:
@@ -276,24 +322,43 @@ def save_netcdf(idata: Any, path: str | Path) -> None:
         raise
 
 
-def _write_groups(groups: DrawGroups, path: str) -> None:
-    """``Dataset.to_netcdf(path, group=name, mode="w" then "a")`` for each group, through the h5netcdf store
-    with the HDF5 lock given: ``to_netcdf`` itself asks Dask for its scheduler (importing Dask and
-    distributed, about half a second) only to choose a lock for arrays that are in memory here anyway.
-    """
-    from xarray.backends import H5NetCDFStore
-    from xarray.backends.locks import HDF5_LOCK
+def _write_groups(groups: DrawGroups, path: str, attrs: dict[str, str]) -> None:
+    """Each group as xarray's netCDF writer (``Dataset.to_netcdf(engine="h5netcdf")``) writes it, with h5netcdf.
 
-    mode: Any = "w"
-    for name in groups.groups():
-        data = groups[name]
-        encoding = {k: {"zlib": True} for k, v in data.variables.items() if v.dtype.kind in "biufcS"}
-        store = H5NetCDFStore.open(path, mode=mode, group=name, lock=HDF5_LOCK)
-        try:
-            data.dump_to_store(store, encoding=encoding)
-        finally:
-            store.close()
-        mode = "a"
+    Per group: the dims; a coordinate variable per dim (integers, or variable-length strings); each variable
+    with its dims, gzip for numbers (the ``zlib`` encoding ArviZ asks for; h5netcdf's level 4) and a NaN fill value for
+    floats (xarray's CF default); the attributes as strings.  Only numbers and string labels occur in draws;
+    anything else would need xarray's CF encoding and is refused.
+    """
+    import h5netcdf
+
+    with h5netcdf.File(path, "w") as f:
+        for name in groups.groups():
+            group = groups.arrays(name)
+            g = f.create_group(name)
+            for d, labels in group.coords.items():
+                g.dimensions[d] = len(labels)
+            written: set[str] = set()
+            for var, (dims, arr) in group.variables.items():
+                for d in dims:
+                    if d not in written:
+                        _write_variable(g, d, (d,), group.coords[d])
+                        written.add(d)
+                _write_variable(g, var, dims, arr)
+            g.attrs.update(group.attrs | (attrs if name == "posterior" else {}))
+
+
+def _write_variable(g: Any, name: str, dims: tuple[str, ...], values: np.ndarray) -> None:
+    values = np.asarray(values)
+    if values.dtype.kind in "UO":
+        import h5py
+
+        g.create_variable(name, dims, dtype=h5py.string_dtype(), data=values.astype(object))
+    elif values.dtype.kind in "iuf":
+        fill = np.nan if values.dtype.kind == "f" else None
+        g.create_variable(name, dims, data=values, fillvalue=fill, compression="gzip")
+    else:
+        raise TypeError(f"{name}: draws of dtype {values.dtype} cannot be written without xarray's CF encoding")
 
 
 def load_netcdf(path: str | Path) -> az.InferenceData:
@@ -371,6 +436,7 @@ def merge_blocks(blocks: dict[str, az.InferenceData]) -> az.InferenceData:
     if len(blocks) == 1:
         return next(iter(blocks.values()))
     import arviz as az
+    import xarray as xr
 
     parts = list(blocks.values())
     posterior = xr.merge([p.posterior for p in parts], compat="override", combine_attrs="drop_conflicts")

@@ -35,7 +35,19 @@ from .summaries import Summary
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
 
-_PACKAGES = ("harmoni-bayes", "pymc", "pytensor", "arviz", "numpy", "pandas", "scipy", "xarray", "nutpie")
+_PACKAGES = (
+    "harmoni-bayes",
+    "pymc",
+    "pytensor",
+    "arviz",
+    "numpy",
+    "pandas",
+    "scipy",
+    "xarray",
+    "nutpie",
+    "jax",
+    "numpyro",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -144,8 +156,7 @@ def save_result(result: Result, out_dir: str | Path) -> Path:
             "provenance": json.dumps(result.provenance),
             "summary": result.summary.to_json(),
         }
-        idata.posterior.attrs.update(attrs)
-        save_netcdf(idata, tmp / "posterior.nc")
+        save_netcdf(idata, tmp / "posterior.nc", attrs)
         atomic_write(tmp / "summary.json", result.summary.to_json())
         atomic_write(tmp / "summary.csv", result.summary.to_frame().to_csv(index=False))
         manifest = {"files": {name: sha256_file(tmp / name) for name in RESULT_FILES}}

@@ -54,9 +54,9 @@ def run_spec(
         A trial-evidence CSV path or a validated table (else the spec's file, else the shipped table).
     seed, method, backend, draws
         Overrides of the spec's sampler seed, method (``mcmc`` or ``exact``; a spec that names none runs its
-        family's default engine: exact where the family has one, else MCMC), backend (``pymc`` or ``nutpie``)
-        and draws (draws and tuning steps per chain, for quick looks and tests).  They are validated like the
-        spec: a bad value raises :class:`~harmoni_bayes.errors.SpecError` before any fitting.
+        family's default engine: exact where the family has one, else MCMC), backend (``pymc``, ``nutpie`` or
+        ``numpyro``) and draws (draws and tuning steps per chain, for quick looks and tests).  They are validated
+        like the spec: a bad value raises :class:`~harmoni_bayes.errors.SpecError` before any fitting.
 
     Returns
     -------

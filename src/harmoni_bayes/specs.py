@@ -122,7 +122,7 @@ def with_overrides(spec: SpecBase, **overrides: Any) -> SpecBase:
 
     ``as_of`` (a date or ISO string), ``seed``, ``method`` (``mcmc``/``exact``; a spec that names no method
     gets its family's default, see :func:`resolve_method`), ``backend``
-    (``pymc``/``nutpie``) and ``draws`` (draws and tuning steps per chain); ``None`` keeps the spec's value.
+    (``pymc``/``nutpie``/``numpyro``) and ``draws`` (draws and tuning steps per chain); ``None`` keeps the spec's value.
     Bad values raise one :class:`SpecError` listing every problem.
     """
     try:

@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
     import pymc as pm
 
+    from ..selection import Selection
+
 Scale = Literal["hr", "log", "sd", "ratio", "identity", "probability"]
 Capability = Literal["exact", "forecast"]
 SOURCE_COLUMNS = ("source", "source_kind", "source_url_pfs", "source_url_os")
@@ -119,12 +121,18 @@ class EvidenceTables:
     table named by the spec's ``[reference] file``, else the shipped one; :meth:`network` the treatment-network
     table likewise.  Every file read is recorded
     (name and SHA-256) for the result's provenance.
+
+    Tables, and selections from the trial table (:meth:`selection`), are kept: an exact run's sensitivity strip
+    refits the same evidence under each prior setting, and reading and selecting again each time cost more
+    than the refits (issue 14).  Callers share them, so they never change a table or selection in place.
     """
 
     def __init__(self, spec: SpecBase, trials: str | Path | pd.DataFrame | None = None):
         self._spec = spec
         self._given = trials
         self.files: dict[str, str] = {}
+        self._tables: dict[tuple[str, str | None], pd.DataFrame] = {}
+        self._selections: dict[tuple[tuple[str, Any], ...], Selection] = {}
 
     @cached_property
     def trials(self) -> pd.DataFrame:
@@ -141,23 +149,37 @@ class EvidenceTables:
         self._record(table)
         return table
 
+    def selection(self, **criteria: Any) -> Selection:
+        """:func:`~harmoni_bayes.selection.select_evidence` on the trial table, once per set of criteria."""
+        from ..selection import select_evidence
+
+        key = tuple(sorted((k, tuple(v) if isinstance(v, list | tuple) else v) for k, v in criteria.items()))
+        if key not in self._selections:
+            self._selections[key] = select_evidence(self.trials, **criteria)
+        return self._selections[key]
+
     def reference(self, file: str | None) -> pd.DataFrame:
         """The reference PFS/OS table (the spec's file, else the shipped one)."""
         from ..evidence import load_reference_trials, read_evidence
         from ..schema import REFERENCE
 
-        table = read_evidence(file, schema=REFERENCE) if file else load_reference_trials()
-        self._record(table)
-        return table
+        return self._kept(
+            "reference", file, lambda: read_evidence(file, schema=REFERENCE) if file else load_reference_trials()
+        )
 
     def network(self, file: str | None) -> pd.DataFrame:
         """The treatment-network table (the spec's file, else the shipped ``nsclc_pdl1_network.csv``)."""
         from ..evidence import load_network, read_evidence
         from ..schema import NETWORK
 
-        table = read_evidence(file, schema=NETWORK) if file else load_network()
-        self._record(table)
-        return table
+        return self._kept("network", file, lambda: read_evidence(file, schema=NETWORK) if file else load_network())
+
+    def _kept(self, kind: str, file: str | None, read: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        if (kind, file) not in self._tables:
+            table = read()
+            self._record(table)
+            self._tables[kind, file] = table
+        return self._tables[kind, file]
 
     def _record(self, table: pd.DataFrame) -> None:
         source = str(table.attrs.get("source", "<DataFrame>"))
@@ -647,8 +669,6 @@ def select_trials(spec: Any, tables: EvidenceTables, **criteria: Any) -> tuple[A
     Keyword ``criteria`` override the spec's (e.g. ``subgroup_factor="overall"``, ``endpoint=None``).
     Returns the :class:`~harmoni_bayes.selection.Selection` and the matching :class:`EvidenceRecord`.
     """
-    from ..selection import select_evidence
-
     ev = getattr(spec, "evidence", None)  # a spec without [evidence] (e.g. a reference-only model): criteria only
     args = {
         "as_of": spec.as_of,
@@ -659,7 +679,7 @@ def select_trials(spec: Any, tables: EvidenceTables, **criteria: Any) -> tuple[A
         "exclude": ev.exclude if ev else (),
     } | criteria
     table = tables.trials
-    sel = select_evidence(table, **args)
+    sel = tables.selection(**args)
     record = EvidenceRecord(
         used=sel.used.assign(table="trials"),
         excluded=with_sources(sel.excluded, table, "trials"),

@@ -763,7 +763,7 @@ class NMAModel(ModelFamily):
             self.inputs,
             prior_mean=self.priors.d.mu,
             prior_sd=None if flat else self.priors.d.sigma,
-            tau_prior=self.priors.tau.scipy() if self.random else None,
+            tau_prior=self.priors.tau if self.random else None,
             n_grid=n_grid,
         )
 
@@ -811,10 +811,10 @@ class NMAModel(ModelFamily):
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Prior draws of ``hr`` (vs the reference), the target HR and ``tau``, named as in the posterior."""
-        d = self.priors.d.scipy().rvs((n, len(self.labels)), random_state=rng)
+        d = self.priors.d.rvs((n, len(self.labels)), rng)
         out = {"hr": np.exp(d), self.target_name: np.exp(d @ self.inputs.contrast_vector(*self.target))}
         if self.random:
-            out["tau"] = self.priors.tau.scipy().rvs(n, random_state=rng)
+            out["tau"] = self.priors.tau.rvs(n, rng)
         return out
 
     # -- words ------------------------------------------------------------------------------------
@@ -946,7 +946,7 @@ class ConditionalShift:
         if tau_prior is None:
             m1, c1, tau1 = m0, c0, 1.0
         else:
-            tau1 = float(tau_prior.scipy().ppf(0.5))
+            tau1 = tau_prior.median()
             m1, c1, _ = gls(inputs.y, inputs.design, inputs.cov + tau1**2 * inputs.re_structure, m_prior, prec)
         v0, v1 = np.diag(c0).copy(), np.minimum(np.maximum(np.diag(c1), np.diag(c0)), 0.999 * vmax)
         sd1 = np.sqrt(np.diag(c1))

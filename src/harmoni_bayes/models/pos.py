@@ -571,7 +571,7 @@ def _describe_extra_sd(prior: HalfNormalPrior | FixedValue) -> str:
         sd = float(prior.value)
         factor = math.exp(Z_INTERVAL * sd)
         return f"fixed at {sd:g} (the new trial's HR within a factor {factor:.3g} of the MAP value, 95%)"
-    med = float(prior.scipy().median())
+    med = prior.median()
     return (
         f"half-normal with scale {prior.sigma:g} (median {med:.2g}: at that SD the new trial's HR lies within a factor "
         f"{math.exp(Z_INTERVAL * med):.3g} of the MAP value with 95% probability)"
@@ -591,14 +591,13 @@ def _short_extra_sd(prior: HalfNormalPrior | FixedValue) -> str:
 def _extra_sd_stats(prior: HalfNormalPrior | FixedValue) -> Stats:
     if isinstance(prior, FixedValue):
         return _const("extra_sd", "sd", prior.value)
-    d = prior.scipy()
-    q_lo, med, q_hi, hdi_hi = (float(x) for x in d.ppf([0.025, 0.5, 0.975, 0.95]))
+    q_lo, med, q_hi, hdi_hi = (float(x) for x in prior.ppf([0.025, 0.5, 0.975, 0.95]))
     return Stats(
         "extra_sd",
         "sd",
         {
-            "mean": float(d.mean()),
-            "sd": float(d.std()),
+            "mean": prior.mean(),
+            "sd": prior.std(),
             "median": med,
             "q2.5": q_lo,
             "q97.5": q_hi,

@@ -201,8 +201,8 @@ class RandomEffectsModel(ModelFamily):
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Prior draws of the key HR-scale quantities, for prior/posterior overlays."""
-        mu = self.priors.mu.scipy().rvs(n, random_state=rng)
-        tau = self.priors.tau.scipy().rvs(n, random_state=rng)
+        mu = self.priors.mu.rvs(n, rng)
+        tau = self.priors.tau.rvs(n, rng)
         return {"hr_pooled": np.exp(mu), "tau": tau, "hr_new_trial": np.exp(mu + tau * rng.standard_normal(n))}
 
     def assumptions(self) -> list[str]:

@@ -335,8 +335,8 @@ class SubgroupModel(ModelFamily):
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Prior draws of tau, hr_overall and hr (dim ``subgroup``), named as in the posterior."""
-        mu = self.priors.mu.scipy().rvs(n, random_state=rng)
-        tau = self.priors.tau.scipy().rvs(n, random_state=rng)
+        mu = self.priors.mu.rvs(n, rng)
+        tau = self.priors.tau.rvs(n, rng)
         theta = mu[:, None] + tau[:, None] * rng.standard_normal((n, len(self.labels)))
         return {"tau": tau, "hr_overall": np.exp(theta @ self.shares), "hr": np.exp(theta)}
 

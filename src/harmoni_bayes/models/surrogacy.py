@@ -36,6 +36,9 @@ The later OS analysis with ``D = later_deaths`` deaths (information ``I_F = D/4`
 ``y_F = (I_I y_I + (I_F - I_I) y_delta) / I_F`` with ``y_delta ~ N(theta, 1/(I_F - I_I))``
 independent of the interim ``y_I`` (information ``I_I = 1/se_os^2``; independent increments,
 methods §f), or ``y_F ~ N(theta, 4/D)`` when there is no interim OS estimate.
+
+``scipy.stats`` is imported inside the functions that use it: the registry imports every family, and an exact
+run of another family should not wait for it (issue 14).
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy import stats
 
 from ..config import EvidenceSpec, ReferenceSpec, SpecBase
 from ..constants import Q_HI, Q_LO, Z_INTERVAL
@@ -227,6 +229,8 @@ class TargetTrial:
     @property
     def success_bound(self) -> float:
         """c = -z_{1-alpha} * 2/sqrt(D): the later analysis is significant if its log HR is below c."""
+        from scipy import stats
+
         return float(-stats.norm.isf(self.alpha) * 2.0 / math.sqrt(self._deaths()))
 
     def os_alone(self) -> SensitivityRow:
@@ -236,6 +240,8 @@ class TargetTrial:
         Before any OS estimate was disclosed the row stays, without numbers and with the note "no OS data yet":
         a forecast as of then rests on PFS alone, and the strip should say so rather than drop the row.
         """
+        from scipy import stats
+
         if self.y_os is None or self.se_os is None:
             return SensitivityRow(OS_ALONE, None, note="no OS data yet")
         med, lo, hi = np.exp(self.y_os + self.se_os * stats.norm.ppf([0.5, Q_LO, Q_HI]))
@@ -263,6 +269,8 @@ class TargetTrial:
         ci_level: float = 0.95,
     ) -> TargetTrial:
         """Build from published HRs and CIs (SE = (ln U - ln L) / (2 z))."""
+        from scipy import stats
+
         z2 = 2.0 * stats.norm.isf((1.0 - ci_level) / 2.0)
         se_pfs = (math.log(pfs_ci[1]) - math.log(pfs_ci[0])) / z2
         y_os = se_os = None
@@ -440,6 +448,8 @@ def os_benefit_given_pfs(intercept: Any, slope: Any, residual_sd: Any, log_pfs_h
     conditions on the *true* PFS effect, as the surrogate threshold effect does: the STE is where this curve,
     drawn per draw, crosses 0.975.
     """
+    from scipy import stats
+
     a, b, psi = (np.asarray(v, dtype=float).ravel()[:, None] for v in (intercept, slope, residual_sd))
     mean = a + b * np.asarray(log_pfs_hr, dtype=float)[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -906,6 +916,8 @@ class SurrogacyModel(ModelFamily):
         ``dI = I_F - I_I`` (or ``N(m_T, v_T + 4/D)`` without an interim OS estimate) and
         ``c_F = -z_{1-alpha} * 2/sqrt(D)``.  Their means are the posterior probabilities.
         """
+        from scipy import stats
+
         slope = posterior_array(idata, "slope")
         out = [Draws("P(slope>0)", "probability", (slope > 0).astype(float))]
         if self.target is None:
@@ -936,7 +948,7 @@ class SurrogacyModel(ModelFamily):
         ``os_hr`` here is the OS HR of a new comparison before any data: true PFS effect from
         N(eta_pfs, tau_pfs^2), then the regression line plus residual scatter.
         """
-        h = {name: getattr(self.priors, name).scipy().rvs(n, random_state=rng) for name in HYPERPARAMETERS}
+        h = {name: getattr(self.priors, name).rvs(n, rng) for name in HYPERPARAMETERS}
         mu_s = h["eta_pfs"] + h["tau_pfs"] * rng.standard_normal(n)
         mu_t = h["intercept"] + h["slope"] * mu_s + h["residual_sd"] * rng.standard_normal(n)
         out = {"slope": h["slope"], "intercept": h["intercept"], "residual_sd": h["residual_sd"]}

@@ -54,6 +54,9 @@ of the variants' forecasts (each with the spec's target class) with the stacking
 strip shows P(OS HR < 1), the OS HR and its 95% interval under immature OS alone (a flat prior on the true
 OS log HR: ``N(y_T, s_T^2)``), one relationship, the target as each strip class, as a new class, and
 stacked.
+
+``scipy.stats`` is imported inside the functions that use it: the registry imports every family, and an exact
+run of another family should not wait for it (issue 14).
 """
 
 from __future__ import annotations
@@ -66,7 +69,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy import stats
 
 from ..config import EvidenceSpec, ReferenceGroup, ReferenceSpec, SpecBase
 from ..errors import ModelError, Problem
@@ -376,6 +378,8 @@ def target_given_relationship(intercept, slope, psi, rho, y_s, s_s, y_t=None, s_
     (when given) its OS estimate, and the log density of the OS estimate given the PFS estimate (0 without
     an OS estimate).  See the module docstring for the algebra.
     """
+    from scipy import stats
+
     m0 = intercept + slope * y_s
     v0 = slope**2 * s_s**2 + psi**2
     if y_t is None:
@@ -422,6 +426,8 @@ class _Forecast:
 
     def prob_below(self, log_t: float) -> np.ndarray:
         """Per-draw Rao-Blackwellised P(mu_T < log t), weighted; its mean is the posterior probability."""
+        from scipy import stats
+
         return np.sum(self.weights() * stats.norm.cdf((log_t - self.mean) / self.sd), axis=-1)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
@@ -445,6 +451,8 @@ class _Cache:
 
 def _later_probability(tg: TargetTrial, fc: _Forecast) -> np.ndarray:
     """Per-draw P(later OS analysis significant) (independent increments; see :mod:`.surrogacy`)."""
+    from scipy import stats
+
     c = tg.success_bound
     i_f = tg.later_information
     if tg.y_os is not None:
@@ -751,6 +759,8 @@ class ClassSurrogacyModel(ModelFamily):
 
     def pointwise_loglik(self, idata) -> dict[str, np.ndarray]:
         """Per variant, ``log p(y_T,i | y_S,i, theta)`` per draw and comparison, shape (chain, draw, K)."""
+        from scipy import stats
+
         d, idx, out = self.data, self.data.class_index, {}
         for r in self.relationships:
             h = self._block_draws(idata, r)
@@ -996,9 +1006,9 @@ class OSForecastClassesModel(ClassSurrogacyModel):
             b = h["slope_mean"][..., None] + h["slope_sd"][..., None] * z[1]
             psi = h["residual_sd_typical"][..., None] * np.exp(h["residual_sd_spread"][..., None] * z[2])
         else:
-            a = p.intercept.scipy().rvs(size=shape, random_state=rng)
-            b = p.slope.scipy().rvs(size=shape, random_state=rng)
-            psi = p.residual_sd.scipy().rvs(size=shape, random_state=rng)
+            a = p.intercept.rvs(shape, rng)
+            b = p.slope.rvs(shape, rng)
+            psi = p.residual_sd.rvs(shape, rng)
         m, sd, lw = target_given_relationship(a, b, psi, rho, tg.y_pfs, tg.se_pfs, tg.y_os, tg.se_os)
         return _Forecast(m, sd, lw + log_prior - math.log(NEW_CLASS_DRAWS))
 

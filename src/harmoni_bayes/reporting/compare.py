@@ -24,7 +24,7 @@ from ..files import atomic_write
 from ..results import Result, save_result
 from ..run import run_spec
 from .build import presentation_of
-from .figures import compare_posteriors, figure_png_base64
+from .figures import compare_posteriors, figure_data_uri
 from .render import render_comparison_html
 
 
@@ -82,7 +82,7 @@ def write_comparison(comp: Comparison, out_dir: str | Path) -> list[Path]:
     changes = comp.evidence_changes()
     fig = compare_posteriors(comp.results, comp.quantity)
     try:
-        png = figure_png_base64(fig)
+        figure = figure_data_uri(fig)
     finally:
         fig.clf()
     title = f"{comp.results[0].spec.get('title', comp.results[0].summary.spec)}: as of {' vs '.join(comp.dates)}"
@@ -101,7 +101,7 @@ def write_comparison(comp: Comparison, out_dir: str | Path) -> list[Path]:
         rows=rows,
         changes=changes,
         quantity=comp.quantity,
-        png=png,
+        figure=figure,
     )
     paths = [out / "comparison.json", out / "comparison.md", out / "comparison.html"]
     atomic_write(paths[0], json.dumps(comp.to_dict(), indent=2) + "\n")

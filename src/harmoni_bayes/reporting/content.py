@@ -154,6 +154,11 @@ class EvidenceRow:
         return {k: v for k in _EVIDENCE_KEYS if (v := getattr(self, k))}
 
 
+def svg_data_uri(svg: str) -> str:
+    """SVG text as a base64 ``data:`` URI, for a self-contained ``<img>`` (every page embeds its figures so)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
 @dataclass
 class FigureView:
     """A rendered figure: title, caption, the SVG text and the plotted data."""
@@ -172,7 +177,7 @@ class FigureView:
     @property
     def data_uri(self) -> str:
         """The SVG as a ``data:`` URI, for a self-contained ``<img>``."""
-        return "data:image/svg+xml;base64," + base64.b64encode(self.svg.encode("utf-8")).decode("ascii")
+        return svg_data_uri(self.svg)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of this object: the plotted data by column (see :func:`columns`)."""

@@ -22,7 +22,6 @@ takes title, caption, plot and data from here.
 
 from __future__ import annotations
 
-import base64
 import io
 import math
 import re
@@ -41,6 +40,7 @@ from ..constants import INTERVAL_PROB, LOWER_KEY, Q_HI, Q_LO, UPPER_KEY, Z_INTER
 from ..models import families, get_family
 from ..models.base import Presentation
 from ..results import Result
+from .content import svg_data_uri
 from .format import fmt_probability, hr_interval
 from .plain import describe_quantity
 
@@ -51,7 +51,7 @@ __all__ = [
     "benefit_curve_data",
     "compare_posteriors",
     "compare_posteriors_data",
-    "figure_png_base64",
+    "figure_data_uri",
     "figure_svg",
     "forest_plot",
     "forest_plot_data",
@@ -89,15 +89,6 @@ def _new_figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, li
     return fig, list(axes)
 
 
-def figure_png_base64(fig: Figure, dpi: int = 110) -> str:
-    """The figure as a base64 PNG (for ``<img src="data:image/png;base64,...">``)."""
-    if fig.canvas is None or not hasattr(fig.canvas, "print_png"):
-        FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def figure_svg(fig: Figure) -> str:
     """The figure as SVG text: text kept as text (small, sharp, searchable), no date, stable ids."""
     if fig.canvas is None or not hasattr(fig.canvas, "print_svg"):
@@ -106,6 +97,11 @@ def figure_svg(fig: Figure) -> str:
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": "harmoni-bayes"}):
         fig.savefig(buf, format="svg", facecolor="white", metadata={"Date": None})
     return buf.getvalue()
+
+
+def figure_data_uri(fig: Figure) -> str:
+    """The figure as an SVG ``data:`` URI (for ``<img src=...>`` on a self-contained page): sharp at any size."""
+    return svg_data_uri(figure_svg(fig))
 
 
 def _hr_axis(ax, lo: float, hi: float, axis: str = "x") -> None:

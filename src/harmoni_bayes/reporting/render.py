@@ -299,11 +299,22 @@ def render_comparison_html(
     rows: Sequence[tuple[str, Sequence[str]]],
     changes: dict[str, list[str]],
     quantity: str,
-    png: str,
+    figure: str,
 ) -> str:
-    """The comparison page (one spec at several as-of dates), in the reports' template and styles."""
+    """The comparison page (one spec at several as-of dates), in the reports' template and styles.
+
+    ``figure``: the posteriors' figure as a ``data:`` URI (:func:`~harmoni_bayes.reporting.figures.figure_data_uri`).
+    """
     return (
         _env(True)
         .get_template("comparison.html.j2")
-        .render(title=title, spec=spec, dates=list(dates), rows=list(rows), changes=changes, quantity=quantity, png=png)
+        .render(
+            title=title,
+            spec=spec,
+            dates=list(dates),
+            rows=list(rows),
+            changes=changes,
+            quantity=quantity,
+            figure=figure,
+        )
     )

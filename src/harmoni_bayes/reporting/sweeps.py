@@ -22,7 +22,7 @@ from ..files import atomic_write
 from ..scorecard import Scorecard
 from ..timeline import Sweep
 from .build import presentation_of
-from .figures import POSTERIOR, _hr_axis, _new_figure, figure_png_base64
+from .figures import POSTERIOR, _hr_axis, _new_figure, figure_data_uri
 from .format import fmt_estimate, fmt_probability, hr_interval
 from .plain import describe_quantity
 from .render import _env
@@ -93,7 +93,7 @@ def write_sweep(sweep: Sweep, out_dir: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     fig = sweep_figure(sweep)
     try:
-        png = figure_png_base64(fig)
+        figure = figure_data_uri(fig)
     finally:
         fig.clf()
     table = sweep.table()
@@ -121,7 +121,7 @@ def write_sweep(sweep: Sweep, out_dir: str | Path) -> list[Path]:
             pname=pname,
             rows=rows,
             steps=steps,
-            png=png,
+            figure=figure,
         )
     )
     paths = [out / f"{sweep.kind}.json", out / f"{sweep.kind}.csv", out / f"{sweep.kind}.html"]
