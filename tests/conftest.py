@@ -14,7 +14,7 @@ import pytest
 from hypothesis import settings
 
 from harmoni_bayes.evidence import shipped_path
-from helpers import EXACT_SPECS, MCMC_SPECS
+from helpers import EXACT_SPECS, MCMC_SPECS, REPO
 
 settings.register_profile("harmoni", deadline=None)
 settings.load_profile("harmoni")
@@ -30,16 +30,31 @@ def exact_result_dirs(tmp_path_factory) -> dict[str, Path]:
     return {spec.stem: save_result(run_spec(spec, method="exact"), root / spec.stem) for spec in EXACT_SPECS}
 
 
+class _Fits(dict):
+    """{spec name: result dir}; a shipped spec not there yet is fitted (200 draws per chain) and saved when asked."""
+
+    def __init__(self, root: Path):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, name: str) -> Path:
+        from harmoni_bayes.results import save_result
+        from harmoni_bayes.run import run_spec
+
+        self[name] = save_result(run_spec(REPO / "models" / f"{name}.toml", draws=200), self.root / name)
+        return self[name]
+
+
 @pytest.fixture(scope="session")
 def mcmc_result_dirs(tmp_path_factory) -> dict[str, Path]:
-    """Every MCMC-only shipped spec (``helpers.MCMC_SPECS``) sampled with few draws and saved; for slow tests
-    marked ``xdist_group(MCMC_GROUP)``, so that under ``-n`` one worker makes these fits once for all of them.
+    """Every MCMC-only shipped spec of ``helpers.MCMC_SPECS`` sampled with few draws and saved (other shipped specs
+    on demand: ``mcmc_result_dirs[name]``); for slow tests marked ``xdist_group(MCMC_GROUP)``, so that under ``-n``
+    one worker makes these fits once for all of them.
     """
-    from harmoni_bayes.results import save_result
-    from harmoni_bayes.run import run_spec
-
-    root = tmp_path_factory.mktemp("mcmc_results")
-    return {p.stem: save_result(run_spec(p, draws=200), root / p.stem) for p in MCMC_SPECS}
+    fits = _Fits(tmp_path_factory.mktemp("mcmc_results"))
+    for p in MCMC_SPECS:
+        fits[p.stem]  # fitted now: every test using the fixture reads these
+    return fits
 
 
 def _read_table(name: str) -> tuple[list[str], list[list[str]]]:

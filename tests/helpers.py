@@ -42,6 +42,8 @@ EXACT_SPECS = [p for p in ALL_SPECS if _exact_capable(p)]
 # (each costs a nutpie compile of several model blocks).
 SAME_FAMILY_AS_TESTED = {"harmoni2_os_forecast_2024", "harmoni2_os_forecast"}
 MCMC_SPECS = [p for p in ALL_SPECS if p not in EXACT_SPECS and p.stem not in SAME_FAMILY_AS_TESTED]
+MCMC_ONLY_SPECS = [p for p in ALL_SPECS if p not in EXACT_SPECS]
+"""Every shipped spec that needs MCMC, for the checks every shipped report must pass (slow)."""
 MCMC_GROUP = "mcmc_results"
 """The xdist group of the slow tests that use the ``mcmc_result_dirs`` fixture (one worker fits them once)."""
 

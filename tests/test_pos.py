@@ -302,16 +302,12 @@ def test_build_model_has_the_map_hierarchy_with_finite_gradient(h3_family):
     assert np.all(np.isfinite(model.compile_dlogp(mode="FAST_COMPILE")(point)))
 
 
-def test_mcmc_post_processing_on_iid_exact_draws(h3_family):
-    """Feed the MCMC post-processing iid draws of the exact discounted predictive: P(success) (per-draw
-    conditional power) agrees with the exact analysis within Monte Carlo error plus the mixture's error.
-    """
-    rng = np.random.default_rng(3)
-    exact = h3_family.analysis()
-    n = 4000
+def _iid_exact_draws(family: PoSFamily, rng: np.random.Generator, n: int = 4000):
+    """What an MCMC fit would give, drawn iid from the exact analysis: theta*, the new trial's HR, tau."""
+    exact = family.analysis()
     theta, new, tau = [], [], []
     for e in ("PFS", "OS"):
-        target = discounted_predictive(exact[e].predictive, h3_family.spec.discount.extra_sd)
+        target = discounted_predictive(exact[e].predictive, family.spec.discount.extra_sd)
         theta.append(NormalMix.from_mixture(target).sample(n, rng))
         new.append(np.exp(NormalMix.from_mixture(exact[e].predictive).sample(n, rng)))
         tau.append(exact[e].tau.ppf(rng.uniform(size=n)))
@@ -321,11 +317,20 @@ def test_mcmc_post_processing_on_iid_exact_draws(h3_family):
         "tau": np.stack(tau, 1),
         "extra_sd": np.abs(rng.normal(0, 0.1, n)),
     }
-    idata = from_draws(
+    return from_draws(
         draws,
         coords={"endpoint": ["PFS", "OS"]},
         dims={"theta_target": ["endpoint"], "hr_new_trial": ["endpoint"], "tau": ["endpoint"]},
     )
+
+
+def test_mcmc_post_processing_on_iid_exact_draws(h3_family):
+    """Feed the MCMC post-processing iid draws of the exact discounted predictive: P(success) (per-draw
+    conditional power) agrees with the exact analysis within Monte Carlo error plus the mixture's error.
+    """
+    rng = np.random.default_rng(3)
+    exact = h3_family.analysis()
+    idata = _iid_exact_draws(h3_family, rng)
     probs = {p.name: p.values for p in h3_family.probabilities(idata)}
     for e in ("PFS", "OS"):
         v = probs[f"P(success[{e}])"]
@@ -336,6 +341,26 @@ def test_mcmc_post_processing_on_iid_exact_draws(h3_family):
     assert qs["ess_elir[PFS]"].mean() == pytest.approx(exact["PFS"].ess("elir"), rel=0.15)
     exact_names = [name for name, _ in h3_family.exact_fit(10, rng).probabilities]
     assert [p.name for p in h3_family.probabilities(idata)] == exact_names
+
+
+def test_the_strip_of_an_mcmc_fit_agrees_with_the_exact_one(h3, h3_family):
+    """The strip from MCMC post-processing (iid exact draws): the same rows, each close to the exact strip's."""
+    from harmoni_bayes.models.base import EvidenceTables
+    from harmoni_bayes.run import _strip_context
+    from harmoni_bayes.summaries import Summary, probabilities_from_draws, quantities_from_draws
+
+    idata = _iid_exact_draws(h3_family, np.random.default_rng(4))
+    qs = quantities_from_draws(h3_family.quantities(idata))
+    ps = probabilities_from_draws(h3_family.probabilities(idata))
+    summary = Summary("harmoni3_pos", "pos", "mcmc", None, [], qs, ps, {})
+    spec = parse_spec(spec_dict() | {"method": "mcmc"})
+    context = _strip_context(spec, PoSFamily, EvidenceTables(spec), summary)
+    mcmc = {r["label"]: r for r in h3_family.strip(idata, context).to_dict()["rows"]}
+    exact = {r["label"]: r for r in h3.summary.extra["strip"]["rows"]}
+    assert list(mcmc) == list(exact)
+    for label, row in mcmc.items():
+        assert row["probability"] == pytest.approx(exact[label]["probability"], abs=0.02), label
+        assert row["median"] == pytest.approx(exact[label]["median"], rel=0.05), label
 
 
 # ---------------------------------------------------------------------------------------------

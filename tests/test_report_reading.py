@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from harmoni_bayes.models import families
 from harmoni_bayes.reporting import (
@@ -35,7 +36,7 @@ from harmoni_bayes.reporting import figures as F
 from harmoni_bayes.reporting.build import NOT_ADVICE, figure_names, region_of
 from harmoni_bayes.reporting.content import MAX_POINTS, reason_kind
 from harmoni_bayes.results import check_output_dir, load_result
-from helpers import EXACT_SPECS, lookup
+from helpers import EXACT_SPECS, MCMC_GROUP, MCMC_ONLY_SPECS, lookup
 from test_report import fake_forecast_result, num_spans
 
 SPEC_NAMES = [p.stem for p in EXACT_SPECS]
@@ -143,6 +144,30 @@ def test_no_strip_renders_nothing(strip):
     assert c.strip is None
     assert 'id="strip"' not in render_html(c) and "(headline) |" not in render_markdown(c)
     assert json.loads(render_json(c))["strip"] is None
+
+
+def with_missing_os(result):
+    """``result`` with a strip as of a date before any OS data: the OS-alone row has no numbers."""
+    r = with_strip(result)
+    first = r.summary.extra["strip"]["rows"][0]
+    first.update(probability=None, median=None, lower=None, upper=None, note="no OS data yet")
+    r.summary.extra["strip"]["quantity"] = "OS HR"
+    return r
+
+
+def test_a_row_without_numbers_says_why_where_the_numbers_would_be():
+    r = with_missing_os(fake_forecast_result())
+    c = build_report(r)
+    assert c.strip.rows[0].missing and not c.strip.rows[1].missing
+    html = render_html(c)
+    box = html[html.index('id="strip"') : html.index("</table>", html.index('id="strip"'))]
+    assert '<tr><td>immature OS alone</td><td class="missing" colspan="3">no OS data yet</td><td></td></tr>' in box
+    assert not [s for s in num_spans(html) if s["section"] == "strip" and s["data-name"] == "immature OS alone"]
+    assert '<th class="r">OS HR: median (95% CrI)</th>' in box  # what the medians are of, said once
+    md = render_markdown(c)
+    assert "| immature OS alone | no OS data yet | | |" in md
+    assert "| analysis | P(OS HR < 1) | OS HR: median (95% CrI) | note |" in md
+    assert json.loads(render_json(c))["strip"]["rows"][0] == "immature OS alone"
 
 
 def test_strip_with_a_missing_number_shows_a_dash():
@@ -291,10 +316,33 @@ def test_benefit_figure_is_added_where_the_headline_is_an_hr(results, contents):
     for name, c in contents.items():
         names = [f.name for f in c.figures]
         assert "benefit" in names, name
-    assert "benefit" not in [f.name for f in build_report(fake_forecast_result("surrogacy")).figures]
-    sur = fake_forecast_result("surrogacy")
+    sur = fake_forecast_result("surrogacy")  # its posterior lacks the residual SD the family's curve needs
     assert F.headline_quantity(sur) is None and F.benefit_curve_data(sur).empty
+    assert "benefit" not in [f.name for f in build_report(sur).figures]
     assert figure_names(results["harmoni3_pos"], F._presentation(results["harmoni3_pos"]))[-1] == "benefit"
+
+
+def test_a_surrogacy_report_draws_the_probability_of_an_os_benefit_by_pfs_hr():
+    """The relationship's own benefit curve (``Presentation.benefit``): P(true OS HR < 1 | true PFS HR = h), per
+    draw Phi(-(a + b log h) / psi), averaged; marked at the spec's thresholds.
+    """
+    from harmoni_bayes.posterior import from_draws
+
+    sur = fake_forecast_result("surrogacy")
+    rng = np.random.default_rng(5)
+    a, b, psi = rng.normal(-0.05, 0.03, 500), rng.normal(0.5, 0.1, 500), np.abs(rng.normal(0.1, 0.03, 500))
+    sur.idata = from_draws({"intercept": a, "slope": b, "residual_sd": psi}, coords={}, dims={})
+    df = F.benefit_curve_data(sur)
+    curve, marks = df[df.kind == "curve"], df[df.kind == "mark"]
+    assert set(df.quantity) == {"one relationship"} and set(df.given) == {"true PFS HR"}
+    for h in (0.7, 1.0):
+        expected = np.mean(stats.norm.cdf(-(a + b * np.log(h)) / psi))
+        assert marks[marks.hr == h].probability.iloc[0] == pytest.approx(expected, abs=1e-12)
+    assert np.all(np.diff(curve.probability) <= 0)  # a smaller PFS benefit, a smaller chance of an OS benefit
+    assert sorted(marks.hr) == [0.7, 0.8, 0.9, 1.0]
+    c = build_report(sur)
+    fig = next(f for f in c.figures if f.name == "benefit")
+    assert "true PFS HR 0.7: " + fmt_probability(marks[marks.hr == 0.7].probability.iloc[0]) in fig.caption
 
 
 def test_densities_shade_below_1_state_the_share_and_draw_hdi_bars(results):
@@ -460,6 +508,7 @@ def _consistency_cases(results):
         "harmoni3_pos": results["harmoni3_pos"],
         "nsclc_nma_pdl1_ge50": results["nsclc_nma_pdl1_ge50"],
         "fake_os_forecast_with_strip": with_strip(fake_forecast_result()),
+        "fake_os_forecast_before_os_data": with_missing_os(fake_forecast_result()),
     }
 
 
@@ -548,3 +597,51 @@ def test_a_family_table_prints_the_summary_values_formatted():
         assert "| " + " | ".join(expected) + " |" in md
     assert "| chemo | 2 | only 2 comparison(s) |" in md
     assert json.loads(render_json(c))["tables"][0]["rows"] == table.rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. every shipped report: summary of findings, sensitivity strip, probability-of-benefit curve
+# ---------------------------------------------------------------------------------------------
+
+
+def assert_reads_at_a_glance(report: dict, summary: dict) -> None:
+    """What issue 13 asks of every shipped report, read from its report.json and summary.json."""
+    findings = report["findings"]
+    assert findings and findings["answer"] and "not a treatment recommendation" in findings["note"]
+    strip = summary.get("strip")
+    assert strip and len(strip["rows"]) >= 2, "no sensitivity strip"
+    assert report["strip"]["rows"] == [r["label"] for r in strip["rows"]]
+    assert strip["quantity"] and report["strip"]["quantity"] == strip["quantity"], "what the intervals are of"
+    assert any(r["headline"] for r in strip["rows"]), "the strip does not mark the headline's row"
+    benefit = next((f for f in report["figures"] if f["name"] == "benefit"), None)
+    assert benefit is not None, "no probability-of-benefit curve"
+    blocks = benefit["data"].get("series") or [benefit["data"]["columns"]]
+    assert {"curve", "mark"} <= {k for b in blocks for k in _values(b.get("kind"))}, "the curve or its marks"
+
+
+def _values(column) -> list:
+    """A report.json column as plain values: a list, coded levels, or one value (a key of a series)."""
+    if isinstance(column, dict):
+        return [column["levels"][i] for i in column["codes"]]
+    return column if isinstance(column, list) else [column]
+
+
+def _report_and_summary(result_dir: Path) -> tuple[dict, dict]:
+    (path,) = write_report(result_dir, fmt="json")
+    return json.loads(path.read_text()), json.loads((result_dir / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("name", SPEC_NAMES)
+def test_every_exact_shipped_report_has_findings_strip_and_benefit_curve(exact_result_dirs, name):
+    assert_reads_at_a_glance(*_report_and_summary(exact_result_dirs[name]))
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(MCMC_GROUP)
+@pytest.mark.parametrize("name", [p.stem for p in MCMC_ONLY_SPECS])
+def test_every_mcmc_shipped_report_has_findings_strip_and_benefit_curve(mcmc_result_dirs, name):
+    report, summary = _report_and_summary(mcmc_result_dirs[name])
+    assert_reads_at_a_glance(report, summary)
+    if name == "harmoni2_os_forecast_2024":  # no OS data then: the OS-alone row says so instead of vanishing
+        first = summary["strip"]["rows"][0]
+        assert (first["label"], first["probability"], first["note"]) == ("immature OS alone", None, "no OS data yet")

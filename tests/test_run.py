@@ -90,3 +90,27 @@ def test_exact_refused_for_exnex():
     spec.exnex.enabled = True
     with pytest.raises(ModelError, match="mcmc"):
         run_spec(spec, method="exact")
+
+
+def test_derived_draws_that_figures_and_the_scorecard_read_are_stored_with_the_posterior():
+    """The class-aware forecast derives its stacked os_hr from the posterior; reports (headline, densities) and
+    the scorecard (the forecast) read it from there, so the run stores it; sampled and indexed names are left.
+    """
+    from harmoni_bayes.models.surrogacy_classes import OSForecastClassesModel
+    from harmoni_bayes.posterior import add_posterior_draws, from_draws
+    from harmoni_bayes.run import _derived_draws_read_later
+    from harmoni_bayes.summaries import Draws
+
+    rng = np.random.default_rng(0)
+    idata = from_draws({"exchangeable::slope_mean": rng.normal(size=100)}, coords={}, dims={})  # 1 chain
+    drawn = [
+        Draws("exchangeable::slope_mean", "identity", rng.normal(size=(1, 100))),  # sampled: already there
+        Draws("slope_exchangeable[IO 1L]", "identity", rng.normal(size=(1, 100))),  # indexed, not read later
+        Draws("os_hr", "hr", np.exp(rng.normal(-0.3, 0.1, (1, 100)))),
+        Draws("os_hr_later_estimate", "hr", np.exp(rng.normal(-0.3, 0.2, (1, 100)))),  # not drawn in a figure
+    ]
+    stored = _derived_draws_read_later(OSForecastClassesModel, drawn, idata)
+    assert list(stored) == ["os_hr"]
+    add_posterior_draws(idata, stored)
+    assert np.array_equal(idata.posterior["os_hr"].values, drawn[2].values)
+    assert idata.posterior["os_hr"].dims == ("chain", "draw")

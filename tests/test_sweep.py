@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -137,3 +138,52 @@ def test_every_family_sensitivity_setting_is_a_valid_spec():
                 k: v for k, v in getattr(changed.priors, key).model_dump().items() if k not in changes["priors"][key]
             }, (path.name, label)
             assert spec_to_dict(changed) | {"priors": None} == spec_to_dict(spec) | {"priors": None}
+
+
+_SWEEP_SCRIPT = """
+import os, sys
+import cloudpickle
+from harmoni_bayes.sweep import Task, run_sweep
+
+def task(x):
+    if x == 2:
+        raise ValueError("two is not allowed")
+    if x == 3:
+        os._exit(1)  # the worker dies mid-task
+    return x
+
+if __name__ == "__main__":  # worker processes are spawned: they import this file too
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    print([o.ok for o in run_sweep([Task(f"t{i}", task, {"x": i}) for i in range(5)], workers=2)])
+"""
+
+
+def _no_traceback(res: subprocess.CompletedProcess) -> None:
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout, res.stderr
+
+
+def test_a_sweep_prints_no_traceback_for_a_failing_task_a_dying_worker_or_its_shutdown(tmp_path):
+    """What reaches the terminal (fd 2 of every process, workers included): our lines, no Dask traceback.
+
+    A task's exception is its outcome (returned from the worker), so the worker has no failed task to log with
+    its traceback; the cluster closes after its client.
+    """
+    script = tmp_path / "sweep_script.py"
+    script.write_text(_SWEEP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    _no_traceback(res)
+    assert res.stdout.strip() == "[True, True, False, False, True]"
+    assert "t2 FAILED: ValueError: two is not allowed" in res.stderr and "t3 FAILED: the worker" in res.stderr
+
+
+@pytest.mark.slow
+def test_the_timeline_command_prints_no_traceback(tmp_path):
+    """The command an earlier report saw a Dask traceback from at cluster shutdown (not reproduced since)."""
+    exe = Path(sys.executable).parent / "harmoni-bayes"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    cmd = [str(exe), "timeline", str(REPO / "models" / "ivonescimab_pfs_meta_now.toml"), "--out", str(tmp_path)]
+    res = subprocess.run([*cmd, "--workers", "2"], capture_output=True, text=True, env=env, timeout=900)
+    _no_traceback(res)
+    assert "wrote" in res.stdout and (tmp_path / "timeline.html").exists()

@@ -489,26 +489,32 @@ class _SpecDone:
 
 
 def _run_tasks(tasks: list[_SpecTask], jobs: int) -> list[_SpecDone]:
-    """Serially in this process (``jobs == 1``, lines printed as they come), else in a process pool.
+    """Serially in this process (``jobs == 1``, lines printed as they come, sampling showing its own progress),
+    else in a process pool.
 
     The pool takes the costliest specs first (:func:`_mcmc_fits`: MCMC specs with sweeps, then other MCMC specs),
-    so that the longest one does not start last, and prints each spec's lines when it is done.
+    so that the longest one does not start last, and prints each spec's lines when it is done; on a terminal a bar
+    of finished specs stays below them (:class:`~harmoni_bayes.progress.Tasks`).
     """
     if jobs == 1:
         return [_main_job_spec(t) for t in tasks]
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from dataclasses import replace
 
+    from .progress import Tasks
+
     order = sorted(tasks, key=lambda t: (-_mcmc_fits(t.spec), t.index))
     done = []
     # The platform's default start method (fork on Linux): workers inherit the imported package, not pay for it.
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(_main_job_spec, replace(t, capture=True)) for t in order]
-        for future in as_completed(futures):
-            d = future.result()
-            for err, text in d.lines:
-                typer.echo(text, err=err)
-            done.append(d)
+        with Tasks(len(tasks), "specs") as bar:  # after the workers are forked: they never see its thread
+            for future in as_completed(futures):
+                d = future.result()
+                for err, text in d.lines:
+                    bar.print(text, err=err)
+                bar.done()
+                done.append(d)
     return done
 
 

@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from .config import SamplerConfig
+from .progress import timed
 
 _PR_SET_PDEATHSIG = 1
 
@@ -111,7 +112,9 @@ def sample(model: Any, config: SamplerConfig) -> Any:
     """Run NUTS on ``model`` and return InferenceData (posterior and sample_stats).
 
     The same model, settings and seed give the same draws on the same machine and package versions, whatever
-    the number of cores (each chain has its own seed).
+    the number of cores (each chain has its own seed).  Progress: the backend's per-chain bars when stderr is a
+    terminal, else a line before and after (:func:`harmoni_bayes.progress.timed`), so a long fit is never silent
+    and a log is never redrawn.
     """
     import pymc as pm
 
@@ -119,7 +122,8 @@ def sample(model: Any, config: SamplerConfig) -> Any:
     # PyMC logs its own convergence advice; our diagnostics gate is the single source of truth.
     logging.getLogger("pymc").setLevel(logging.ERROR)
     extra = _backend_kwargs(config)
-    with model:
+    what = f"sampling {config.chains} chains x ({config.tune} tune + {config.draws} draws) with {config.backend}"
+    with model, timed(what) as live:
         return pm.sample(
             draws=config.draws,
             tune=config.tune,
@@ -128,7 +132,7 @@ def sample(model: Any, config: SamplerConfig) -> Any:
             random_seed=config.seed,
             target_accept=config.target_accept,
             nuts_sampler=config.backend,
-            progressbar=False,
+            progressbar=live,
             compute_convergence_checks=False,
             **extra,
         )

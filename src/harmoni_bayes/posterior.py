@@ -280,6 +280,24 @@ def add_prior_draws(idata: Any, draws: dict[str, np.ndarray], coords: dict[str, 
         idata.add_groups(prior=prior.to_dataset())
 
 
+def add_posterior_draws(idata: Any, draws: dict[str, np.ndarray]) -> None:
+    """Add derived ``(chain, draw)`` draws to the posterior group, beside the sampled variables.
+
+    For quantities a family computes from the posterior rather than samples (the stacked OS forecast), so that
+    figures, the scorecard and ``posterior.nc`` hold the very draws the summary was computed from.
+    ``idata`` is a :class:`DrawGroups` (whose arrays are what is written) or an ArviZ InferenceData.
+    """
+    if not draws:
+        return
+    if isinstance(idata, DrawGroups):
+        group = idata.arrays("posterior")
+        group.variables.update({k: (("chain", "draw"), np.asarray(v, dtype=float)) for k, v in draws.items()})
+        idata.add_group("posterior", group)  # drops the view made before
+        return
+    for name, values in draws.items():
+        idata.posterior[name] = (("chain", "draw"), np.asarray(values, dtype=float))
+
+
 def save_netcdf(idata: Any, path: str | Path, attrs: Mapping[str, str] | None = None) -> None:
     """Write atomically: to a temporary file in the same directory, then rename over the target.
 

@@ -15,12 +15,11 @@ import numpy as np
 import pandas as pd
 
 from .config import SpecBase
-from .constants import LOWER_KEY, UPPER_KEY, round_sig
 from .errors import ModelError
 from .models import get_family
-from .models.base import EvidenceRecord, EvidenceTables, ExactFit, ModelFamily
+from .models.base import Draws, EvidenceRecord, EvidenceTables, ExactFit, ModelFamily, StripContext
 from .results import Result, make_provenance
-from .specs import load_spec, sensitivity_settings, spec_to_dict, with_overrides
+from .specs import load_spec, merge_changes, parse_spec, sensitivity_settings, spec_to_dict, with_overrides
 from .summaries import (
     Summary,
     diagnostics_record,
@@ -81,7 +80,7 @@ def run_spec(
         diag = None
     else:
         from .inference import sample
-        from .posterior import diagnose, merge_blocks
+        from .posterior import add_posterior_draws, diagnose, merge_blocks
 
         idata = merge_blocks({name: sample(m, spec.sampler) for name, m in family.build_models().items()})
         diag = diagnose(idata, _checked_vars(idata), spec.diagnostics)
@@ -90,8 +89,10 @@ def run_spec(
             from .posterior import compare_models
 
             family.use_comparison(compare_models(loglik))
-        quantities = quantities_from_draws(family.quantities(idata))
+        drawn = family.quantities(idata)
+        quantities = quantities_from_draws(drawn)
         probabilities = probabilities_from_draws(family.probabilities(idata))
+        add_posterior_draws(idata, _derived_draws_read_later(family, drawn, idata))
     quantities += [quantity_record(s.name, s.scale, s.stats) for s in family.published_quantities()]
     prior = family.prior_draws(EXACT_DRAWS, np.random.default_rng(spec.sampler.seed + 1))
     if prior:
@@ -111,10 +112,9 @@ def run_spec(
         diagnostics=diagnostics_record(diag),
         extra=family.summary_extra(idata),
     )
-    if "strip" not in summary.extra and spec.method == "exact":
-        strip = exact_sensitivity_strip(spec, family_cls, tables, summary)
-        if strip:
-            summary.extra["strip"] = strip
+    strip = family.strip(idata, _strip_context(spec, family_cls, tables, summary))
+    if strip is not None:
+        summary.extra["strip"] = strip.to_dict()
     return Result(
         spec=spec_to_dict(spec),
         summary=summary,
@@ -128,46 +128,43 @@ def run_spec(
     )
 
 
-def exact_sensitivity_strip(spec: SpecBase, family_cls: type[ModelFamily], tables: EvidenceTables, summary: Summary):
-    """The headline probability and HR under the family's prior settings (``ModelFamily.sensitivity``).
+def _strip_context(
+    spec: SpecBase, family_cls: type[ModelFamily], tables: EvidenceTables, summary: Summary
+) -> StripContext:
+    """What a family's strip may use: the fit's summary, and the family under other specs of the same evidence.
 
-    With an exact engine each setting is one more exact fit of the same evidence (milliseconds), so every exact
-    report shows, beside its headline, how much the answer depends on the heterogeneity prior.  ``None`` when
-    the family declares no settings or has no headline HR.
+    The other specs are the spec with changes merged in (:func:`~harmoni_bayes.specs.merge_changes`), and its
+    prior settings (:func:`~harmoni_bayes.specs.sensitivity_settings`, as the sensitivity sweep fits them), so a
+    strip row and the sweep's row of one setting are fits of the same spec.
     """
-    have = {q["name"]: q for q in summary.quantities}
-    probs = {p["name"]: p["value"] for p in summary.probabilities}
-    # the family's headline HR, else (a network's target comparison is named by the spec) the first HR with P(<1)
-    candidates = [
-        family_cls.presentation.headline_quantity,
-        *(q["name"] for q in summary.quantities if q["scale"] == "hr"),
-    ]
-    hq = next((c for c in candidates if c in have and f"P({c}<1)" in probs), None)
-    if not family_cls.sensitivity or hq is None:
-        return None
-    pname = f"P({hq}<1)"
 
-    def row(label: str, p: float, q: Mapping[str, Any], headline: bool, note: str) -> dict[str, Any]:
-        """A strip row from the quantity's median and interval (as ``summary.json`` records them: rounded)."""
-        return {
-            "label": label,
-            "probability": p,
-            "median": round_sig(q["median"]),
-            "lower": round_sig(q[LOWER_KEY]),
-            "upper": round_sig(q[UPPER_KEY]),
-            "headline": headline,
-            "note": note,
-        }
+    def variant(changes: Mapping[str, Any]) -> SpecBase:
+        return parse_spec(merge_changes(spec_to_dict(spec), dict(changes))) if changes else spec
 
-    rows = [row("as specified", probs[pname], have[hq], True, "the spec's priors")]
-    for label, alt in sensitivity_settings(spec):
-        fam, _ = family_cls.from_spec(alt, tables)
-        fit = fam.exact_fit(EXACT_DRAWS, np.random.default_rng(spec.sampler.seed))
-        q = next(s for s in fit.quantities if s.name == hq)
-        p = dict(fit.probabilities)[pname]
-        # only the median and interval are read: an exact engine's lazy summaries skip the rest (the HDIs)
-        rows.append(row(label, round(float(p), 6), q.stats, False, "exact refit"))
-    return {"title": "Where the certainty comes from", "probability": f"P({hq} < 1)", "rows": rows}
+    def refit(changes: Mapping[str, Any]) -> ModelFamily:
+        return family_cls.from_spec(variant(changes), tables)[0]
+
+    def settings(changes: Mapping[str, Any]) -> list[tuple[str, ModelFamily]]:
+        return [(label, family_cls.from_spec(alt, tables)[0]) for label, alt in sensitivity_settings(variant(changes))]
+
+    return StripContext(
+        method=str(spec.method),
+        seed=spec.sampler.seed,
+        quantities={q["name"]: q for q in summary.quantities},
+        probabilities={p["name"]: p["value"] for p in summary.probabilities},
+        refit=refit,
+        settings=settings,
+    )
+
+
+def _derived_draws_read_later(family: ModelFamily, drawn: list[Draws], idata: Any) -> dict[str, np.ndarray]:
+    """Quantities the family derived from the posterior (not sampled) that are read from the posterior later:
+    the headline quantity and densities (report figures) and the forecast (the scorecard), e.g. the class-aware
+    family's stacked ``os_hr``.  Sampled variables are already there; indexed names are not stored.
+    """
+    pres = family.presentation
+    wanted = {pres.headline_quantity, *pres.densities, family.forecast.quantity if family.forecast else None}
+    return {d.name: d.values for d in drawn if d.name in wanted and d.name not in idata.posterior.data_vars}
 
 
 def _notes(record: EvidenceRecord) -> dict[str, Any]:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Problem, SpecError
+from .progress import PROGRESS_ENV, Tasks
 
 SCHEDULER_ENV = "HARMONI_DASK_SCHEDULER"
 CONNECT_TIMEOUT_S = 5
@@ -76,7 +76,8 @@ def run_sweep(
     workers
         Worker processes of the local cluster (default: the number of cores, at most the number of tasks).
     progress
-        Called with one line per finished task (default: print to stderr).
+        Called with one line per finished task (default: :class:`~harmoni_bayes.progress.Tasks`: a bar of finished
+        tasks on a terminal, with each line above it; the lines alone elsewhere).
 
     Returns
     -------
@@ -92,7 +93,6 @@ def run_sweep(
         raise SweepError("the sweep cannot start", problems)
     if not tasks:
         return []
-    say = progress or _stderr
     address = scheduler or os.environ.get(SCHEDULER_ENV) or None
     import dask
     from distributed import Client, LocalCluster, as_completed
@@ -114,8 +114,8 @@ def run_sweep(
                     silence_logs=logging.ERROR,
                 )
                 client = Client(cluster)
-            with client:
-                outcomes = _run_throttled(client, tasks, say, as_completed)
+            with client, Tasks(len(tasks), "fits") as bar:
+                outcomes = _run_throttled(client, tasks, progress or bar.done, as_completed)
         finally:
             if cluster is not None:
                 cluster.close()
@@ -164,16 +164,35 @@ def _connect(client_cls: Any, address: str) -> Any:
         ) from None
 
 
+@dataclass(frozen=True)
+class _Raised:
+    """What a task raised, described in the worker: the task's outcome, not a Dask failure."""
+
+    error: str
+
+
 def _timed(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float]:
+    """Run one task in a worker, without progress output of its own (the sweep reports each task).
+
+    An exception is returned as the task's value (:class:`_Raised`), not raised into Dask: the sweep reports it
+    with the task's inputs, and a failed Dask task would have the worker log its traceback on the terminal too.
+    """
+    os.environ[PROGRESS_ENV] = "off"
     start = time.perf_counter()
-    return fn(**kwargs), time.perf_counter() - start
+    try:
+        value = fn(**kwargs)
+    except Exception as exc:  # any error of one task is that task's outcome
+        value = _Raised(_describe(exc))
+    return value, time.perf_counter() - start
 
 
 def _outcome(task: Task, fut: Any, result: Any) -> TaskOutcome:
-    if fut.status != "finished":  # any error of one task is that task's outcome, not the sweep's
+    if fut.status != "finished":  # the worker died, or Dask could not run the task at all
         exc = result[1] if isinstance(result, tuple) and len(result) == 3 else result
         return TaskOutcome(task.key, False, error=_describe(exc), inputs=_inputs(task))
     value, seconds = result
+    if isinstance(value, _Raised):
+        return TaskOutcome(task.key, False, error=value.error, inputs=_inputs(task), seconds=seconds)
     return TaskOutcome(task.key, True, value=value, inputs=_inputs(task), seconds=seconds)
 
 
@@ -187,10 +206,6 @@ def _describe(exc: BaseException) -> str:
 
 def _inputs(task: Task) -> dict[str, Any]:
     return {"fn": f"{task.fn.__module__}.{task.fn.__qualname__}", **task.kwargs}
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 __all__ = ["SCHEDULER_ENV", "SweepError", "Task", "TaskOutcome", "run_sweep"]

@@ -22,6 +22,7 @@ engines run without loading the sampling stack.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import SpecBase
-from ..constants import DEFAULT_HR_THRESHOLDS
+from ..constants import DEFAULT_HR_THRESHOLDS, LOWER_KEY, Q_HI, Q_LO, UPPER_KEY, round_sig
 from ..errors import ModelError, Problem
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -352,6 +353,22 @@ class SummaryTable:
 
 
 @dataclass(frozen=True)
+class BenefitCurves:
+    """The probability-of-benefit figure of a family whose headline is not a treatment HR (a PFS-to-OS relationship):
+    the probability of ``event`` for a comparison whose ``given`` is h, over h (e.g. a true OS benefit given the
+    true PFS HR), instead of P(HR < h) of a headline HR.
+
+    ``curves(draws, log_h)``: ``{label: probability at each log h}``, averaged over the posterior draws, where
+    ``draws(name)`` gives a posterior variable's draws, flat (``None`` when absent); the first curve is the
+    headline's, and an empty dict means the posterior lacks what the curves need.
+    """
+
+    given: str
+    event: str
+    curves: Callable[[Callable[[str], np.ndarray | None], np.ndarray], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
 class Presentation:
     """How reports show a family.
 
@@ -366,7 +383,9 @@ class Presentation:
     * ``forest``: how the forest plot is laid out (``levels``: published and shrunken estimate per
       subgroup; ``trials``: published and shrunken per trial; ``target``: the target trial's published
       rows and every HR-scale quantity; ``none``);
-    * ``headline_quantity``: the quantity drawn when results at several dates are compared.
+    * ``headline_quantity``: the quantity drawn when results at several dates are compared;
+    * ``benefit``: the probability-of-benefit curves of a family whose headline is not an HR (:class:`BenefitCurves`;
+      an HR headline gets P(HR < h) of its draws without asking).
     """
 
     headline: HeadlineFn | None = None
@@ -377,6 +396,141 @@ class Presentation:
     forest: ForestLayout = "target"
     headline_quantity: str | None = None
     tables: tuple[SummaryTable, ...] = ()
+    benefit: BenefitCurves | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The sensitivity strip: the headline probability under the other analyses a reader would ask about
+# ---------------------------------------------------------------------------------------------
+
+STRIP_TITLE = "Where the certainty comes from"
+STRIP_DRAWS = 64
+"""Draws asked of an exact refit in a strip: its numbers are exact, the draws (for figures) are not used."""
+
+
+def weighted_quantiles(values: Any, probs: Sequence[float], weights: Any = None) -> list[float]:
+    """Quantiles of ``values`` (any shape; non-finite values dropped), optionally with importance ``weights``.
+
+    Unweighted: :func:`numpy.quantile`.  Weighted: the inverse of the weighted empirical CDF, interpolated
+    between the midpoints of the sorted values' weights (so equal weights give ``numpy.quantile``'s answer up to
+    the interpolation at the ends).
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    w = None if weights is None else np.broadcast_to(np.asarray(weights, dtype=float), np.shape(values)).ravel()
+    keep = np.isfinite(v)
+    v = v[keep]
+    if v.size == 0:
+        return [math.nan] * len(probs)
+    if w is None:
+        return [float(x) for x in np.quantile(v, probs)]
+    w = w[keep]
+    order = np.argsort(v)
+    v, w = v[order], w[order]
+    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
+    return [float(x) for x in np.interp(probs, cdf, v)]
+
+
+@dataclass(frozen=True)
+class SensitivityRow:
+    """One analysis in the sensitivity strip: the headline probability under it, and the median and 95% interval
+    of the quantity the strip is about.
+
+    A row whose numbers do not exist (immature OS before any OS was disclosed) keeps them ``None`` and says why in
+    ``note``: reports print that note where the numbers would be, so the reader sees the analysis is missing and
+    why, rather than a strip that silently lacks it.  ``extra`` holds further numbers of the row (e.g. the
+    importance-sampling effective sample size), written beside the others.
+    """
+
+    label: str
+    probability: float | None
+    median: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    note: str = ""
+    headline: bool = False
+    extra: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_stats(cls, label: str, probability: float | None, stats: Mapping[str, Any], **kw: Any) -> SensitivityRow:
+        """A row whose interval is a summary record's (``median``, ``q2.5``, ``q97.5``)."""
+        return cls(label, probability, stats.get("median"), stats.get(LOWER_KEY), stats.get(UPPER_KEY), **kw)
+
+    @classmethod
+    def from_draws(
+        cls, label: str, probability: float | None, values: Any, *, weights: Any = None, **kw: Any
+    ) -> SensitivityRow:
+        """A row whose interval is the median and 95% equal-tailed interval of draws (importance-weighted)."""
+        med, lo, hi = weighted_quantiles(values, (0.5, Q_LO, Q_HI), weights)
+        return cls(label, probability, med, lo, hi, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as ``summary.json`` holds it (numbers rounded like every summary number)."""
+        return {
+            "label": self.label,
+            "probability": round_sig(self.probability),
+            "median": round_sig(self.median),
+            "lower": round_sig(self.lower),
+            "upper": round_sig(self.upper),
+            "headline": self.headline,
+            "note": self.note,
+            **{k: round_sig(v) for k, v in self.extra.items()},
+        }
+
+
+@dataclass(frozen=True)
+class SensitivityStrip:
+    """The strip beside a headline (``summary.json`` key ``strip``): ``probability`` names the probability shown
+    (``P(OS HR < 1)``), ``quantity`` what each row's median and interval are of (``forecast OS HR``), one row per
+    analysis, the headline's own row (or rows) marked.
+    """
+
+    probability: str
+    rows: tuple[SensitivityRow, ...]
+    quantity: str = ""
+    title: str = STRIP_TITLE
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"title", "probability", "quantity", "rows"}``, as ``summary.json`` holds it."""
+        rows = [r.to_dict() for r in self.rows]
+        return {"title": self.title, "probability": self.probability, "quantity": self.quantity, "rows": rows}
+
+
+@dataclass(frozen=True)
+class StripContext:
+    """What a family's :meth:`ModelFamily.strip` may use beyond its own posterior.
+
+    ``quantities`` and ``probabilities``: the fit's summary records by name (the headline row repeats them, so
+    it always equals the headline).  ``refit(changes)``: the family built from the spec with ``changes`` merged
+    in (as a sensitivity setting is), on the same evidence tables; ``settings(changes)``: likewise under each of
+    the family's :attr:`ModelFamily.sensitivity` settings, as ``(label, family)``.  Building a family selects
+    evidence only; fitting it is the strip's choice (an exact fit costs milliseconds, MCMC minutes).
+    """
+
+    method: str
+    seed: int
+    quantities: Mapping[str, Mapping[str, Any]]
+    probabilities: Mapping[str, float]
+    refit: Callable[[Mapping[str, Any]], ModelFamily]
+    settings: Callable[[Mapping[str, Any]], list[tuple[str, ModelFamily]]]
+
+    def headline_hr(self, preferred: str | None) -> str | None:
+        """The HR-scale quantity a strip is about: ``preferred`` (the family's headline quantity) when the summary
+        has it and its ``P(<name><1)``, else (a network's target comparison is named by the spec) the first such.
+        """
+        candidates = [preferred, *(n for n, q in self.quantities.items() if q.get("scale") == "hr")]
+        return next((c for c in candidates if c in self.quantities and f"P({c}<1)" in self.probabilities), None)
+
+
+def exact_strip_rows(
+    families: Sequence[tuple[str, ModelFamily]], name: str, seed: int, note: str
+) -> list[SensitivityRow]:
+    """One row per family: ``P(<name><1)`` and ``name``'s median and interval from its exact fit."""
+    rows = []
+    for label, fam in families:
+        fit = fam.exact_fit(STRIP_DRAWS, np.random.default_rng(seed))
+        stats = next(s.stats for s in fit.quantities if s.name == name)
+        rows.append(SensitivityRow.from_stats(label, float(dict(fit.probabilities)[f"P({name}<1)"]), stats, note=note))
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,8 +630,33 @@ class ModelFamily(ABC):
         """Take the LOO comparison of :meth:`pointwise_loglik`'s variants (rows with ``model`` and ``weight``)."""
 
     def summary_extra(self, idata: az.InferenceData) -> dict[str, Any]:
-        """Family-specific tables for ``summary.json`` (e.g. a sensitivity ``strip``); none by default."""
+        """Family-specific tables for ``summary.json`` (e.g. a model comparison); none by default."""
         return {}
+
+    def strip(self, idata: az.InferenceData, context: StripContext) -> SensitivityStrip | None:
+        """The sensitivity strip beside the headline (``summary.json`` key ``strip``), or ``None``.
+
+        By default, for a family with an exact engine and prior settings (:attr:`sensitivity`): the headline
+        probability ``P(<HR><1)`` and HR as fitted, then under each setting, each one more exact fit of the same
+        evidence (milliseconds), so a report shows beside its headline how much the answer rests on the
+        heterogeneity prior.  This holds for an MCMC fit too (its exact refits are the cheap check).  A family
+        whose strip shows other analyses (a forecast without the surrogacy model, other discounts, other model
+        variants) overrides this.
+        """
+        if "exact" not in self.capabilities or not self.sensitivity:
+            return None
+        name = context.headline_hr(self.presentation.headline_quantity)
+        if name is None:
+            return None
+        head = SensitivityRow.from_stats(
+            "as specified",
+            context.probabilities[f"P({name}<1)"],
+            context.quantities[name],
+            note="the spec's priors",
+            headline=True,
+        )
+        rows = exact_strip_rows(context.settings({}), name, context.seed, "exact refit")
+        return SensitivityStrip(f"P({name} < 1)", (head, *rows), self.presentation.names.get(name, name))
 
     def set_thresholds(self, spec: SpecBase) -> None:
         """Take the headline HR thresholds from the spec, else the family's defaults."""

@@ -51,6 +51,9 @@ mixture, after the region discount), ``ess_*_robust[e]`` (the prior used), ``cri
 ``P(success[e];w=<w>)`` (robust-weight sweep), ``P(success[e];HR=<h>)`` (OC table),
 ``P(success[e];interim)`` and ``P(hr_new_trial[e]<t)``; read ``;`` as "with" (robust weight ``w``, true HR
 ``h``, the interim data), as in ``P(x; theta)``.
+
+The sensitivity strip (:meth:`PoSFamily.strip`) shows, per endpoint, ``P(success)`` as the discounts are added one
+by one: none, the region SD, the spec's robust weight, the sweep's heaviest weight, and no borrowing at all.
 """
 
 from __future__ import annotations
@@ -86,7 +89,10 @@ from .base import (
     P,
     Presentation,
     Q,
+    SensitivityRow,
+    SensitivityStrip,
     Stats,
+    StripContext,
     line,
     posterior_array,
     reasons_as_problems,
@@ -453,6 +459,11 @@ class EndpointPoS:
         """The prior used (robust mixture) as a :class:`~harmoni_bayes.exact.NormalMixture` for summaries."""
         return NormalMixture(self.robust.weights, self.robust.means, self.robust.sds)
 
+    def prior_with_weight(self, weight: float) -> NormalMixture:
+        """The prior with robust weight ``weight`` instead of the spec's (``prior_used`` at the spec's weight)."""
+        mix = robustify(self.mixture, weight, float(self.vague.means[0]), float(self.vague.sds[0]))
+        return NormalMixture(mix.weights, mix.means, mix.sds)
+
     def map_used(self) -> NormalMixture:
         """The MAP mixture (after the region discount) as a :class:`~harmoni_bayes.exact.NormalMixture`."""
         return NormalMixture(self.mixture.weights, self.mixture.means, self.mixture.sds)
@@ -565,6 +576,16 @@ def _describe_extra_sd(prior: HalfNormalPrior | FixedValue) -> str:
         f"half-normal with scale {prior.sigma:g} (median {med:.2g}: at that SD the new trial's HR lies within a factor "
         f"{math.exp(Z_INTERVAL * med):.3g} of the MAP value with 95% probability)"
     )
+
+
+def _endpoints(idata) -> list[str]:
+    """The endpoints of an MCMC fit's ``endpoint`` dim, in order (those with source trials)."""
+    return [str(v) for v in idata.posterior["theta_target"].coords["endpoint"].values]
+
+
+def _short_extra_sd(prior: HalfNormalPrior | FixedValue) -> str:
+    """The region SD's prior in a few words, for a strip note."""
+    return f"fixed at {prior.value:g}" if isinstance(prior, FixedValue) else f"half-normal({prior.sigma:g})"
 
 
 def _extra_sd_stats(prior: HalfNormalPrior | FixedValue) -> Stats:
@@ -824,7 +845,7 @@ class PoSFamily(ModelFamily):
             return self._mcmc_cache[1]
         theta = posterior_array(idata, "theta_target")
         shape = (int(theta.shape[0]), int(theta.shape[1]))
-        labels = [str(v) for v in idata.posterior["theta_target"].coords["endpoint"].values]
+        labels = _endpoints(idata)
         draws: dict[str, np.ndarray] = {e: theta[..., labels.index(e)] for e in self.map_endpoints}
         a = self.analysis(draws)
         rng = np.random.default_rng(self.spec.sampler.seed)
@@ -841,7 +862,7 @@ class PoSFamily(ModelFamily):
         a, _, shape = self._mcmc(idata)
         n = shape[0] * shape[1]
         rng = np.random.default_rng(self.spec.sampler.seed + 2)
-        labels = [str(v) for v in idata.posterior["theta_target"].coords["endpoint"].values]
+        labels = _endpoints(idata)
         out = []
         for e, x in a.items():
             if e in labels:
@@ -885,6 +906,74 @@ class PoSFamily(ModelFamily):
             ]
             out += [Draws(n, "probability", np.full(shape, v)) for n, v in self._design_probabilities(x)]
         return out
+
+    # -- where the certainty comes from -----------------------------------------------------------------------
+    def strip(self, idata, context: StripContext) -> SensitivityStrip:
+        """Per endpoint, the probability of success as the discounts are added one by one, beside the HR prior
+        each gives the new trial: no discount (the MAP prior as it is), the region SD alone, as specified (region
+        SD and robust weight), the sweep's heaviest robust weight, and no borrowing (the vague component alone:
+        what the design gives without the source trials).
+
+        All exact and cheap: the assurance is linear in the robust weight, so the weights need no new mixture;
+        "no discount" is the family's own exact pipeline without the region SD (one more mixture fit per endpoint,
+        about a second), rather than a second way of computing an assurance.  The headline rows repeat
+        ``P(success[e])`` and ``hr_prior[e]``; the no-discount interval is ``hr_new_trial[e]``.
+        """
+        a = self.analysis() if context.method == "exact" else self._mcmc(idata)[0]
+        disc = self.spec.discount
+        plain = (
+            a if disc.extra_sd is None else cast(PoSFamily, context.refit({"discount": {"extra_sd": None}})).analysis()
+        )
+        region = " and the region SD" if disc.extra_sd is not None else ""
+        rows: list[SensitivityRow] = []
+        for e, x in a.items():
+            source = "the source trials' MAP prior" if x.trials else "the prior given in the spec"
+            rows.append(
+                SensitivityRow.from_stats(
+                    f"{e}: no discount",
+                    plain[e].pos(0.0),
+                    context.quantities[f"hr_new_trial[{e}]"],
+                    note=f"{source} as it is",
+                )
+            )
+            if disc.extra_sd is not None:
+                rows.append(
+                    SensitivityRow.from_stats(
+                        f"{e}: region SD only",
+                        x.pos(0.0),
+                        x.map_used().summary("hr"),
+                        note=f"extra between-region SD {_short_extra_sd(disc.extra_sd)}; robust weight 0",
+                    )
+                )
+            rows.append(
+                SensitivityRow.from_stats(
+                    f"{e}: as specified",
+                    context.probabilities[f"P(success[{e}])"],
+                    context.quantities[f"hr_prior[{e}]"],
+                    note=f"robust weight {x.weight:g}{region}",
+                    headline=True,
+                )
+            )
+            heavier = [w for w in disc.sweep if x.weight < w < 1.0]
+            if heavier:
+                w = max(heavier)
+                rows.append(
+                    SensitivityRow.from_stats(
+                        f"{e}: robust weight {w:g}",
+                        x.pos(w),
+                        x.prior_with_weight(w).summary("hr"),
+                        note=f"the sweep's heaviest discount{region}",
+                    )
+                )
+            rows.append(
+                SensitivityRow.from_stats(
+                    f"{e}: no borrowing",
+                    x.pos(1.0),
+                    x.prior_with_weight(1.0).summary("hr"),
+                    note="the vague component alone: the design without the source trials",
+                )
+            )
+        return SensitivityStrip("P(success)", tuple(rows), "HR prior for the new trial")
 
     # -- published numbers beside the model's ------------------------------------------------------------------
     def published_quantities(self) -> list[Stats]:

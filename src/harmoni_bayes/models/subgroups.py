@@ -48,7 +48,11 @@ from .base import (
     ModelFamily,
     P,
     Presentation,
+    SensitivityRow,
+    SensitivityStrip,
     Stats,
+    StripContext,
+    exact_strip_rows,
     line,
     posterior_array,
     probabilities_below,
@@ -304,6 +308,30 @@ class SubgroupModel(ModelFamily):
         draws = d | {"hr_overall": np.exp(d["theta"] @ self.shares), "hr_ratio": ratio}
         pairs = [f"{self.labels[i]}/{self.labels[j]}" for i, j in self.pairs]
         return ExactFit(quantities, probabilities, draws, dims={"hr_ratio": "pair"}, coords={"pair": pairs})
+
+    def strip(self, idata, context: StripContext) -> SensitivityStrip | None:
+        """The tau priors' strip (:meth:`ModelFamily.strip`); with EXNEX, the EXNEX fit beside the plain
+        exchangeable model under the spec's tau prior and each other one, all exact.
+
+        EXNEX has no exact engine, but the question a reader asks of it, "what does letting a subgroup escape
+        shrinkage change?", is answered by the model without it, which has one; and that model under the other
+        tau priors shows how much of the shrinkage the prior sets.
+        """
+        if not self.exnex.enabled:
+            return super().strip(idata, context)
+        name = "hr_overall"
+        head = SensitivityRow.from_stats(
+            "as specified (EXNEX)",
+            context.probabilities[f"P({name}<1)"],
+            context.quantities[name],
+            note=f"each subgroup exchangeable with prior probability {self.exnex.p_exchangeable:g}",
+            headline=True,
+        )
+        plain = {"exnex": {"enabled": False}}
+        rows = exact_strip_rows([("no EXNEX", context.refit(plain))], name, context.seed, "all subgroups exchangeable")
+        alternatives = [(f"no EXNEX, {label}", fam) for label, fam in context.settings(plain)]
+        rows += exact_strip_rows(alternatives, name, context.seed, "exact refit without EXNEX")
+        return SensitivityStrip(f"P({name} < 1)", (head, *rows), self.presentation.names[name])
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Prior draws of tau, hr_overall and hr (dim ``subgroup``), named as in the posterior."""

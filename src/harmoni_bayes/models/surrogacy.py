@@ -53,7 +53,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..config import EvidenceSpec, ReferenceSpec, SpecBase
-from ..constants import Z_INTERVAL
+from ..constants import Q_HI, Q_LO, Z_INTERVAL
 from ..errors import ModelError, Problem
 from ..priors import (
     CorrelationPrior,
@@ -67,6 +67,7 @@ from ..priors import (
 from . import register
 from .base import (
     CI,
+    BenefitCurves,
     Draws,
     EvidenceRecord,
     EvidenceTables,
@@ -77,6 +78,9 @@ from .base import (
     P,
     Presentation,
     Q,
+    SensitivityRow,
+    SensitivityStrip,
+    StripContext,
     line,
     posterior_array,
     reasons_as_problems,
@@ -103,6 +107,8 @@ __all__ = [
 ]
 
 HYPERPARAMETERS = ("eta_pfs", "tau_pfs", "intercept", "slope", "residual_sd", "rho_w")
+OS_ALONE = "immature OS alone"
+"""The strip row of the target's own OS estimate, without the surrogacy model."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,6 +232,23 @@ class TargetTrial:
         from scipy import stats
 
         return float(-stats.norm.isf(self.alpha) * 2.0 / math.sqrt(self._deaths()))
+
+    def os_alone(self) -> SensitivityRow:
+        """The strip row of the target's own OS estimate with a flat prior on its true OS log HR (no PFS
+        information): ``P(OS HR < 1) = Phi(-y_T / s_T)``, interval ``exp(y_T +- z s_T)``.
+
+        Before any OS estimate was disclosed the row stays, without numbers and with the note "no OS data yet":
+        a forecast as of then rests on PFS alone, and the strip should say so rather than drop the row.
+        """
+        from scipy import stats
+
+        if self.y_os is None or self.se_os is None:
+            return SensitivityRow(OS_ALONE, None, note="no OS data yet")
+        med, lo, hi = np.exp(self.y_os + self.se_os * stats.norm.ppf([0.5, Q_LO, Q_HI]))
+        p = float(stats.norm.cdf(-self.y_os / self.se_os))
+        return SensitivityRow(
+            OS_ALONE, p, med, lo, hi, note="the interim OS estimate with a flat prior; no PFS information"
+        )
 
     def _deaths(self) -> int:
         if self.later_deaths is None:
@@ -389,6 +412,60 @@ def surrogate_threshold_effect(intercept, slope, residual_sd, z: float = Z_INTER
     x = np.broadcast_to(x, out.shape)
     out[pos] = np.exp(np.clip(x[pos], -50.0, 50.0))
     return out
+
+
+REWEIGHTED_PRIORS = (
+    ("residual SD half-normal(0.25)", "residual_sd", HalfNormalPrior(sigma=0.25)),
+    ("residual SD half-normal(1)", "residual_sd", HalfNormalPrior(sigma=1.0)),
+)
+"""Other priors of the residual SD (as the OS forecast's sensitivity settings), for the relationship's strip."""
+
+
+def reweighted_priors(priors: SurrogacyPriors) -> list[tuple[str, str, Any]]:
+    """``(label, parameter, prior)``: the alternative priors the relationship's strip reweights the fit to.
+
+    :data:`REWEIGHTED_PRIORS` (but not the spec's own), and rho_w in the lowest and highest fifth of its uniform
+    prior's range (the within-trial correlation is not published: does the answer move between a low and a high
+    one?).  An alternative must put its mass inside the spec prior's support, where importance weights exist:
+    every residual-SD prior lives on (0, inf), and a fixed rho_w gets no rows.
+    """
+    out: list[tuple[str, str, Any]] = [
+        (label, name, alt) for label, name, alt in REWEIGHTED_PRIORS if getattr(priors, name) != alt
+    ]
+    rho = priors.rho_w
+    if isinstance(rho, UniformPrior):
+        fifth = (rho.upper - rho.lower) / 5
+        for a, b in ((rho.lower, rho.lower + fifth), (rho.upper - fifth, rho.upper)):
+            out.append((f"rho_w {a:.2g} to {b:.2g}", "rho_w", UniformPrior(lower=a, upper=b)))
+    return out
+
+
+def os_benefit_given_pfs(intercept: Any, slope: Any, residual_sd: Any, log_pfs_hr: Any) -> np.ndarray:
+    """P(true OS HR < 1 | true PFS HR = exp(x)) at each ``x`` of ``log_pfs_hr``, averaged over the draws.
+
+    Per draw the true OS log HR of a comparison with true PFS log HR x is ``N(intercept + slope x, residual_sd^2)``,
+    so the probability is ``Phi(-(intercept + slope x) / residual_sd)`` (a step where ``residual_sd`` is 0).  It
+    conditions on the *true* PFS effect, as the surrogate threshold effect does: the STE is where this curve,
+    drawn per draw, crosses 0.975.
+    """
+    from scipy import stats
+
+    a, b, psi = (np.asarray(v, dtype=float).ravel()[:, None] for v in (intercept, slope, residual_sd))
+    mean = a + b * np.asarray(log_pfs_hr, dtype=float)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(psi > 0, stats.norm.cdf(-mean / np.where(psi > 0, psi, 1.0)), (mean < 0) * 1.0)
+    return p.mean(axis=0)
+
+
+def _benefit_curves(draws: Any, log_h: np.ndarray) -> dict[str, np.ndarray]:
+    a, b, psi = (draws(n) for n in ("intercept", "slope", "residual_sd"))
+    if a is None or b is None or psi is None:
+        return {}
+    return {"one relationship": os_benefit_given_pfs(a, b, psi, log_h)}
+
+
+OS_BENEFIT = BenefitCurves("true PFS HR", "a true OS benefit (OS HR < 1)", _benefit_curves)
+"""The relationship's benefit figure: the probability of an OS benefit for a trial with true PFS HR h."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -635,6 +712,7 @@ class SurrogacyModel(ModelFamily):
         densities=("slope", "residual_sd"),
         forest="none",
         headline_quantity="slope",
+        benefit=OS_BENEFIT,
     )
 
     def __init__(
@@ -885,42 +963,57 @@ class SurrogacyModel(ModelFamily):
         h = self._hyper_draws(idata)
         return os_estimate_given_pfs(**h, y_s=y_pfs, s_s=se_pfs, s_t=se_os)
 
-    def summary_extra(self, idata) -> dict[str, Any]:
-        """With a target: the sensitivity strip, immature OS alone beside the surrogacy-based forecast."""
-        from scipy import stats
+    def strip(self, idata, context: StripContext) -> SensitivityStrip:
+        """Where the certainty comes from.
 
+        With a target: immature OS alone (no OS data yet, as of a date before any) beside this model's forecast.
+        Without one (the relationship alone): ``P(slope > 0)`` and the slope as fitted and under the other priors
+        of the two parameters the data say least about, the residual SD and the unpublished within-trial
+        correlation rho_w (:data:`REWEIGHTED_PRIORS`), each by reweighting the fit's draws (importance sampling;
+        no refit, so ``make report`` pays nothing for it).  The effective number of draws of each row is kept
+        (``importance_ess``): few effective draws mean the alternative prior puts its mass where the posterior
+        has little, and only a refit (``harmoni-bayes sensitivity``) would tell.
+        """
         if self.target is None:
-            return {}
-        tg = self.target
-        rows = []
-        if tg.y_os is not None and tg.se_os is not None:
-            q = np.exp(tg.y_os + tg.se_os * stats.norm.ppf([0.5, 0.025, 0.975]))
-            rows.append(
-                {
-                    "label": "immature OS alone",
-                    "probability": round(float(stats.norm.cdf(-tg.y_os / tg.se_os)), 4),
-                    "median": round(float(q[0]), 4),
-                    "lower": round(float(q[1]), 4),
-                    "upper": round(float(q[2]), 4),
-                    "headline": False,
-                    "note": "the interim OS estimate with a flat prior; no PFS information",
-                }
-            )
-        m_t, sd_t = self.target_conditional_draws(idata)
-        p1 = float(np.mean(stats.norm.cdf(-m_t / sd_t)))  # as P(os_hr<1) in probabilities()
-        q = np.quantile(posterior_array(idata, "os_hr"), [0.5, 0.025, 0.975])
-        rows.append(
-            {
-                "label": "PFS-to-OS surrogacy with the OS data (this model)",
-                "probability": round(p1, 4),
-                "median": round(float(q[0]), 4),
-                "lower": round(float(q[1]), 4),
-                "upper": round(float(q[2]), 4),
-                "headline": True,
-                "note": "one relationship learned from the reference trials, joint with the target's own OS estimate",
-            }
+            return self._relationship_strip(idata, context)
+        with_os = "joint with the target's own OS estimate" if self.target.has_os else "from the target's PFS alone"
+        head = SensitivityRow.from_stats(
+            "PFS-to-OS surrogacy (this model)",
+            context.probabilities["P(os_hr<1)"],
+            context.quantities["os_hr"],
+            note=f"one relationship learned from the reference trials, {with_os}",
+            headline=True,
         )
-        return {"strip": {"title": "Where the certainty comes from", "probability": "P(OS HR < 1)", "rows": rows}}
+        return SensitivityStrip("P(OS HR < 1)", (self.target.os_alone(), head), "OS HR")
+
+    def _relationship_strip(self, idata, context: StripContext) -> SensitivityStrip:
+        slope = posterior_array(idata, "slope")
+        rows = [
+            SensitivityRow.from_stats(
+                "as specified",
+                context.probabilities["P(slope>0)"],
+                context.quantities["slope"],
+                note="the spec's priors",
+                headline=True,
+            )
+        ]
+        for label, name, alt in reweighted_priors(self.priors):
+            spec_prior = getattr(self.priors, name)
+            x = posterior_array(idata, name)
+            log_w = alt.scipy().logpdf(x) - spec_prior.scipy().logpdf(x)
+            w = np.exp(log_w - np.max(log_w))
+            ess = float(w.sum() ** 2 / np.sum(w**2))
+            rows.append(
+                SensitivityRow.from_draws(
+                    label,
+                    float(np.sum(w * (slope > 0)) / w.sum()),
+                    slope,
+                    weights=w,
+                    note=f"the fit's draws reweighted to this prior ({ess:.0f} effective draws)",
+                    extra={"importance_ess": ess},
+                )
+            )
+        return SensitivityStrip("P(slope > 0)", tuple(rows), "slope")
 
     def assumptions(self) -> list[str]:
         """Transport of the PFS-OS relation, exchangeability, proportional hazards, rho_w, shared arms."""

@@ -84,6 +84,7 @@ from ..priors import (
 from . import register
 from .base import (
     CI,
+    BenefitCurves,
     Draws,
     EvidenceRecord,
     EvidenceTables,
@@ -93,12 +94,15 @@ from .base import (
     ModelFamily,
     P,
     Presentation,
+    SensitivityRow,
+    SensitivityStrip,
+    StripContext,
     SummaryTable,
     line,
     posterior_array,
     select_trials,
 )
-from .surrogacy import TargetSpec, TargetTrial, select_reference_for, select_target
+from .surrogacy import TargetSpec, TargetTrial, os_benefit_given_pfs, select_reference_for, select_target
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -557,6 +561,35 @@ _FIXED_NAMES = {
     "os_hr_later_estimate": "OS HR the later analysis is predicted to report (stacked)",
     "P(later_os_significant)": "the later OS analysis is statistically significant",
 }
+_SLOPES = (
+    ("slope_pooled", "one relationship", "all classes share one PFS-to-OS line"),
+    ("slope_pooled_no_intercept", "one relationship, intercept 0", "no OS effect without a PFS effect"),
+    ("slope_mean", "exchangeable classes: typical slope", "class lines drawn from a common distribution"),
+)
+"""The slopes of the relationship's strip: (summary name, row label, note), one per variant with a common slope."""
+
+
+def _class_benefit_curves(draws: Any, log_h: np.ndarray) -> dict[str, np.ndarray]:
+    """P(true OS HR < 1 | true PFS HR = h) under each relationship with a common line (as :data:`_SLOPES`): one
+    line, one line through the origin, and the exchangeable model's typical class (its mean intercept and slope,
+    typical residual SD).
+    """
+    line_ = ("intercept", "slope", "residual_sd")
+    typical = ("intercept_mean", "slope_mean", "residual_sd_typical")
+    out = {}
+    for r, label, (a, b, psi) in (
+        ("exchangeable", "exchangeable classes: typical class", typical),
+        ("pooled", "one relationship", line_),
+        ("pooled_no_intercept", "one relationship, intercept 0", line_),
+    ):
+        slope, psi_d = draws(f"{r}::{b}"), draws(f"{r}::{psi}")
+        if slope is None or psi_d is None:
+            continue
+        intercept = draws(f"{r}::{a}")
+        out[label] = os_benefit_given_pfs(np.zeros_like(slope) if intercept is None else intercept, slope, psi_d, log_h)
+    return out
+
+
 _NAMES = _Names(_FIXED_NAMES)
 _SHORT = {"os_hr": "OS HR (stacked forecast)", "os_hr_later_estimate": "OS HR at the later analysis (predicted)"}
 _COMPARISON = SummaryTable(
@@ -598,6 +631,7 @@ class ClassSurrogacyModel(ModelFamily):
         forest="none",
         headline_quantity="slope_mean",
         tables=(_COMPARISON, _CLASSES),
+        benefit=BenefitCurves("true PFS HR", "a true OS benefit (OS HR < 1)", _class_benefit_curves),
     )
     dim = "class"
 
@@ -786,12 +820,12 @@ class ClassSurrogacyModel(ModelFamily):
         return out
 
     def probabilities(self, idata: az.InferenceData) -> list[Draws]:
-        """P(slope > 0): of the one relationship, the typical class slope, and each exchangeable class slope."""
+        """P(slope > 0): of the one relationship (with and without intercept) and the typical class slope."""
         out: list[Draws] = []
-        if "pooled" in self.relationships:
-            out.append(
-                Draws("P(slope_pooled>0)", "probability", (self._block_draws(idata, "pooled")["slope"] > 0) * 1.0)
-            )
+        for r in POOLED:
+            if r in self.relationships:
+                slope = self._block_draws(idata, r)["slope"]
+                out.append(Draws(f"P(slope_{r}>0)", "probability", (slope > 0) * 1.0))
         if "exchangeable" in self.relationships:
             h = self._block_draws(idata, "exchangeable")
             out.append(Draws("P(slope_mean>0)", "probability", (h["slope_mean"] > 0) * 1.0))
@@ -814,6 +848,24 @@ class ClassSurrogacyModel(ModelFamily):
         if self.comparison:
             out["model_comparison"] = self.comparison
         return out
+
+    def strip(self, idata, context: StripContext) -> SensitivityStrip | None:
+        """``P(slope > 0)`` and the slope under each relationship the fit holds (one line, one line through the
+        origin, the exchangeable classes' typical slope): how much the answer rests on the model of the classes,
+        with no refit.  The independent model has no common slope and no row.
+        """
+        rows = [
+            SensitivityRow.from_stats(
+                label,
+                context.probabilities[f"P({name}>0)"],
+                context.quantities[name],
+                note=note,
+                headline=name == self.presentation.headline_quantity,
+            )
+            for name, label, note in _SLOPES
+            if name in context.quantities and f"P({name}>0)" in context.probabilities
+        ]
+        return SensitivityStrip("P(slope > 0)", tuple(rows), "slope") if rows else None
 
     def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """No prior overlays (the class parameters have many dimensions)."""
@@ -1026,38 +1078,14 @@ class OSForecastClassesModel(ClassSurrogacyModel):
             out.append(Draws("P(later_os_significant)", "probability", np.asarray(v)))
         return out
 
-    def strip(self, idata) -> dict[str, Any]:
-        """The sensitivity strip: P(OS HR < 1) and the OS HR under each analysis a reader would ask about."""
-        from scipy import stats
-
-        tg = self._target()
+    def strip(self, idata, context: StripContext) -> SensitivityStrip:
+        """P(OS HR < 1) and the OS HR under each analysis a reader would ask about: immature OS alone (or "no OS
+        data yet"), one relationship (with and without intercept), the target as each strip class and as a new
+        class (with the importance ESS of the target's OS weighting), and the stacked headline.
+        """
         fcs = self._forecasts(idata)
         rng = np.random.default_rng(self.seed + 17)
-        rows: list[dict[str, Any]] = []
-
-        def add(label: str, p: float, mu: np.ndarray, note: str, headline: bool = False, ess: float | None = None):
-            q = np.quantile(mu, [0.5, 0.025, 0.975])
-            rows.append(
-                {
-                    "label": label,
-                    "probability": round(float(p), 4),
-                    "median": round(float(np.exp(q[0])), 4),
-                    "lower": round(float(np.exp(q[1])), 4),
-                    "upper": round(float(np.exp(q[2])), 4),
-                    "headline": headline,
-                    "note": note,
-                    **({} if ess is None else {"importance_ess": round(ess)}),
-                }
-            )
-
-        if tg.y_os is not None and tg.se_os is not None:
-            p = float(stats.norm.cdf(-tg.y_os / tg.se_os))
-            add(
-                "immature OS alone",
-                p,
-                tg.y_os + tg.se_os * stats.norm.ppf([0.5, 0.025, 0.975]),
-                "the interim OS estimate with a flat prior; no PFS information",
-            )
+        rows = [self._target().os_alone()]
         variants = [
             ("model:pooled", "one relationship", "all classes share one PFS-to-OS line"),
             ("model:pooled_no_intercept", "one relationship, intercept 0", "no OS effect without a PFS effect"),
@@ -1069,16 +1097,24 @@ class OSForecastClassesModel(ClassSurrogacyModel):
         for key, label, note in variants:
             if key in fcs:
                 fc = fcs[key]
-                add(label, float(fc.prob_below(0.0).mean()), fc.sample(rng).ravel(), note, ess=fc.kish_ess())
+                ess = fc.kish_ess()
+                p = float(fc.prob_below(0.0).mean())
+                mu = fc.sample(rng)
+                rows.append(SensitivityRow.from_draws(label, p, np.exp(mu), note=note, extra={"importance_ess": ess}))
         w = self._stack_weights()
-        p_st = sum(w[r] / sum(w.values()) * fcs[f"model:{r}"].prob_below(0.0).mean() for r in self.relationships)
         weights = ", ".join(f"{r} {w[r]:.2f}" for r in self.relationships)
-        add("stacked", float(p_st), self._stacked_draws(idata).ravel(), f"stacking weights: {weights}", headline=True)
-        return {"title": "Where the certainty comes from", "probability": "P(OS HR < 1)", "rows": rows}
+        stacked = SensitivityRow.from_stats(
+            "stacked",
+            context.probabilities["P(os_hr<1)"],
+            context.quantities["os_hr"],
+            note=f"stacking weights: {weights}",
+            headline=True,
+        )
+        return SensitivityStrip("P(OS HR < 1)", (*rows, stacked), "OS HR")
 
     def summary_extra(self, idata) -> dict[str, Any]:
-        """Class table, model comparison, and the sensitivity strip."""
-        return super().summary_extra(idata) | {"strip": self.strip(idata), "target_class": self._class_words()}
+        """Class table, model comparison, and the target's class in words."""
+        return super().summary_extra(idata) | {"target_class": self._class_words()}
 
     def _class_words(self) -> str:
         tc = self.target_class

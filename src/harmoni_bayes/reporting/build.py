@@ -414,10 +414,11 @@ def _provenance(result: Result) -> tuple[list[tuple[str, str]], dict[str, str]]:
 
 def figure_names(result: Result, pres: Presentation) -> list[str]:
     """The figures a report draws: the family's, plus the probability-of-benefit curve (``benefit``) when the
-    headline quantity is on the HR scale (after the forest plot and densities, before the family's own).
+    headline quantity is on the HR scale or the family declares its own curves (after the forest plot and
+    densities, before the family's own figures).
     """
     names = list(pres.figures)
-    if "benefit" not in names and headline_quantity(result) is not None:
+    if "benefit" not in names and (headline_quantity(result) is not None or pres.benefit is not None):
         at = max((i + 1 for i, n in enumerate(names) if n in ("forest", "densities")), default=len(names))
         names.insert(at, "benefit")
     return names
@@ -475,7 +476,8 @@ def build_strip(summary: Any) -> Strip | None:
         )
     if not rows:
         return None
-    return Strip(text(raw.get("title")) or "Sensitivity", text(raw.get("probability")) or "probability", tuple(rows))
+    title, probability = text(raw.get("title")) or "Sensitivity", text(raw.get("probability")) or "probability"
+    return Strip(title, probability, tuple(rows), text(raw.get("quantity")))
 
 
 # --- summary of findings ------------------------------------------------------------------------

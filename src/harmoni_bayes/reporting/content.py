@@ -256,7 +256,11 @@ def _by_reason(rows: list[EvidenceRow]) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class StripRow:
-    """One row of the sensitivity strip: how certain the answer is under one analysis of the evidence."""
+    """One row of the sensitivity strip: how certain the answer is under one analysis of the evidence.
+
+    A row with no numbers at all (``missing``: the analysis does not exist yet, e.g. immature OS before any OS
+    was disclosed) is printed with its note where the numbers would be.
+    """
 
     label: str
     probability: Number
@@ -265,6 +269,11 @@ class StripRow:
     upper: Number
     headline: bool
     note: str = ""
+
+    @property
+    def missing(self) -> bool:
+        """True when the row has none of its numbers (its note says why)."""
+        return all(getattr(self, k).value is None for k in ("probability", "median", "lower", "upper"))
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of this object."""
@@ -279,17 +288,20 @@ class StripRow:
 @dataclass(frozen=True)
 class Strip:
     """The sensitivity strip beside the headline (``summary.json`` key ``strip``): ``title``, the probability
-    shown (``P(OS HR < 1)``) and one row per analysis, the headline's own row marked.
+    shown (``P(OS HR < 1)``), what the medians and intervals are of (``quantity``, may be empty) and one row per
+    analysis, the headline's own row marked.
     """
 
     title: str
     probability: str
     rows: tuple[StripRow, ...]
+    quantity: str = ""
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of this object."""
         # its numbers are summary.json's "strip" (report.json points to summary.json): the labels in order suffice
-        return {"title": self.title, "probability": self.probability, "rows": [r.label for r in self.rows]}
+        rows = [r.label for r in self.rows]
+        return {"title": self.title, "probability": self.probability, "quantity": self.quantity, "rows": rows}
 
 
 @dataclass(frozen=True)

@@ -505,6 +505,8 @@ BENEFIT_HRS = np.round(np.exp(np.linspace(math.log(0.3), math.log(1.3), 121)), 4
 """The HRs at which the probability-of-benefit curve is drawn (0.3 to 1.3, even on the log scale)."""
 BENEFIT_MARKS = (1.0, 0.9, 0.8, 0.7)
 """Thresholds marked on the curve when the spec names none."""
+_BENEFIT_LINES = ("-", "--", ":")
+"""Line styles of a family's several benefit curves, the headline's first."""
 
 
 def headline_quantity(result: Result) -> str | None:
@@ -533,17 +535,36 @@ def benefit_thresholds(result: Result) -> tuple[float, ...]:
 
 
 def benefit_curve_data(result: Result) -> pd.DataFrame:
-    """The probability-of-benefit curve of the headline HR quantity.
+    """The probability-of-benefit curve of the headline HR quantity, or the family's own curves.
 
-    Columns: ``quantity``, ``kind`` (``curve``: P(HR < h) from the posterior draws at :data:`BENEFIT_HRS`;
-    ``mark``: the thresholds of :func:`benefit_thresholds`), ``hr``, ``probability`` and ``source``
-    (``draws``, or ``summary`` for a mark whose ``P(<quantity><h>)`` summary.json reports: that value is
-    shown, so the figure never disagrees with the probability table).  Empty without an HR headline or draws.
+    Columns: ``quantity`` (the headline quantity, or the family's curve label), ``kind`` (``curve``: at
+    :data:`BENEFIT_HRS`; ``mark``: at the thresholds of :func:`benefit_thresholds`), ``hr``, ``probability``,
+    ``source`` (``draws``, or ``summary`` for a mark whose ``P(<quantity><h>)`` summary.json reports: that value
+    is shown, so the figure never disagrees with the probability table) and ``given`` (empty for P(HR < h); for a
+    family's curves, what h is, e.g. ``true PFS HR``, and ``event``, what the probability is of).  With an HR
+    headline the curve is P(HR < h) from its posterior draws; a family whose headline is not an HR may declare
+    curves (``Presentation.benefit``, e.g. the probability of an OS benefit given the PFS HR).  Empty when
+    neither applies or the draws are missing.
     """
-    cols = ["quantity", "kind", "hr", "probability", "source"]
+    cols = ["quantity", "kind", "hr", "probability", "source", "given", "event"]
     name = headline_quantity(result)
-    draws = draws_of(_group(result, "posterior"), name) if name else None
-    if name is None or draws is None:
+    posterior = _group(result, "posterior")
+    declared = _presentation(result).benefit
+    if name is None:
+        if declared is None or posterior is None:
+            return pd.DataFrame(columns=cols)
+        marks = np.array(benefit_thresholds(result))
+        log_h = np.log(np.concatenate([BENEFIT_HRS, marks]))
+        rows = []
+        for label, curve in declared.curves(lambda n: draws_of(posterior, n), log_h).items():
+            for h, v in zip(BENEFIT_HRS, curve[: BENEFIT_HRS.size], strict=True):
+                rows.append({"quantity": label, "kind": "curve", "hr": float(h), "probability": float(v)})
+            for h, v in zip(marks, curve[BENEFIT_HRS.size :], strict=True):
+                rows.append({"quantity": label, "kind": "mark", "hr": float(h), "probability": float(v)})
+        out = pd.DataFrame(rows, columns=cols).assign(source="draws", given=declared.given, event=declared.event)
+        return out.astype({"hr": float, "probability": float})
+    draws = draws_of(posterior, name) if name else None
+    if draws is None:
         return pd.DataFrame(columns=cols)
     draws = np.sort(draws[np.isfinite(draws)])
     if draws.size == 0:
@@ -561,13 +582,15 @@ def benefit_curve_data(result: Result) -> pd.DataFrame:
         p = probs.get(f"P({name}<{t:g})")
         value, source = (float(p["value"]), "summary") if p else (float(below(np.array([t]))[0]), "draws")
         rows.append({"quantity": name, "kind": "mark", "hr": t, "probability": value, "source": source})
-    return pd.DataFrame(rows, columns=cols).astype({"hr": float, "probability": float})
+    out = pd.DataFrame(rows, columns=cols).assign(given="", event="")
+    return out.astype({"hr": float, "probability": float})
 
 
 def benefit_curve(result: Result, ax=None) -> Figure:
     """P(HR < h) against h (log axis, 0.3 to 1.3) for the headline HR quantity, with the thresholds marked
     and their probabilities written beside them.  Reading: the curve at h is the probability that the true
-    HR is below h, i.e. that the benefit is at least that large.
+    HR is below h, i.e. that the benefit is at least that large.  A family's own curves (e.g. the probability
+    of an OS benefit for a trial with true PFS HR h) are drawn the same way, the first (the headline's) marked.
     """
     df = benefit_curve_data(result)
     if ax is None:
@@ -577,13 +600,21 @@ def benefit_curve(result: Result, ax=None) -> Figure:
     if df.empty:
         _message(ax, "no HR-scale headline quantity with posterior draws")
         return fig
-    name = str(df["quantity"].iloc[0])
-    curve, marks = df[df["kind"] == "curve"], df[df["kind"] == "mark"]
-    ax.plot(curve["hr"], curve["probability"], color=POSTERIOR, lw=2, label=f"P({plain_label(result, name)} < h)")
+    given, event = str(df["given"].iloc[0]), str(df["event"].iloc[0])
+    names = list(dict.fromkeys(df["quantity"]))
+    for i, name in enumerate(names):
+        curve = df[(df["kind"] == "curve") & (df["quantity"] == name)]
+        label = f"P({plain_label(result, name)} < h)" if not given else name
+        style = _BENEFIT_LINES[i % len(_BENEFIT_LINES)]
+        ax.plot(curve["hr"], curve["probability"], color=POSTERIOR, lw=2 if i == 0 else 1.2, ls=style, label=label)
+    marks = df[(df["kind"] == "mark") & (df["quantity"] == names[0])]
     for r in marks.itertuples(index=False):
         ax.plot([r.hr, r.hr], [0, r.probability], color=OBSERVED, lw=0.8, ls=":")
         ax.plot([r.hr], [r.probability], "o", color=SUMMARY, ms=5, zorder=3)
-    said = "\n".join(f"P(HR < {r.hr:g}) = {fmt_probability(r.probability)}" for r in marks.itertuples(index=False))
+    mark = "{given} {h:g}: {p}" if given else "P(HR < {h:g}) = {p}"
+    said = "\n".join(
+        mark.format(given=given, h=r.hr, p=fmt_probability(r.probability)) for r in marks.itertuples(index=False)
+    )
     ax.text(  # right of the axes: never over the curve or the line of no effect
         1.03,
         0.5,
@@ -597,9 +628,9 @@ def benefit_curve(result: Result, ax=None) -> Figure:
     )
     _hr_axis(ax, min(float(BENEFIT_HRS[0]), marks["hr"].min()), max(float(BENEFIT_HRS[-1]), marks["hr"].max()))
     ax.set_ylim(0, 1.04)
-    ax.set_xlabel("h: hazard ratio (log scale)")
-    ax.set_ylabel("probability that HR < h")
-    ax.legend(fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0))
+    ax.set_xlabel(f"h: {given or 'hazard ratio'} (log scale)")
+    ax.set_ylabel("probability that HR < h" if not given else f"probability of {event}")
+    ax.legend(fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=min(len(names), 3))
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig
@@ -853,7 +884,18 @@ def _densities_caption(df: pd.DataFrame) -> str:
 
 
 def _benefit_caption(df: pd.DataFrame) -> str:
-    marks = df[df["kind"] == "mark"]
+    first = df["quantity"].iloc[0]
+    marks = df[(df["kind"] == "mark") & (df["quantity"] == first)]
+    given, event = str(df["given"].iloc[0]), str(df["event"].iloc[0])
+    if given:
+        said = "; ".join(
+            f"{given} {h:g}: {fmt_probability(p)}" for h, p in zip(marks["hr"], marks["probability"], strict=True)
+        )
+        others = "; thinner lines: the other relationships" if df["quantity"].nunique() > 1 else ""
+        return (
+            f"The probability of {event} for a trial whose {given} is h, from the posterior draws of the PFS-to-OS "
+            f"relationship ({first}{others}): the further left, the larger the PFS benefit. Marked: {said}."
+        )
     said = "; ".join(
         f"HR < {h:g}: {fmt_probability(p)}" for h, p in zip(marks["hr"], marks["probability"], strict=True)
     )
