@@ -114,3 +114,11 @@ def test_derived_draws_that_figures_and_the_scorecard_read_are_stored_with_the_p
     add_posterior_draws(idata, stored)
     assert np.array_equal(idata.posterior["os_hr"].values, drawn[2].values)
     assert idata.posterior["os_hr"].dims == ("chain", "draw")
+
+
+def test_sweeps_skip_the_strip():
+    """run_spec(strip=False) (what a sweep task runs) gives the same numbers without the strip's refits."""
+    full = run_spec(PDL1)
+    bare = run_spec(PDL1, strip=False)
+    assert "strip" in full.summary.extra and "strip" not in bare.summary.extra
+    assert bare.summary.quantities == full.summary.quantities

@@ -187,3 +187,20 @@ def test_the_timeline_command_prints_no_traceback(tmp_path):
     res = subprocess.run([*cmd, "--workers", "2"], capture_output=True, text=True, env=env, timeout=900)
     _no_traceback(res)
     assert "wrote" in res.stdout and (tmp_path / "timeline.html").exists()
+
+
+def test_timeline_bands_read_one_element_of_an_indexed_variable():
+    """A headline like the PoS family's ``hr_new_trial[PFS]`` is one element of a variable with a dimension."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import xarray as xr
+
+    from harmoni_bayes.timeline import _draws
+
+    values = np.stack([np.full((2, 5), 0.5), np.full((2, 5), 0.9)], axis=-1)  # chain, draw, endpoint
+    post = xr.Dataset({"hr_new_trial": (("chain", "draw", "endpoint"), values)}, coords={"endpoint": ["PFS", "OS"]})
+    idata = SimpleNamespace(posterior=post)
+    np.testing.assert_array_equal(_draws(idata, "hr_new_trial[OS]"), np.full(10, 0.9))
+    np.testing.assert_array_equal(_draws(idata, "hr_new_trial[PFS]"), np.full(10, 0.5))
+    assert _draws(idata, "hr_new_trial[DFS]") is None and _draws(idata, "other") is None

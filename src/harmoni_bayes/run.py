@@ -41,6 +41,7 @@ def run_spec(
     method: str | None = None,
     backend: str | None = None,
     draws: int | None = None,
+    strip: bool = True,
 ) -> Result:
     """Fit one analysis spec (a path or a parsed spec) and return its :class:`Result`.
 
@@ -57,6 +58,9 @@ def run_spec(
         family's default engine: exact where the family has one, else MCMC), backend (``pymc``, ``nutpie`` or
         ``numpyro``) and draws (draws and tuning steps per chain, for quick looks and tests).  They are validated
         like the spec: a bad value raises :class:`~harmoni_bayes.errors.SpecError` before any fitting.
+    strip
+        Also compute the sensitivity strip (``summary.json`` ``strip``; for most families a few exact refits under
+        other priors).  Sweeps pass ``False``: their pages show one number per fit, never a strip.
 
     Returns
     -------
@@ -112,9 +116,10 @@ def run_spec(
         diagnostics=diagnostics_record(diag),
         extra=family.summary_extra(idata),
     )
-    strip = family.strip(idata, _strip_context(spec, family_cls, tables, summary))
-    if strip is not None:
-        summary.extra["strip"] = strip.to_dict()
+    if strip:
+        family_strip = family.strip(idata, _strip_context(spec, family_cls, tables, summary))
+        if family_strip is not None:
+            summary.extra["strip"] = family_strip.to_dict()
     return Result(
         spec=spec_to_dict(spec),
         summary=summary,

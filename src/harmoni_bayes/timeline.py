@@ -207,7 +207,7 @@ def fit_summary(spec: dict, quantity: str, as_of: str | None = None, evidence: A
 
     spec = copy.deepcopy(spec)
     spec["sampler"]["cores"] = 1
-    result = run_spec(parse_spec(spec), as_of=as_of, evidence=evidence)
+    result = run_spec(parse_spec(spec), as_of=as_of, evidence=evidence, strip=False)  # a sweep shows no strip
     return {"summary": result.summary.to_dict(), "bands": _bands(result, quantity)}
 
 
@@ -225,9 +225,18 @@ def _bands(result: Any, quantity: str) -> dict[str, float]:
 
 
 def _draws(idata: Any, name: str) -> np.ndarray | None:
+    """The draws of ``name``: a variable, or one element of one, written ``var[label]`` (e.g. the PoS family's
+    ``hr_new_trial[PFS]``, a variable with an ``endpoint`` dimension).
+    """
     post = idata.posterior
     if name in post.data_vars:
         return np.asarray(post[name].values, dtype=float).ravel()
+    base, _, label = name.partition("[")
+    if label.endswith("]") and base in post.data_vars:
+        var = post[base]
+        for dim in var.dims:
+            if dim in var.coords and label[:-1] in [str(c) for c in var.coords[dim].values]:
+                return np.asarray(var.sel({dim: label[:-1]}).values, dtype=float).ravel()
     return None
 
 
