@@ -513,6 +513,14 @@ class StripContext:
     refit: Callable[[Mapping[str, Any]], ModelFamily]
     settings: Callable[[Mapping[str, Any]], list[tuple[str, ModelFamily]]]
 
+    def headline_row(self, label: str, name: str, note: str) -> SensitivityRow:
+        """The strip's row of the fit itself: ``P(<name><1)`` and the median and 95% interval of ``name``, as the
+        headline shows them.
+        """
+        return SensitivityRow.from_stats(
+            label, self.probabilities[f"P({name}<1)"], self.quantities[name], note=note, headline=True
+        )
+
     def headline_hr(self, preferred: str | None) -> str | None:
         """The HR-scale quantity a strip is about: ``preferred`` (the family's headline quantity) when the summary
         has it and its ``P(<name><1)``, else (a network's target comparison is named by the spec) the first such.
@@ -648,13 +656,7 @@ class ModelFamily(ABC):
         name = context.headline_hr(self.presentation.headline_quantity)
         if name is None:
             return None
-        head = SensitivityRow.from_stats(
-            "as specified",
-            context.probabilities[f"P({name}<1)"],
-            context.quantities[name],
-            note="the spec's priors",
-            headline=True,
-        )
+        head = context.headline_row("as specified", name, "the spec's priors")
         rows = exact_strip_rows(context.settings({}), name, context.seed, "exact refit")
         return SensitivityStrip(f"P({name} < 1)", (head, *rows), self.presentation.names.get(name, name))
 

@@ -48,7 +48,6 @@ from .base import (
     ModelFamily,
     P,
     Presentation,
-    SensitivityRow,
     SensitivityStrip,
     Stats,
     StripContext,
@@ -320,12 +319,10 @@ class SubgroupModel(ModelFamily):
         if not self.exnex.enabled:
             return super().strip(idata, context)
         name = "hr_overall"
-        head = SensitivityRow.from_stats(
+        head = context.headline_row(
             "as specified (EXNEX)",
-            context.probabilities[f"P({name}<1)"],
-            context.quantities[name],
-            note=f"each subgroup exchangeable with prior probability {self.exnex.p_exchangeable:g}",
-            headline=True,
+            name,
+            f"each subgroup exchangeable with prior probability {self.exnex.p_exchangeable:g}",
         )
         plain = {"exnex": {"enabled": False}}
         rows = exact_strip_rows([("no EXNEX", context.refit(plain))], name, context.seed, "all subgroups exchangeable")

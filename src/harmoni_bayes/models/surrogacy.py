@@ -977,12 +977,10 @@ class SurrogacyModel(ModelFamily):
         if self.target is None:
             return self._relationship_strip(idata, context)
         with_os = "joint with the target's own OS estimate" if self.target.has_os else "from the target's PFS alone"
-        head = SensitivityRow.from_stats(
+        head = context.headline_row(
             "PFS-to-OS surrogacy (this model)",
-            context.probabilities["P(os_hr<1)"],
-            context.quantities["os_hr"],
-            note=f"one relationship learned from the reference trials, {with_os}",
-            headline=True,
+            "os_hr",
+            f"one relationship learned from the reference trials, {with_os}",
         )
         return SensitivityStrip("P(OS HR < 1)", (self.target.os_alone(), head), "OS HR")
 

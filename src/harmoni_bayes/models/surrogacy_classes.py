@@ -1103,13 +1103,7 @@ class OSForecastClassesModel(ClassSurrogacyModel):
                 rows.append(SensitivityRow.from_draws(label, p, np.exp(mu), note=note, extra={"importance_ess": ess}))
         w = self._stack_weights()
         weights = ", ".join(f"{r} {w[r]:.2f}" for r in self.relationships)
-        stacked = SensitivityRow.from_stats(
-            "stacked",
-            context.probabilities["P(os_hr<1)"],
-            context.quantities["os_hr"],
-            note=f"stacking weights: {weights}",
-            headline=True,
-        )
+        stacked = context.headline_row("stacked", "os_hr", f"stacking weights: {weights}")
         return SensitivityStrip("P(OS HR < 1)", (*rows, stacked), "OS HR")
 
     def summary_extra(self, idata) -> dict[str, Any]:
