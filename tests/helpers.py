@@ -38,11 +38,9 @@ def _exact_capable(path: Path) -> bool:
 
 EXACT_SPECS = [p for p in ALL_SPECS if _exact_capable(p)]
 """Shipped specs the exact engine can fit (fast tests); the others need MCMC (slow tests)."""
-# The class-aware OS forecast is shipped at three dates; one of them stands for its family in the report tests
-# (each costs a nutpie compile of several model blocks).
-SAME_FAMILY_AS_TESTED = {"harmoni2_os_forecast_2024", "harmoni2_os_forecast"}
-MCMC_SPECS = [p for p in ALL_SPECS if p not in EXACT_SPECS and p.stem not in SAME_FAMILY_AS_TESTED]
-MCMC_ONLY_SPECS = [p for p in ALL_SPECS if p not in EXACT_SPECS]
+# Every one is fitted (few draws) for the report and browser tests: the class-aware OS forecast at each of its three
+# dates too (with numpyro a few-draw fit of its four blocks costs seconds of XLA compile each, not a nutpie minute).
+MCMC_SPECS = [p for p in ALL_SPECS if p not in EXACT_SPECS]
 """Every shipped spec that needs MCMC, for the checks every shipped report must pass (slow)."""
 MCMC_GROUP = "mcmc_results"
 """The xdist group of the slow tests that use the ``mcmc_result_dirs`` fixture (one worker fits them once)."""

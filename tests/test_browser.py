@@ -1,8 +1,7 @@
 """The HTML pages as a reader sees them: headless Chromium, offline, driven by selenium.
 
 Pages: the report of every shipped spec (the exact-capable ones fitted exactly; the MCMC-only ones sampled with
-few draws in the tests marked ``slow``, the class-aware OS forecast shipped at three dates being fitted at one,
-see ``helpers.SAME_FAMILY_AS_TESTED``), published as ``harmoni-bayes run-all`` publishes them, with the index over
+few draws in the tests marked ``slow``), published as ``harmoni-bayes run-all`` publishes them, with the index over
 them and the pages the main job writes beside a report (readout timeline, prior sensitivity, scorecard), and the
 page ``harmoni-bayes compare`` writes.  On the rendered DOM of each:
 

@@ -36,7 +36,7 @@ from harmoni_bayes.reporting import figures as F
 from harmoni_bayes.reporting.build import NOT_ADVICE, figure_names, region_of
 from harmoni_bayes.reporting.content import MAX_POINTS, reason_kind
 from harmoni_bayes.results import check_output_dir, load_result
-from helpers import EXACT_SPECS, MCMC_GROUP, MCMC_ONLY_SPECS, lookup
+from helpers import EXACT_SPECS, MCMC_GROUP, MCMC_SPECS, lookup
 from test_report import fake_forecast_result, num_spans
 
 SPEC_NAMES = [p.stem for p in EXACT_SPECS]
@@ -638,7 +638,7 @@ def test_every_exact_shipped_report_has_findings_strip_and_benefit_curve(exact_r
 
 @pytest.mark.slow
 @pytest.mark.xdist_group(MCMC_GROUP)
-@pytest.mark.parametrize("name", [p.stem for p in MCMC_ONLY_SPECS])
+@pytest.mark.parametrize("name", [p.stem for p in MCMC_SPECS])
 def test_every_mcmc_shipped_report_has_findings_strip_and_benefit_curve(mcmc_result_dirs, name):
     report, summary = _report_and_summary(mcmc_result_dirs[name])
     assert_reads_at_a_glance(report, summary)
