@@ -79,3 +79,18 @@ def test_shipped_specs(spec):
     for p_exact in exact.summary.probabilities:
         p = mcmc.summary.probability(p_exact["name"])
         assert abs(p["value"] - p_exact["value"]) < 4 * p["mcse"] + 0.005, p_exact["name"]
+
+
+def test_pymc_chain_workers_are_not_forked_from_a_process_running_jax():
+    """After a numpyro fit (JAX's threads running) PyMC's chain workers come from a fork server: a forked child of
+    a multithreaded process can deadlock, and JAX warns at every fork (an error under this suite's filters)."""
+    import jax
+
+    from harmoni_bayes.inference import fork_is_safe
+
+    jax.numpy.zeros(1).block_until_ready()
+    assert not fork_is_safe()
+    fam = RandomEffectsModel.from_arrays(["a", "b", "c"], np.array([-0.3, -0.1, -0.5]), np.array([0.2, 0.3, 0.25]))
+    cfg = CFG.model_copy(update={"backend": "pymc", "cores": 2, "draws": 100, "tune": 100})
+    post = sample(fam.build_model(), cfg).posterior
+    assert post.sizes["chain"] == 2 and np.isfinite(post["mu"].values).all()

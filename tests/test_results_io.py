@@ -324,7 +324,7 @@ def test_killing_a_sampling_run_leaves_no_orphaned_workers(tmp_path):
     marker = f"HB_TEST_{uuid.uuid4().hex}"
     env = os.environ | {"HB_TEST_MARK": marker}
     proc = subprocess.Popen(
-        [*CLI, "run", str(FORECAST), "--out", str(tmp_path / "o"), "--draws", "2000"],
+        [*CLI, "run", str(FORECAST), "--out", str(tmp_path / "o"), "--draws", "2000", "--backend", "pymc"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -505,8 +505,10 @@ def _run_tasks(tasks: list[_SpecTask], jobs: int) -> list[_SpecDone]:
 
     order = sorted(tasks, key=lambda t: (-_mcmc_fits(t.spec), t.index))
     done = []
-    # The platform's default start method (fork on Linux): workers inherit the imported package, not pay for it.
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    from .inference import worker_context
+
+    # Forked workers inherit the imported package instead of paying for it (a fork server once JAX is loaded).
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=worker_context()) as pool:
         futures = [pool.submit(_main_job_spec, replace(t, capture=True)) for t in order]
         with Tasks(len(tasks), "specs") as bar:  # after the workers are forked: they never see its thread
             for future in as_completed(futures):

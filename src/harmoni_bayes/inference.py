@@ -49,6 +49,33 @@ class _WorkerContext(multiprocessing.context.ForkContext):
     Process = _WorkerProcess
 
 
+class _ServedWorkerProcess(multiprocessing.context.ForkServerProcess):
+    """A chain worker started by a fork server, that dies with its parent (the server, which ends with us)."""
+
+    def run(self) -> None:
+        _die_with_parent()
+        super().run()
+
+
+class _ServedWorkerContext(multiprocessing.context.ForkServerContext):
+    Process = _ServedWorkerProcess
+
+
+def fork_is_safe() -> bool:
+    """False once JAX is loaded in this process (a numpyro fit ran, e.g. earlier in a notebook): JAX runs threads,
+    and a forked child of a multithreaded process can deadlock on a lock one of them held.  Worker processes are
+    then started by a fork server, a fresh interpreter, instead of by forking this one.
+    """
+    return "jax" not in sys.modules
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How to start worker processes here: forking (fast, inherits the imports) unless :func:`fork_is_safe` says
+    no, then a fork server.
+    """
+    return multiprocessing.get_context("fork" if fork_is_safe() else "forkserver")
+
+
 CORES_ENV = "HARMONI_CHAIN_CORES"
 """Environment variable: at most this many chain processes per fit when the spec sets no ``cores`` (the main
 job sets it in its worker processes, so parallel specs share the cores instead of oversubscribing them)."""
@@ -97,7 +124,7 @@ def _jax_cache() -> None:
 def _backend_kwargs(config: SamplerConfig) -> dict[str, Any]:
     """Keyword arguments of ``pm.sample`` that only one backend takes."""
     if config.backend == "pymc" and sys.platform.startswith("linux"):
-        return {"mp_ctx": _WorkerContext()}
+        return {"mp_ctx": _WorkerContext() if fork_is_safe() else _ServedWorkerContext()}
     if config.backend == "numpyro":
         _jax_cache()
         # Chains one after another in one compiled program.  "parallel" (one XLA host device per chain) compiles
