@@ -116,9 +116,8 @@ def _jax_cache() -> None:
         folder = os.path.join(base, "harmoni_bayes", "jax")
     if folder and jax.config.values.get("jax_compilation_cache_dir") is None:
         jax.config.update("jax_compilation_cache_dir", folder)
-        jax.config.update(
-            "jax_persistent_cache_min_compile_time_secs", 0.0
-        )  # eager ops add up  # the sampler, not every tiny op
+        # every program, however quick to compile: PyMC evaluates start points op by op, and those add up
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def _backend_kwargs(config: SamplerConfig) -> dict[str, Any]:
