@@ -321,6 +321,9 @@ def check_screenshots_and_phone_layout(driver, name: str) -> None:
 _REPORT_JS = """
 const q = s => document.querySelector(s), all = s => Array.from(document.querySelectorAll(s));
 const shown = el => !!el && el.checkVisibility() && el.getBoundingClientRect().height > 0;
+// the width a strip row's bar may fill (null for a row with no numbers, e.g. 'no OS data yet')
+const barWidth = td => td && (td.getBoundingClientRect().width - parseFloat(getComputedStyle(td).paddingLeft)
+                              - parseFloat(getComputedStyle(td).paddingRight));
 const text = el => el ? el.innerText.trim() : null;
 const strip = q('#strip');
 return {
@@ -334,9 +337,8 @@ return {
     rows: all('#strip tbody tr').map(tr => ({
       label: tr.cells[0].firstChild.textContent.trim(), headline: tr.classList.contains('headline-row'),
       bar: tr.querySelector('span.bar') ? tr.querySelector('span.bar').getBoundingClientRect().width : null,
-      cell: tr.querySelector('td.bar').getBoundingClientRect().width
-            - parseFloat(getComputedStyle(tr.querySelector('td.bar')).paddingLeft)
-            - parseFloat(getComputedStyle(tr.querySelector('td.bar')).paddingRight)}))},
+      missing: tr.querySelector('td.missing') ? text(tr.querySelector('td.missing')) : null,
+      cell: barWidth(tr.querySelector('td.bar'))}))},
   figures: all('#figures figure').map(f => ({
     id: f.id, img: !!f.querySelector('img'), caption: text(f.querySelector('figcaption'))})),
   links: all('nav.links a').map(a => a.href),
@@ -379,8 +381,12 @@ def check_report(driver, d: Path, name: str) -> None:
         assert [r["label"] for r in s["rows"]] == [r["label"] for r in strip["rows"]]
         assert [r["headline"] for r in s["rows"]] == [r["headline"] for r in strip["rows"]]
         assert sum(r["headline"] for r in strip["rows"]) >= 1  # one per endpoint where the headline has two (PoS)
+        # a row with none of its numbers (e.g. immature OS before any OS was disclosed) shows its note instead
+        empty = [all(row[k] is None for k in ("probability", "median", "lower", "upper")) for row in strip["rows"]]
+        notes = [row["note"] if e else None for row, e in zip(strip["rows"], empty, strict=True)]
+        assert [r["missing"] for r in s["rows"]] == notes
         spans = numbers(driver, "#strip")
-        assert len(spans) == 4 * len(strip["rows"]) and {x["ref"][0] for x in spans} == {"strip"}
+        assert len(spans) == 4 * empty.count(False) and {x["ref"][0] for x in spans} == {"strip"}
         check_numbers(spans, summary)
         for shown_row, row in zip(s["rows"], strip["rows"], strict=True):
             if row["probability"] is not None:  # the bar is as long as the probability
