@@ -37,24 +37,24 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-class _WorkerProcess(multiprocessing.context.ForkProcess):
-    """A forked chain worker (PyMC's default start method on Linux) that dies with its parent."""
+class _DiesWithParent:
+    """Mixin for a chain worker process: it asks the kernel to kill it when its parent dies."""
 
     def run(self) -> None:
         _die_with_parent()
-        super().run()
+        super().run()  # type: ignore[misc]
+
+
+class _WorkerProcess(_DiesWithParent, multiprocessing.context.ForkProcess):
+    """A forked chain worker (PyMC's default start method on Linux)."""
 
 
 class _WorkerContext(multiprocessing.context.ForkContext):
     Process = _WorkerProcess
 
 
-class _ServedWorkerProcess(multiprocessing.context.ForkServerProcess):
-    """A chain worker started by a fork server, that dies with its parent (the server, which ends with us)."""
-
-    def run(self) -> None:
-        _die_with_parent()
-        super().run()
+class _ServedWorkerProcess(_DiesWithParent, multiprocessing.context.ForkServerProcess):
+    """A chain worker started by a fork server (its parent is the server, which ends with us)."""
 
 
 class _ServedWorkerContext(multiprocessing.context.ForkServerContext):
