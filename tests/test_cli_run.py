@@ -141,10 +141,16 @@ def test_main_job_starts_the_costliest_specs_first(tmp_path):
     from harmoni_bayes.cli import _mcmc_fits
 
     models = ROOT / "models"
-    one_line = _mcmc_fits(models / "harmoni2_os_forecast_one_line_now.toml")  # fit + 4 priors + timeline
+
+    def as_mcmc(name: str) -> Path:
+        text = (models / name).read_text().replace('method = "exact"', 'method = "mcmc"')
+        (tmp_path / name).write_text(text)
+        return tmp_path / name
+
+    one_line = _mcmc_fits(as_mcmc("harmoni2_os_forecast_one_line_now.toml"))  # fit + 4 priors + timeline
     classes = _mcmc_fits(models / "harmoni2_os_forecast_now.toml")  # four relationship blocks
-    assert one_line > classes > _mcmc_fits(models / "nsclc_surrogacy.toml") == 1
-    assert _mcmc_fits(models / "harmoni2_pfs_pdl1.toml") == 0  # exact
+    assert one_line > classes > _mcmc_fits(as_mcmc("nsclc_surrogacy.toml")) == 1
+    assert _mcmc_fits(models / "nsclc_surrogacy.toml") == _mcmc_fits(models / "harmoni2_pfs_pdl1.toml") == 0  # exact
     broken = tmp_path / "broken.toml"
     broken.write_text("model = 'no_such_family'\n")
     assert _mcmc_fits(broken) == 0

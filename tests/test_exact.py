@@ -559,3 +559,19 @@ def test_grid_distribution_inverts(ws, qs):
     s = g.summary()
     assert set(s) == KEYS
     assert g.cdf(s["hdi_high"]) - g.cdf(s["hdi_low"]) == pytest.approx(INTERVAL_PROB, abs=1e-9)
+
+
+def test_a_reduced_mixture_keeps_moments_and_quantiles():
+    rng = np.random.default_rng(11)
+    n = 60_000
+    means = rng.normal(0.0, 0.3, n) + np.where(rng.uniform(size=n) < 0.1, 1.5, 0.0)  # two bumps
+    sds = rng.uniform(0.1, 0.2, n)  # SDs within a factor of two, as in the grid engines' mixtures
+    full = NormalMixture(rng.uniform(size=n), means, sds)
+    small = full.reduced()
+    assert small.weights.size <= 512 * 8 + 32 * 8 < n
+    assert small.mean() == pytest.approx(full.mean(), rel=1e-12) and small.sd() == pytest.approx(full.sd(), rel=1e-10)
+    q = np.array([0.001, 0.025, 0.5, 0.975, 0.999])
+    assert small.ppf(q) == pytest.approx(full.ppf(q), abs=2e-4 * full.sd())
+    with_atoms = NormalMixture(np.ones(n), means, np.where(np.arange(n) < 10, 0.0, sds))
+    assert np.sum(with_atoms.reduced().sds == 0) == 10  # point masses are kept as they are
+    assert NormalMixture([1.0, 1.0], [0.0, 1.0], [0.0, 0.0]).reduced().summary("log")["hdi_high"] == pytest.approx(1.0)

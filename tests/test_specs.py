@@ -95,7 +95,10 @@ def test_a_spec_without_method_gets_its_family_default():
     assert parse_spec(re).method == "exact"
     surrogacy = load_spec(ROOT / "models" / "nsclc_surrogacy.toml").model_dump()
     del surrogacy["method"]
-    assert parse_spec(surrogacy).method == "mcmc"  # no exact engine
+    assert parse_spec(surrogacy).method == "exact"  # the one-line surrogacy model's grid engine
+    classes = load_spec(ROOT / "models" / "nsclc_surrogacy_classes.toml").model_dump()
+    classes.pop("method", None)
+    assert parse_spec(classes).method == "mcmc"  # no exact engine
 
 
 def test_an_explicit_method_is_kept_and_overrides_resolve_too():

@@ -358,6 +358,44 @@ class NormalMixture:
             done[act] = fin
         return x
 
+    def reduced(self, bins: int = 512, sd_bins: int = 8) -> NormalMixture:
+        """A mixture of a few thousand components at most, with the same mean and variance: components are merged
+        within cells of a grid on (mean, log sd), each cell replaced by the one normal with its weight, mean and
+        variance (moment-preserving merging; Runnalls 2007).
+
+        ``bins`` mean cells span the components' means between their weighted ``1e-7`` and ``1 - 1e-7`` quantiles,
+        so a cell's means differ by a small fraction of the mixture's spread; 16 more cells on each side take the
+        tails.  For the grid engines' mixtures (component SDs within a factor of about two) merging moves quantiles
+        by less than ``2e-4`` of the mixture's SD (``tests/test_exact.py``); probabilities far in a tail should be
+        computed from the full mixture, whose CDF is one evaluation.  Every quantile takes
+        tens of evaluations over all components, so a mixture of one component per node of a 4-D grid (tens of
+        thousands) is reduced first.  Point masses (SD 0) are kept as they are.
+        """
+        w, m, s = (a[self._live] for a in (self.weights, self.means, self.sds))
+        if w.size <= bins * sd_bins:
+            return self
+        order = np.argsort(m)
+        cum = np.cumsum(w[order])
+        lo, hi = m[order][np.searchsorted(cum, [1e-7, 1.0 - 1e-7]).clip(0, w.size - 1)]
+        edges = np.unique(
+            np.concatenate([np.linspace(m.min(), lo, 17), np.linspace(lo, hi, bins + 1), np.linspace(hi, m.max(), 17)])
+        )
+        keep = s == 0
+        if keep.all():
+            return self
+        mi, si, wi = m[~keep], s[~keep], w[~keep]
+        mean_cell = np.searchsorted(edges, mi, side="right")
+        log_s = np.log(si)
+        s_span = max(float(np.ptp(log_s)), 1e-300)
+        sd_cell = np.minimum(((log_s - log_s.min()) / s_span * sd_bins).astype(np.int64), sd_bins - 1)
+        _, cell = np.unique(mean_cell * sd_bins + sd_cell, return_inverse=True)
+        cw = np.bincount(cell, wi)
+        cm = np.bincount(cell, wi * mi) / cw
+        cv = np.bincount(cell, wi * (si**2 + (mi - cm[cell]) ** 2)) / cw
+        return NormalMixture(
+            np.concatenate([cw, w[keep]]), np.concatenate([cm, m[keep]]), np.concatenate([np.sqrt(cv), s[keep]])
+        )
+
     # summaries ---------------------------------------------------------------------------
     def _hr_moments(self) -> tuple[float, float]:
         w, m, s = (a[self._live] for a in (self.weights, self.means, self.sds))
@@ -390,11 +428,12 @@ class NormalMixture:
             return [math.exp(q) for q in qs] if scale == "hr" else qs
 
         def hdi() -> Sequence[float]:
+            # With point masses (SD 0) there is no density to equate at the ends: minimise the width directly.
+            smooth = self._parts.all_positive
             if scale == "log":
-                return _shortest_interval(self.ppf, INTERVAL_PROB, log_density=self._log_pdf)
-            return _shortest_interval(
-                self.ppf, INTERVAL_PROB, transform=np.exp, log_density=lambda x: self._log_pdf(x) - x
-            )
+                return _shortest_interval(self.ppf, INTERVAL_PROB, log_density=self._log_pdf if smooth else None)
+            log_density = (lambda x: self._log_pdf(x) - x) if smooth else None
+            return _shortest_interval(self.ppf, INTERVAL_PROB, transform=np.exp, log_density=log_density)
 
         moments = self._hr_moments if scale == "hr" else lambda: (self.mean(), self.sd())
         parts = [(_MOMENTS, moments), (_QUANTILES, quantiles), (_HDI, hdi)]

@@ -64,13 +64,16 @@ from ..priors import (
     UniformPrior,
     check_correlation,
 )
+from ..surrogacy_grid import AXES, SurrogacyGrid, surrogacy_grid
 from . import register
 from .base import (
     CI,
+    STRIP_DRAWS,
     BenefitCurves,
     Draws,
     EvidenceRecord,
     EvidenceTables,
+    ExactFit,
     Forecast,
     HeadlineContext,
     Line,
@@ -80,6 +83,7 @@ from .base import (
     Q,
     SensitivityRow,
     SensitivityStrip,
+    Stats,
     StripContext,
     line,
     posterior_array,
@@ -229,9 +233,9 @@ class TargetTrial:
     @property
     def success_bound(self) -> float:
         """c = -z_{1-alpha} * 2/sqrt(D): the later analysis is significant if its log HR is below c."""
-        from scipy import stats
+        from scipy import special
 
-        return float(-stats.norm.isf(self.alpha) * 2.0 / math.sqrt(self._deaths()))
+        return float(special.ndtri(self.alpha) * 2.0 / math.sqrt(self._deaths()))
 
     def os_alone(self) -> SensitivityRow:
         """The strip row of the target's own OS estimate with a flat prior on its true OS log HR (no PFS
@@ -473,6 +477,37 @@ OS_BENEFIT = BenefitCurves("true PFS HR", "a true OS benefit (OS HR < 1)", _bene
 # --------------------------------------------------------------------------------------------
 
 
+_REFINE = 16
+"""Each cell of a grid parameter's axis is split this many times for its reported marginal."""
+
+
+def _binned(values: np.ndarray, weights: np.ndarray, lo: float, hi: float, bins: int = 2000) -> Any:
+    """The weighted node values of a function of the grid parameters as a fine histogram on ``[lo, hi]``
+    (a :class:`~harmoni_bayes.exact.GridDistribution`; its quantiles are exact up to the bin width).
+    """
+    from ..exact import GridDistribution
+
+    edges = np.linspace(lo, hi, bins + 1)
+    w = np.histogram(np.clip(values, lo, hi), bins=edges, weights=weights)[0]
+    return GridDistribution(0.5 * (edges[1:] + edges[:-1]), w, edges)
+
+
+def _ste_summary(w: np.ndarray, m_a: np.ndarray, sd_a: np.ndarray, slope: np.ndarray, psi: np.ndarray) -> Any:
+    """The STE's summary given slope > 0 (draws with slope <= 0 have none), without moments (it has none).
+
+    Given a node, ``log STE = -(intercept + z psi) / slope`` is normal (the intercept is), so the STE is a mixture
+    of log-normals over the nodes with a positive slope.
+    """
+    from ..exact import NormalMixture
+
+    pos = slope > 0
+    if not pos.any():
+        return dict.fromkeys(("median", "q2.5", "q97.5", "hdi_low", "hdi_high"), None)
+    b = slope[pos]
+    mix = NormalMixture(w[pos], -(m_a[pos] + Z_INTERVAL * psi[pos]) / b, sd_a[pos] / b).reduced()
+    return dict(mix.summary("hr")) | {"log_mean": math.inf, "log_sd": math.inf}
+
+
 @dataclass(frozen=True)
 class ReferenceArrays:
     """The reference comparisons as arrays: labels, PFS and OS log-HR estimates and their SEs."""
@@ -703,6 +738,7 @@ class SurrogacyModel(ModelFamily):
 
     name = "surrogacy"
     spec_class: ClassVar[type[SpecBase]] = SurrogacySpec
+    capabilities = frozenset({"exact"})
     dim = "comparison"
     presentation = Presentation(
         headline=_headline_surrogacy,
@@ -963,14 +999,160 @@ class SurrogacyModel(ModelFamily):
         h = self._hyper_draws(idata)
         return os_estimate_given_pfs(**h, y_s=y_pfs, s_s=se_pfs, s_t=se_os)
 
+    # ---- exact engine ---------------------------------------------------------------------------
+
+    def exact(self) -> SurrogacyGrid:
+        """The grid posterior (:func:`harmoni_bayes.surrogacy_grid.surrogacy_grid`) of the reference comparisons
+        and, with a target, its PFS (and OS) estimates as one more row.
+        """
+        y_s, s_s, y_t, s_t = self.y_pfs, self.se_pfs, self.y_os, self.se_os
+        if self.target is not None:
+            tg = self.target
+            y_s, s_s = np.append(y_s, tg.y_pfs), np.append(s_s, tg.se_pfs)
+            # no OS estimate: NaN, a row with its PFS factor only
+            y_t = np.append(y_t, np.nan if tg.y_os is None else tg.y_os)
+            s_t = np.append(s_t, np.nan if tg.se_os is None else tg.se_os)
+        p = self.priors
+        return surrogacy_grid(
+            y_s,
+            s_s,
+            y_t,
+            s_t,
+            eta=p.eta_pfs,
+            intercept=p.intercept,
+            slope=p.slope,
+            tau=p.tau_pfs,
+            residual_sd=p.residual_sd,
+            rho_w=p.rho_w,
+        )
+
+    def _target_given_nodes(self, g: SurrogacyGrid) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of the target's true OS log HR given each grid node (theta integrated out).
+
+        Given the node and theta = (eta_pfs, intercept), :func:`target_conditional` gives a mean that is affine
+        in theta (coefficients read off at theta = 0, e_1, e_2) and a variance that does not depend on it, so
+        ``mu_T | node ~ N(m0 + c . E[theta], v + c' Cov[theta] c)``.
+        """
+        tg = self._target()
+        h = g.nodes
+        os_args = {"y_t": tg.y_os, "s_t": tg.se_os} if tg.has_os else {}
+
+        def at(eta: float, a: float) -> tuple[Any, ...]:
+            return target_conditional(
+                eta,
+                h["tau_pfs"],
+                a,
+                h["slope"],
+                h["residual_sd"],
+                h["rho_w"],
+                tg.y_pfs,
+                tg.se_pfs,
+                **os_args,
+            )
+
+        _, m0, _, _, v = at(0.0, 0.0)
+        c = np.stack([at(1.0, 0.0)[1] - m0, at(0.0, 1.0)[1] - m0], axis=1)
+        mean = m0 + np.einsum("nk,nk->n", c, g.theta_mean)
+        var = np.maximum(v, 0.0) + np.einsum("nk,nkl,nl->n", c, g.theta_cov, c)
+        return mean, var
+
+    def _later_given_nodes(self, m_t: np.ndarray, v_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of the later OS log-HR estimate given each node (see :meth:`probabilities`)."""
+        tg = self._target()
+        i_f = tg.later_information
+        if tg.y_os is not None:
+            i_i = tg.interim_information
+            d_i = i_f - i_i
+            return (i_i * tg.y_os + d_i * m_t) / i_f, (d_i + d_i**2 * v_t) / i_f**2
+        return m_t, v_t + 1.0 / i_f  # 4/D = 1/I_F
+
+    def exact_fit(self, n_draws: int, rng: np.random.Generator) -> ExactFit:
+        """Exact summaries from the grid posterior, and iid draws for figures.
+
+        Functions of the grid parameters (slope, residual SD, R^2) are grid marginals; the intercept, the STE
+        (on the log scale, ``-(intercept + z psi) / slope`` is normal given a node with slope > 0), the target's
+        OS HR and the later estimate are normal mixtures over the nodes; probabilities are the same weighted sums.
+        The draws jitter each drawn node uniformly within its cell, then draw theta and the target's true effects
+        from their exact conditionals, as the PyMC model does.
+        """
+        from scipy import special
+
+        from ..exact import GridDistribution, NormalMixture
+
+        g = self.exact()
+        w, h = g.weights, g.nodes
+        m_a, sd_a = g.theta_mean[:, 1], np.sqrt(g.theta_cov[:, 1, 1])
+        slope = GridDistribution(*g.marginal("slope", refine=_REFINE))
+        b2 = h["slope"] ** 2 * h["tau_pfs"] ** 2
+        r2 = _binned(b2 / (b2 + h["residual_sd"] ** 2), w, 0.0, 1.0)
+        quantities = [
+            Stats("slope", "identity", slope.summary()),
+            Stats("intercept", "log", NormalMixture(w, m_a, sd_a).reduced().summary("log")),
+            Stats("residual_sd", "sd", GridDistribution(*g.marginal("residual_sd", refine=_REFINE)).summary()),
+            Stats("r2_trial", "identity", r2.summary()),
+            Stats("ste_hr_pfs", "hr", _ste_summary(w, m_a, sd_a, h["slope"], h["residual_sd"])),
+        ]
+        probabilities: list[tuple[str, float]] = [("P(slope>0)", 1.0 - float(slope.cdf(0.0)))]
+        if self.target is not None:
+            tg = self.target
+            m_t, v_t = self._target_given_nodes(g)
+            # Probabilities from the full mixture (a tail probability such as 1 - 1e-4 feels the merging of
+            # components); summaries (many evaluations each) from the reduced one.
+            os_hr = NormalMixture(w, m_t, np.sqrt(v_t))
+            quantities.append(Stats("os_hr", "hr", os_hr.reduced().summary("hr")))
+            probabilities += [(f"P(os_hr<{t:g})", os_hr.prob_below(math.log(t))) for t in self.thresholds]
+            if tg.later_deaths is not None:
+                m_f, v_f = self._later_given_nodes(m_t, v_t)
+                later = NormalMixture(w, m_f, np.sqrt(v_f)).reduced()
+                quantities.append(Stats("os_hr_later_estimate", "hr", later.summary("hr")))
+                significant = float(np.dot(w, special.ndtr((tg.success_bound - m_f) / np.sqrt(v_f))))
+                probabilities.append(("P(later_os_significant)", significant))
+        return ExactFit(quantities, probabilities, self._exact_draws(g, n_draws, rng))
+
+    def _exact_draws(self, g: SurrogacyGrid, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        j = rng.choice(g.weights.size, size=n, p=g.weights)
+        d: dict[str, np.ndarray] = {}
+        for name in AXES:
+            _, edges = g.axes[name]
+            i = g.index[name][j]
+            d[name] = edges[i] + (edges[i + 1] - edges[i]) * rng.uniform(size=n)
+        z = rng.standard_normal((n, 2))
+        cov = g.theta_cov[j]
+        l11 = np.sqrt(cov[:, 0, 0])
+        l21 = np.divide(cov[:, 0, 1], l11, out=np.zeros(n), where=l11 > 0)
+        l22 = np.sqrt(np.maximum(cov[:, 1, 1] - l21**2, 0.0))
+        d["eta_pfs"] = g.theta_mean[j, 0] + l11 * z[:, 0]
+        d["intercept"] = g.theta_mean[j, 1] + l21 * z[:, 0] + l22 * z[:, 1]
+        b2 = d["slope"] ** 2 * d["tau_pfs"] ** 2
+        d["r2_trial"] = b2 / (b2 + d["residual_sd"] ** 2)
+        if self.target is None:
+            return d
+        tg = self.target
+        os_args = {"y_t": tg.y_os, "s_t": tg.se_os} if tg.has_os else {}
+        hyper = {k: d[k] for k in HYPERPARAMETERS}
+        m_s, m_t, v11, v12, v22 = target_conditional(**hyper, y_s=tg.y_pfs, s_s=tg.se_pfs, **os_args)
+        zt = rng.standard_normal((n, 2))
+        t11 = np.sqrt(np.maximum(v11, 0.0))
+        t21 = np.divide(v12, t11, out=np.zeros(n), where=t11 > 0)
+        t22 = np.sqrt(np.maximum(v22 - t21**2, 0.0))
+        d["target_mu_pfs"] = m_s + t11 * zt[:, 0]
+        mu_t = m_t + t21 * zt[:, 0] + t22 * zt[:, 1]
+        d["target_mu_os"] = mu_t
+        d["os_hr"] = np.exp(mu_t)
+        if tg.later_deaths is not None:
+            m_f, v_f = self._later_given_nodes(mu_t, np.zeros(n))
+            d["os_hr_later_estimate"] = np.exp(m_f + np.sqrt(v_f) * rng.standard_normal(n))
+        return d
+
     def strip(self, idata, context: StripContext) -> SensitivityStrip:
         """Where the certainty comes from.
 
         With a target: immature OS alone (no OS data yet, as of a date before any) beside this model's forecast.
         Without one (the relationship alone): ``P(slope > 0)`` and the slope as fitted and under the other priors
         of the two parameters the data say least about, the residual SD and the unpublished within-trial
-        correlation rho_w (:data:`REWEIGHTED_PRIORS`), each by reweighting the fit's draws (importance sampling;
-        no refit, so ``make report`` pays nothing for it).  The effective number of draws of each row is kept
+        correlation rho_w (:data:`REWEIGHTED_PRIORS`): an exact fit refits exactly under each (the grid engine takes
+        a fraction of a second); an MCMC fit reweights its draws (importance sampling; no refit, so its run pays
+        nothing for it).  The effective number of draws of each row is kept
         (``importance_ess``): few effective draws mean the alternative prior puts its mass where the posterior
         has little, and only a refit (``harmoni-bayes sensitivity``) would tell.
         """
@@ -985,7 +1167,6 @@ class SurrogacyModel(ModelFamily):
         return SensitivityStrip("P(OS HR < 1)", (self.target.os_alone(), head), "OS HR")
 
     def _relationship_strip(self, idata, context: StripContext) -> SensitivityStrip:
-        slope = posterior_array(idata, "slope")
         rows = [
             SensitivityRow.from_stats(
                 "as specified",
@@ -995,6 +1176,15 @@ class SurrogacyModel(ModelFamily):
                 headline=True,
             )
         ]
+        if context.method == "exact":
+            for label, name, alt in reweighted_priors(self.priors):
+                refit = context.refit({"priors": {name: alt.model_dump()}})
+                fit = refit.exact_fit(STRIP_DRAWS, np.random.default_rng(context.seed))
+                stats = next(q.stats for q in fit.quantities if q.name == "slope")
+                p_pos = dict(fit.probabilities)["P(slope>0)"]
+                rows.append(SensitivityRow.from_stats(label, p_pos, stats, note="exact refit under this prior"))
+            return SensitivityStrip("P(slope > 0)", tuple(rows), "slope")
+        slope = posterior_array(idata, "slope")
         for label, name, alt in reweighted_priors(self.priors):
             spec_prior = getattr(self.priors, name)
             x = posterior_array(idata, name)
@@ -1019,9 +1209,9 @@ class SurrogacyModel(ModelFamily):
             "The PFS-to-OS relation is learned from other drugs and drug classes (the reference "
             "comparisons) and assumed to carry over to the target trial; for a new mechanism, such as "
             "adding VEGF blockade, this is an extrapolation.",
-            "The reference comparisons are exchangeable: their true PFS effects come from one normal "
+            "Exchangeability: the reference comparisons are exchangeable; their true PFS effects come from one normal "
             "distribution and their true OS effects scatter around one straight line on the log-HR scale.",
-            "Hazards are proportional, so one hazard ratio summarises each endpoint; under delayed or "
+            "Proportional hazards: one hazard ratio summarises each endpoint; under delayed or "
             "waning effects the HR is an average that depends on follow-up.",
             "The PFS and OS estimates of the same trial are correlated (rho_w), because they share "
             f"patients; rho_w is not published and is given the prior {self.priors.rho_w.describe()}.",
@@ -1049,7 +1239,7 @@ class OSForecastModel(SurrogacyModel):
 
     name = "os_forecast"
     spec_class = OSForecastSpec
-    capabilities = frozenset({"forecast"})
+    capabilities = frozenset({"exact", "forecast"})
     forecast = Forecast("os_hr", "target_os")
     sensitivity = (
         ("residual SD half-normal(0.25)", {"priors": {"residual_sd": {"dist": "half_normal", "sigma": 0.25}}}),
