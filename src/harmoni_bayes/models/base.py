@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
     import pymc as pm
 
+    from ..inference import RowPadding
     from ..selection import Selection
 
 Scale = Literal["hr", "log", "sd", "ratio", "identity", "probability"]
@@ -565,6 +566,9 @@ class ModelFamily(ABC):
     default_thresholds: ClassVar[tuple[float, ...]] = DEFAULT_HR_THRESHOLDS
     dim: ClassVar[str | None] = None
     """The name of the family's indexed dimension (``trial``, ``subgroup``), if any."""
+    row_padding: ClassVar[RowPadding | None] = None
+    """With the numpyro backend: how to pad the model's rows so that fits of other evidence share one compiled
+    sampler (:func:`harmoni_bayes.inference.sample`); None samples with PyMC's own numpyro path."""
 
     labels: list[str]
     thresholds: tuple[float, ...]
