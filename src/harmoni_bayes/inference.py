@@ -16,6 +16,7 @@ import multiprocessing.context
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,10 +241,7 @@ def _nuts_program(potential: Any, tune: int, draws: int, target_accept: float) -
     def chain(key, z0, data):
         state = init_kernel(z0, tune, target_accept_prob=target_accept, model_args=data, rng_key=key)
 
-        def warm(s, _):
-            return sample_kernel(s, model_args=data), None
-
-        def draw(s, _):
+        def step(s, _):
             s = sample_kernel(s, model_args=data)
             return s, (
                 s.z,
@@ -255,9 +253,9 @@ def _nuts_program(potential: Any, tune: int, draws: int, target_accept: float) -
                 s.accept_prob,
             )
 
-        state, _ = jax.lax.scan(warm, state, None, length=tune)
-        _, trace = jax.lax.scan(draw, state, None, length=draws)
-        return trace
+        # one loop over warm-up and draws (two loops would compile the NUTS kernel twice); warm-up steps dropped
+        _, trace = jax.lax.scan(step, state, None, length=tune + draws)
+        return jax.tree.map(lambda x: x[tune:], trace)
 
     def run(keys, z0, data):
         return jax.lax.map(lambda kz: chain(kz[0], kz[1], data), (keys, z0))
@@ -277,7 +275,9 @@ def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None
     import arviz as az
     import jax
     import jax.numpy as jnp
-    from pymc.backends.arviz import coords_and_dims_for_inferencedata
+    import numpyro
+    from arviz.data.base import make_attrs
+    from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants
     from pymc.sampling.jax import get_jaxified_graph
     from pymc.sampling.mcmc import _init_jitter
     from pymc.util import _get_seeds_per_chain, get_default_varnames
@@ -307,8 +307,10 @@ def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None
         f"sampling {config.chains} chains x ({config.tune} tune + {config.draws} draws) with numpyro (data as inputs)"
     )
     with timed(what):
+        started = time.perf_counter()
         run = _nuts_program(potential, config.tune, config.draws, config.target_accept)
         z, *stats = jax.block_until_ready(run(keys, z0, data))
+        attrs = {"sampling_time": time.perf_counter() - started, "tuning_steps": config.tune}
 
     wanted = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
     outs, shared_d, inputs_d = _data_as_inputs(wanted)
@@ -328,4 +330,12 @@ def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None
         "acceptance_rate": np.asarray(names["accept_prob"]),
     }
     coords, dims = coords_and_dims_for_inferencedata(model)
-    return az.from_dict(posterior=posterior, sample_stats=sample_stats, coords=coords, dims=dims)
+    return az.from_dict(
+        posterior=posterior,
+        sample_stats=sample_stats,
+        constant_data=find_constants(model),
+        coords=coords,
+        dims=dims,
+        attrs=make_attrs(attrs, library=numpyro),
+        posterior_attrs=make_attrs(attrs, library=numpyro),
+    )
