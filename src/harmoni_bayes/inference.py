@@ -199,11 +199,12 @@ def _data_as_inputs(outputs: list[Any]) -> tuple[list[Any], list[Any], list[Any]
     from pytensor.graph.replace import clone_replace
     from pytensor.graph.traversal import graph_inputs
 
-    shared = sorted((v for v in graph_inputs(outputs) if isinstance(v, SharedVariable)), key=lambda v: v.name)
+    shared = sorted((v for v in graph_inputs(outputs) if isinstance(v, SharedVariable)), key=lambda v: str(v.name))
     if any(v.default_update is not None for v in shared):
         raise ValueError("shared variables with updates cannot be sampling arguments")
     stand_ins = [v.type(name=v.name) for v in shared]
-    return clone_replace(outputs, replace=dict(zip(shared, stand_ins, strict=True))), shared, stand_ins
+    replace: dict[Any, Any] = dict(zip(shared, stand_ins, strict=True))
+    return clone_replace(outputs, replace=replace), shared, stand_ins
 
 
 def _padded_data(model: Any, shared: list[Any], padding: RowPadding | None) -> list[np.ndarray]:
@@ -215,6 +216,8 @@ def _padded_data(model: Any, shared: list[Any], padding: RowPadding | None) -> l
     size = -(-n // padding.bucket) * padding.bucket
     out = []
     for v, x in zip(shared, values, strict=True):
+        if v is model.dim_lengths.get(padding.dim):  # the dimension's length, when it is data
+            x = np.asarray(size, dtype=x.dtype)
         dims = model.named_vars_to_dims.get(v.name, ())
         if dims and dims[0] == padding.dim and size > n:
             x = np.concatenate([x, np.repeat(x[:1], size - n, axis=0)])
