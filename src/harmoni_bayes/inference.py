@@ -141,6 +141,9 @@ def _backend_kwargs(config: SamplerConfig) -> dict[str, Any]:
 def sample(model: Any, config: SamplerConfig, padding: RowPadding | None = None) -> Any:
     """Run NUTS on ``model`` and return InferenceData (posterior and sample_stats).
 
+    With the numpyro backend and a ``padding`` (the family's ``row_padding``), :func:`sample_numpyro` samples,
+    with the data as arguments of the compiled program, so that fits of other evidence reuse it.
+
     The same model, settings and seed give the same draws on the same machine and package versions, whatever
     the number of cores (each chain has its own seed).  Progress: the backend's per-chain bars when stderr is a
     terminal, else a line before and after (:func:`harmoni_bayes.progress.timed`), so a long fit is never silent
@@ -302,9 +305,9 @@ def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None
         seeds=_get_seeds_per_chain(seed, config.chains),
         jitter=True,
         jitter_max_retries=10,
-        logp_fn=lambda point: -logp_jit(*point.values(), *data),
+        logp_fn=lambda point: -logp_jit(*(point[v.name] for v in value_vars), *data),
     )
-    z0 = [jnp.asarray(np.stack(vs)) for vs in zip(*(list(p.values()) for p in points), strict=True)]
+    z0 = [jnp.asarray(np.stack([p[v.name] for p in points])) for v in value_vars]
     keys = jax.random.split(jax.random.PRNGKey(seed), config.chains)
     what = (
         f"sampling {config.chains} chains x ({config.tune} tune + {config.draws} draws) with numpyro (data as inputs)"
@@ -319,8 +322,11 @@ def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None
     outs, shared_d, inputs_d = _data_as_inputs(wanted)
     draws_graph = get_jaxified_graph(inputs=value_vars + inputs_d, outputs=outs)
     data_d = [jnp.asarray(x) for x in _padded_data(model, shared_d, padding)]
-    per_draw = jax.vmap(jax.vmap(lambda *v: draws_graph(*v, *data_d)))
-    posterior = {v.name: np.asarray(x) for v, x in zip(wanted, jax.jit(per_draw)(*z), strict=True)}
+
+    def per_draw(values, data):  # over chains and draws, the data (if any) again as arguments
+        return jax.vmap(jax.vmap(lambda *v: draws_graph(*v, *data)))(*values)
+
+    posterior = {v.name: np.asarray(x) for v, x in zip(wanted, jax.jit(per_draw)(z, data_d), strict=True)}
 
     names = dict(zip(_STATS, stats, strict=True))
     sample_stats = {
