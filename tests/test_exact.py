@@ -575,3 +575,17 @@ def test_a_reduced_mixture_keeps_moments_and_quantiles():
     with_atoms = NormalMixture(np.ones(n), means, np.where(np.arange(n) < 10, 0.0, sds))
     assert np.sum(with_atoms.reduced().sds == 0) == 10  # point masses are kept as they are
     assert NormalMixture([1.0, 1.0], [0.0, 1.0], [0.0, 0.0]).reduced().summary("log")["hdi_high"] == pytest.approx(1.0)
+
+
+def test_the_root_finder_and_minimiser_that_replace_scipy_optimize():
+    from harmoni_bayes.exact import _minimum, _root
+
+    for f, a, b, x0 in (
+        (lambda x: x**3 - 2.0, 0.0, 3.0, 2.0 ** (1 / 3)),
+        (lambda x: math.tanh(50 * (x - 0.3)), -1.0, 1.0, 0.3),  # steep: regula falsi alone would crawl
+        (lambda x: math.exp(x) - 1e-8, -40.0, 0.0, math.log(1e-8)),
+    ):
+        assert _root(f, a, b, xtol=1e-15) == pytest.approx(x0, abs=1e-13)
+    x, fx = _minimum(lambda x: (x - 0.123) ** 2 + 1.0, 0.0, 1.0, xtol=1e-12)
+    assert x == pytest.approx(0.123, abs=1e-7) and fx == pytest.approx(1.0)  # f is flat to 1e-16 within 1e-8 of x
+    assert _minimum(lambda x: x, 0.0, 1.0, xtol=1e-12)[0] == pytest.approx(0.0, abs=1e-11)  # at the boundary

@@ -31,13 +31,25 @@ def test_the_exact_path_never_imports_pymc(tmp_path):
     assert out.stdout.strip() == "[]", out.stderr
 
 
-HEAVY = ("pymc", "pytensor", "arviz", "matplotlib", "nutpie", "numba", "scipy.stats", "xarray", "dask")
+HEAVY = (
+    "pymc",
+    "pytensor",
+    "arviz",
+    "matplotlib",
+    "nutpie",
+    "numba",
+    "scipy.stats",
+    "scipy.optimize",
+    "xarray",
+    "dask",
+)
 
 
 def test_an_exact_run_never_imports_pymc_pytensor_or_arviz(tmp_path):
     """`harmoni-bayes run` of a spec whose family defaults to the exact engine: fitted, saved as posterior.nc in
     ArviZ's layout, and no PyMC, PyTensor, ArviZ, matplotlib or numba in the process (issue 14: their imports
-    cost seconds), nor scipy.stats, xarray or the Dask xarray imports (most of a second each).  The saved result
+    cost seconds), nor scipy.stats, xarray or the Dask xarray imports (most of a second each), nor scipy.optimize
+    (a tenth of a second; only the probability-of-success designs need it).  The saved result
     loads back, through ArviZ, with the same draws.
     """
     spec = REPO / "models" / "harmoni2_pfs_pdl1.toml"

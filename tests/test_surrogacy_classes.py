@@ -186,6 +186,65 @@ def test_the_include_mask_removes_exactly_one_comparisons_likelihood():
         assert full - dropped == pytest.approx(own, rel=1e-6), r
 
 
+def test_padded_comparisons_add_nothing_to_the_numpyro_log_density():
+    """numpyro's program takes the data as inputs, the comparisons padded to a multiple of 16 with weight 0:
+    the same log density and gradient as the unpadded data, at a point away from the initial one."""
+    pytest.importorskip("jax")
+    import jax
+    from pymc.sampling.jax import get_jaxified_graph
+
+    from harmoni_bayes.inference import _data_as_inputs, _padded_data
+
+    fam, _ = _family(CLASSES)
+    n = len(fam.data.labels)
+    size = -(-n // 16) * 16
+    assert size > n
+    rng = np.random.default_rng(4)
+    for r, model in fam.build_models().items():
+        (logp,), shared, inputs = _data_as_inputs([model.logp()])
+        rows = {v.name: i for i, v in enumerate(shared) if "::" in v.name}  # and the length of "class"
+        assert {name.split("::")[1] for name in rows} == {"include", "y_pfs", "y_os", "se_pfs", "se_os", "class_index"}
+        fn = get_jaxified_graph(inputs=model.value_vars + inputs, outputs=[logp])
+        point = [v + rng.uniform(-0.5, 0.5, np.shape(v)) for v in model.initial_point().values()]
+        plain, padded = _padded_data(model, shared, None), _padded_data(model, shared, fam.row_padding)
+        assert [len(plain[i]) for i in rows.values()] == [n] * len(rows)
+        assert [len(padded[i]) for i in rows.values()] == [size] * len(rows)
+        assert padded[rows[f"{r}::include"]][n:].sum() == 0
+
+        def value_and_grad(data, fn=fn, point=point):
+            grad = jax.value_and_grad(lambda *z: fn(*z, *data)[0], argnums=tuple(range(len(point))))
+            return jax.jit(grad)(*point)
+
+        (v0, g0), (v1, g1) = value_and_grad(plain), value_and_grad(padded)
+        assert float(v1) == pytest.approx(float(v0), rel=1e-12), r
+        for a, b in zip(g0, g1, strict=True):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_numpyro_with_data_inputs_gives_what_pymc_gives():
+    """The data-as-inputs numpyro path: PyMC's variables, dims and sample stats, and the same draws again from
+    the same seed (the reproducibility across processes and compile caches is in docs/benchmarks.md)."""
+    pytest.importorskip("numpyro")
+    from harmoni_bayes.config import SamplerConfig
+    from harmoni_bayes.inference import sample
+
+    fam, _ = _family(CLASSES)
+    cfg = SamplerConfig(draws=30, tune=30, chains=2, seed=9, backend="numpyro")
+    model = fam.build_models()["exchangeable"]
+    ours, again = sample(model, cfg, fam.row_padding), sample(model, cfg, fam.row_padding)
+    theirs = sample(model, cfg)
+    for group in ("posterior", "sample_stats"):
+        assert set(ours[group].data_vars) == set(theirs[group].data_vars), group
+        for v in ours[group].data_vars:
+            assert ours[group][v].dims == theirs[group][v].dims, v
+            assert ours[group][v].shape == theirs[group][v].shape, v
+    assert set(ours.groups()) == set(theirs.groups())
+    assert ours.posterior["exchangeable::slope"].coords["class"].values.tolist() == fam.data.classes
+    for v in ours.posterior.data_vars:
+        np.testing.assert_array_equal(ours.posterior[v].values, again.posterior[v].values)
+
+
 def test_pointwise_loglik_is_the_os_given_pfs_density(tmp_path):
     """Feed known parameter draws; the pointwise log densities match the formula evaluated directly."""
     fam, _ = _family(CLASSES)
@@ -262,7 +321,9 @@ def _simulate(slopes, intercepts, n_per, rng, psi=0.05, tau=0.3, rho=0.4, s_s=0.
 
 
 @pytest.mark.slow
-def test_class_slopes_are_recovered():
+@pytest.mark.parametrize("backend", ["nutpie", "numpyro"])
+def test_class_slopes_are_recovered(backend):
+    """With numpyro, through the padded path: 36 comparisons and 12 padding rows of weight 0."""
     from harmoni_bayes.config import SamplerConfig
     from harmoni_bayes.inference import sample
     from harmoni_bayes.models.base import posterior_array
@@ -270,15 +331,17 @@ def test_class_slopes_are_recovered():
     slopes, intercepts = (0.1, 0.5, 0.9), (0.0, -0.1, 0.05)
     data = _simulate(slopes, intercepts, 12, np.random.default_rng(2026))
     fam = ClassSurrogacyModel(data, relationships=("independent", "exchangeable"))
-    cfg = SamplerConfig(draws=500, tune=500, chains=2, seed=5, backend="nutpie", target_accept=0.95)
+    # 0.98, as the shipped class specs: at 0.95 the exchangeable model's funnel gives a few divergences in some
+    # data sets (nutpie here: 6 once the SEs and the class index became data)
+    cfg = SamplerConfig(draws=500, tune=500, chains=2, seed=5, backend=backend, target_accept=0.98)
     for r, model in fam.build_models().items():
-        idata = sample(model, cfg)
+        idata = sample(model, cfg, fam.row_padding)
         b = posterior_array(idata, f"{r}::slope")
         lo, hi = np.quantile(b, [0.025, 0.975], axis=(0, 1))
         assert np.all((lo < np.array(slopes)) & (np.array(slopes) < hi)), (r, lo, hi)
         med = np.median(b, axis=(0, 1))
         assert med[0] < med[1] < med[2], r  # the ordering of the true slopes comes back
-        assert int(idata.sample_stats["diverging"].sum()) == 0
+        assert int(idata.sample_stats["diverging"].sum()) == 0, r
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ run) without loading the sampling stack.  Each model family declares its own spe
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
@@ -141,3 +142,17 @@ class Overrides(Strict):
     method: Literal["mcmc", "exact"] | None = None
     backend: Backend | None = None
     draws: int | None = Field(None, ge=10, le=MAX_DRAWS)
+
+
+@dataclass(frozen=True)
+class RowPadding:
+    """How to pad a model's rows so that models with different numbers of rows share one compiled sampler.
+
+    Every data variable whose first dimension is ``dim`` is padded to the next multiple of ``bucket`` by repeating
+    its first row (a valid row, so the padded log densities are finite), and the data variables named ``*weight``
+    (a per-row weight multiplying each row's log density) get 0 there: padded rows add exactly nothing.
+    """
+
+    dim: str
+    weight: str
+    bucket: int = 16

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from harmoni_bayes.errors import ModelError, Problem, SpecError
 from harmoni_bayes.mixture import NormalMix, as_normal_mix, posterior
@@ -388,6 +388,8 @@ def _success(
 
 @functools.cache
 def _boundaries(fractions: tuple[float, ...], alpha: float, spending: str) -> tuple[float, ...]:
+    from scipy import optimize  # here, not at the top: the registry imports this module for every run (issue 14)
+
     t = np.asarray(fractions)
     k_n = t.size
     if spending in ("obf_classic", "pocock_classic"):

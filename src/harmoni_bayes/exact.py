@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from harmoni_bayes.constants import INTERVAL_PROB
 from harmoni_bayes.constants import STAT_KEYS as SUMMARY_KEYS
@@ -89,6 +89,63 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.array(a, dtype=float, copy=True)
     a.flags.writeable = False
     return a
+
+
+def _root(f: Callable[[float], float], a: float, b: float, xtol: float) -> float:
+    """A root of ``f`` in ``[a, b]`` where ``f(a) < 0 < f(b)``: regula falsi with the Illinois step (the end that
+    stays has its value halved), bisecting whenever that fails to halve the bracket.  Here rather than
+    ``scipy.optimize.brentq``: importing ``scipy.optimize`` costs the exact path a tenth of a second (issue 14).
+    """
+    fa, fb = f(a), f(b)
+    side = 0
+    while b - a > xtol + 4 * np.finfo(float).eps * max(abs(a), abs(b)):  # (as brentq's rtol: floats run out)
+        x = b - fb * (b - a) / (fb - fa) if fb != fa else 0.5 * (a + b)
+        if not a < x < b:
+            x = 0.5 * (a + b)
+        fx = f(x)
+        if fx == 0:
+            return x
+        width = b - a
+        if fx < 0:
+            a, fa = x, fx
+            if side == -1:
+                fb *= 0.5
+            side = -1
+        else:
+            b, fb = x, fx
+            if side == 1:
+                fa *= 0.5
+            side = 1
+        if b - a > 0.5 * width:  # slow progress: bisect once
+            m = 0.5 * (a + b)
+            fm = f(m)
+            if fm == 0:
+                return m
+            if fm < 0:
+                a, fa = m, fm
+            else:
+                b, fb = m, fm
+            side = 0
+    return 0.5 * (a + b)
+
+
+def _minimum(f: Callable[[float], float], a: float, b: float, xtol: float) -> tuple[float, float]:
+    """``(x, f(x))`` at the minimum of a unimodal ``f`` on ``[a, b]`` by golden-section search (see :func:`_root`
+    for why not ``scipy.optimize``).
+    """
+    r = (math.sqrt(5.0) - 1.0) / 2.0
+    c, d = b - r * (b - a), a + r * (b - a)
+    fc, fd = f(c), f(d)
+    while b - a > xtol + 4 * np.finfo(float).eps * max(abs(a), abs(b)):
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - r * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + r * (b - a)
+            fd = f(d)
+    return (c, fc) if fc <= fd else (d, fd)
 
 
 def _shortest_interval(ppf, prob: float, transform=None, log_density=None, n: int = 21) -> tuple[float, float]:
@@ -129,7 +186,7 @@ def _shortest_interval(ppf, prob: float, transform=None, log_density=None, n: in
 
             ga, gb = g(a), g(b)
             if ga < 0 < gb:
-                refined = optimize.brentq(lambda pp: max(min(g(pp), 1e300), -1e300), a, b, xtol=1e-15)
+                refined = _root(lambda pp: max(min(g(pp), 1e300), -1e300), a, b, xtol=1e-15)
             elif i == 0 and ga >= 0:
                 refined = 0.0  # density highest at the lower boundary
         if refined is None:
@@ -139,9 +196,9 @@ def _shortest_interval(ppf, prob: float, transform=None, log_density=None, n: in
                 w = float(hi_ - lo_)
                 return w if math.isfinite(w) else math.inf
 
-            res = optimize.minimize_scalar(f, bounds=(a, b), method="bounded", options={"xatol": 1e-12})
-            if res.success and res.fun < best_w:
-                refined = float(res.x)
+            x_min, f_min = _minimum(f, a, b, xtol=1e-12)
+            if f_min < best_w:
+                refined = x_min
         if refined is not None:
             lo_, hi_ = tr(bounds(refined))
             if float(hi_ - lo_) <= best_w:

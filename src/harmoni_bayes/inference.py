@@ -16,9 +16,13 @@ import multiprocessing.context
 import os
 import signal
 import sys
+import time
 from typing import Any
 
-from .config import SamplerConfig
+import numpy as np
+
+from .config import RowPadding, SamplerConfig
+from .posterior import inference_data
 from .progress import timed
 
 _PR_SET_PDEATHSIG = 1
@@ -134,14 +138,19 @@ def _backend_kwargs(config: SamplerConfig) -> dict[str, Any]:
     return {}
 
 
-def sample(model: Any, config: SamplerConfig) -> Any:
+def sample(model: Any, config: SamplerConfig, padding: RowPadding | None = None) -> Any:
     """Run NUTS on ``model`` and return InferenceData (posterior and sample_stats).
+
+    With the numpyro backend and a ``padding`` (the family's ``row_padding``), :func:`sample_numpyro` samples,
+    with the data as arguments of the compiled program, so that fits of other evidence reuse it.
 
     The same model, settings and seed give the same draws on the same machine and package versions, whatever
     the number of cores (each chain has its own seed).  Progress: the backend's per-chain bars when stderr is a
     terminal, else a line before and after (:func:`harmoni_bayes.progress.timed`), so a long fit is never silent
     and a log is never redrawn.
     """
+    if config.backend == "numpyro" and padding is not None:
+        return sample_numpyro(model, config, padding)
     import pymc as pm
 
     cores = config.cores or min(config.chains, chain_cores())
@@ -162,3 +171,164 @@ def sample(model: Any, config: SamplerConfig) -> Any:
             compute_convergence_checks=False,
             **extra,
         )
+
+
+# ---- numpyro with the data as arguments of the compiled program ----------------------------------------------
+
+
+_STATS = ("diverging", "num_steps", "potential_energy", "energy", "step_size", "accept_prob")
+
+
+def _data_as_inputs(outputs: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """``outputs`` with every shared variable (``pm.Data``) replaced by a symbolic input of the same type.
+
+    Returns the new outputs, the shared variables (sorted by name) and their stand-in inputs, in the same order.
+    """
+    from pytensor.compile import SharedVariable
+    from pytensor.graph.replace import clone_replace
+    from pytensor.graph.traversal import graph_inputs
+
+    shared = sorted((v for v in graph_inputs(outputs) if isinstance(v, SharedVariable)), key=lambda v: str(v.name))
+    if any(v.default_update is not None for v in shared):
+        raise ValueError("shared variables with updates cannot be sampling arguments")
+    stand_ins = [v.type(name=v.name) for v in shared]
+    replace: dict[Any, Any] = dict(zip(shared, stand_ins, strict=True))
+    return clone_replace(outputs, replace=replace), shared, stand_ins
+
+
+def _padded_data(model: Any, shared: list[Any], padding: RowPadding | None) -> list[np.ndarray]:
+    """The current values of ``shared``, rows padded as ``padding`` says."""
+    values = [np.asarray(v.get_value(borrow=True)) for v in shared]
+    if padding is None:
+        return values
+    n = len(model.coords[padding.dim])
+    size = -(-n // padding.bucket) * padding.bucket
+    out = []
+    for v, x in zip(shared, values, strict=True):
+        if v is model.dim_lengths.get(padding.dim):  # the dimension's length, when it is data
+            x = np.asarray(size, dtype=x.dtype)
+        dims = model.named_vars_to_dims.get(v.name, ())
+        if dims and dims[0] == padding.dim and size > n:
+            x = np.concatenate([x, np.repeat(x[:1], size - n, axis=0)])
+            if v.name.endswith(padding.weight):
+                x[n:] = 0
+        out.append(x)
+    return out
+
+
+def _nuts_program(potential: Any, tune: int, draws: int, target_accept: float) -> Any:
+    """One jitted program: every chain's NUTS warm-up and draws, chains one after another (``lax.map``).
+
+    ``potential(*values, *data)`` is minus the log density.  The data are arguments, so XLA's compiled program
+    depends only on the model's structure and shapes: JAX's disk cache reuses it for every such model.
+    """
+    import jax
+    from numpyro.infer.hmc import hmc
+
+    def potential_fn_gen(*data):
+        return lambda z: potential(*z, *data)
+
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
+
+    def chain(key, z0, data):
+        state = init_kernel(z0, tune, target_accept_prob=target_accept, model_args=data, rng_key=key)
+
+        def step(s, _):
+            s = sample_kernel(s, model_args=data)
+            return s, (
+                s.z,
+                s.diverging,
+                s.num_steps,
+                s.potential_energy,
+                s.energy,
+                s.adapt_state.step_size,
+                s.accept_prob,
+            )
+
+        # one loop over warm-up and draws (two loops would compile the NUTS kernel twice); warm-up steps dropped
+        _, trace = jax.lax.scan(step, state, None, length=tune + draws)
+        return jax.tree.map(lambda x: x[tune:], trace)
+
+    def run(keys, z0, data):
+        return jax.lax.map(lambda kz: chain(kz[0], kz[1], data), (keys, z0))
+
+    return jax.jit(run)
+
+
+def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None = None) -> Any:
+    """NUTS with numpyro, the model's data (``pm.Data``) passed to the compiled program as arguments.
+
+    PyMC's own numpyro path bakes the data into the program as constants, so each model compiles afresh.  Here
+    the log density's shared variables become inputs, so one compiled program (kept on disk by JAX, see
+    :func:`_jax_cache`) serves every model of the same structure and shapes; ``padding`` pads the rows to a
+    common size.  Chains run one after another in one program.  Returns InferenceData like ``pm.sample``:
+    posterior (constrained values and deterministics, with the model's dims) and sample_stats.
+    """
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+    from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants
+    from pymc.sampling.jax import get_jaxified_graph
+    from pymc.sampling.mcmc import _init_jitter
+    from pymc.util import _get_seeds_per_chain, get_default_varnames
+
+    _jax_cache()
+    value_vars = list(model.value_vars)
+    (logp,), shared, inputs = _data_as_inputs([model.logp()])
+    data = [jnp.asarray(x) for x in _padded_data(model, shared, padding)]
+    potential_graph = get_jaxified_graph(inputs=value_vars + inputs, outputs=[-logp])
+
+    def potential(*args):
+        return potential_graph(*args)[0]
+
+    (seed,) = _get_seeds_per_chain(config.seed, 1)
+    logp_jit = jax.jit(potential)
+    points = _init_jitter(
+        model,
+        None,
+        seeds=_get_seeds_per_chain(seed, config.chains),
+        jitter=True,
+        jitter_max_retries=10,
+        logp_fn=lambda point: -logp_jit(*(point[v.name] for v in value_vars), *data),
+    )
+    z0 = [jnp.asarray(np.stack([p[v.name] for p in points])) for v in value_vars]
+    keys = jax.random.split(jax.random.PRNGKey(seed), config.chains)
+    what = (
+        f"sampling {config.chains} chains x ({config.tune} tune + {config.draws} draws) with numpyro (data as inputs)"
+    )
+    with timed(what):
+        started = time.perf_counter()
+        run = _nuts_program(potential, config.tune, config.draws, config.target_accept)
+        z, *stats = jax.block_until_ready(run(keys, z0, data))
+        attrs = {"sampling_time": time.perf_counter() - started, "tuning_steps": config.tune}
+
+    wanted = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
+    outs, shared_d, inputs_d = _data_as_inputs(wanted)
+    draws_graph = get_jaxified_graph(inputs=value_vars + inputs_d, outputs=outs)
+    data_d = [jnp.asarray(x) for x in _padded_data(model, shared_d, padding)]
+
+    def per_draw(values, data):  # over chains and draws, the data (if any) again as arguments
+        return jax.vmap(jax.vmap(lambda *v: draws_graph(*v, *data)))(*values)
+
+    posterior = {v.name: np.asarray(x) for v, x in zip(wanted, jax.jit(per_draw)(z, data_d), strict=True)}
+
+    names = dict(zip(_STATS, stats, strict=True))
+    sample_stats = {
+        "diverging": np.asarray(names["diverging"]),
+        "n_steps": np.asarray(names["num_steps"]),
+        "tree_depth": np.log2(np.asarray(names["num_steps"])).astype(int) + 1,
+        "lp": np.asarray(names["potential_energy"]),
+        "energy": np.asarray(names["energy"]),
+        "step_size": np.asarray(names["step_size"]),
+        "acceptance_rate": np.asarray(names["accept_prob"]),
+    }
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    return inference_data(
+        posterior,
+        sample_stats,
+        constant_data=find_constants(model),
+        coords=coords,
+        dims=dims,
+        attrs=attrs,
+        library=numpyro,
+    )

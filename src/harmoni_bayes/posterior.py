@@ -298,6 +298,33 @@ def add_posterior_draws(idata: Any, draws: dict[str, np.ndarray]) -> None:
         idata.posterior[name] = (("chain", "draw"), np.asarray(values, dtype=float))
 
 
+def inference_data(
+    posterior: Mapping[str, np.ndarray],
+    sample_stats: Mapping[str, np.ndarray],
+    *,
+    constant_data: Mapping[str, Any],
+    coords: Mapping[str, Any],
+    dims: Mapping[str, Any],
+    attrs: Mapping[str, Any],
+    library: Any,
+) -> az.InferenceData:
+    """InferenceData from a sampler's (chain, draw) arrays, as PyMC's own samplers return it (the inference
+    module's numpyro path builds its result here: this module is the one that calls ArviZ).
+    """
+    import arviz as az
+    from arviz.data.base import make_attrs
+
+    return az.from_dict(
+        posterior=dict(posterior),
+        sample_stats=dict(sample_stats),
+        constant_data=dict(constant_data),
+        coords=dict(coords),
+        dims=dict(dims),
+        attrs=make_attrs(dict(attrs), library=library),
+        posterior_attrs=make_attrs(dict(attrs), library=library),
+    )
+
+
 def save_netcdf(idata: Any, path: str | Path, attrs: Mapping[str, str] | None = None) -> None:
     """Write atomically: to a temporary file in the same directory, then rename over the target.
 

@@ -86,7 +86,8 @@ def run_spec(
         from .inference import sample
         from .posterior import add_posterior_draws, diagnose, merge_blocks
 
-        idata = merge_blocks({name: sample(m, spec.sampler) for name, m in family.build_models().items()})
+        blocks = family.build_models().items()
+        idata = merge_blocks({name: sample(m, spec.sampler, family.row_padding) for name, m in blocks})
         diag = diagnose(idata, _checked_vars(idata), spec.diagnostics)
         loglik = family.pointwise_loglik(idata)
         if loglik:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ..config import SpecBase
+from ..config import RowPadding, SpecBase
 from ..constants import DEFAULT_HR_THRESHOLDS, LOWER_KEY, Q_HI, Q_LO, UPPER_KEY, round_sig
 from ..errors import ModelError, Problem
 
@@ -565,6 +565,9 @@ class ModelFamily(ABC):
     default_thresholds: ClassVar[tuple[float, ...]] = DEFAULT_HR_THRESHOLDS
     dim: ClassVar[str | None] = None
     """The name of the family's indexed dimension (``trial``, ``subgroup``), if any."""
+    row_padding: ClassVar[RowPadding | None] = None
+    """With the numpyro backend: how to pad the model's rows so that fits of other evidence share one compiled
+    sampler (:func:`harmoni_bayes.inference.sample`); None samples with PyMC's own numpyro path."""
 
     labels: list[str]
     thresholds: tuple[float, ...]

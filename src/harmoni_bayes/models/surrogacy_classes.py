@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..config import EvidenceSpec, ReferenceGroup, ReferenceSpec, SpecBase
+from ..config import EvidenceSpec, ReferenceGroup, ReferenceSpec, RowPadding, SpecBase
 from ..errors import ModelError, Problem
 from ..priors import (
     CorrelationPrior,
@@ -634,6 +634,9 @@ class ClassSurrogacyModel(ModelFamily):
         benefit=BenefitCurves("true PFS HR", "a true OS benefit (OS HR < 1)", _class_benefit_curves),
     )
     dim = "class"
+    # numpyro: comparisons padded to a multiple of 16 (weight 0), so every spec's block of one relationship runs
+    # the same compiled sampler (the disk cache then compiles each relationship once per machine)
+    row_padding: ClassVar[RowPadding | None] = RowPadding(dim="comparison", weight="::include")
 
     def __init__(
         self,
@@ -706,10 +709,14 @@ class ClassSurrogacyModel(ModelFamily):
         """
         import pymc as pm
 
-        d, p, idx, k = self.data, self.priors, self.data.class_index, len(self.data.classes)
+        d, p, k = self.data, self.priors, len(self.data.classes)
         include = pm.Data(f"{r}::include", np.ones(len(d.labels)), dims="comparison")
         y_s = pm.Data(f"{r}::y_pfs", d.y_pfs, dims="comparison")
         y_t = pm.Data(f"{r}::y_os", d.y_os, dims="comparison")
+        # data rather than constants, so that specs with other comparisons share one compiled sampler
+        s_s = pm.Data(f"{r}::se_pfs", d.se_pfs, dims="comparison")
+        s_t = pm.Data(f"{r}::se_os", d.se_os, dims="comparison")
+        idx = pm.Data(f"{r}::class_index", d.class_index, dims="comparison")
         eta = p.eta_pfs.to_pymc(f"{r}::eta_pfs", dims="class")
         tau = p.tau_pfs.to_pymc(f"{r}::tau_pfs", dims="class")
         rho = p.rho_w.to_pymc(f"{r}::rho_w")
@@ -740,8 +747,8 @@ class ClassSurrogacyModel(ModelFamily):
                 psi = pm.Deterministic(f"{r}::residual_sd", psi_mu * pm.math.exp(psi_sd * z[2]), dims="class")
             a_i, b_i, psi_i = a[idx], b[idx], psi[idx]
         eta_i, tau_i = eta[idx], tau[idx]
-        sd_s = pm.math.sqrt(tau_i**2 + d.se_pfs**2)
-        m_t, sd_t = os_given_pfs(eta_i, tau_i, a_i, b_i, psi_i, rho, y_s, d.se_pfs, d.se_os)
+        sd_s = pm.math.sqrt(tau_i**2 + s_s**2)
+        m_t, sd_t = os_given_pfs(eta_i, tau_i, a_i, b_i, psi_i, rho, y_s, s_s, s_t)
         logp = pm.logp(pm.Normal.dist(eta_i, sd_s), y_s) + pm.logp(pm.Normal.dist(m_t, sd_t), y_t)
         pm.Potential(f"{r}::loglik", pm.math.sum(include * logp))
 
