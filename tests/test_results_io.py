@@ -323,18 +323,16 @@ def test_a_killed_run_leaves_the_old_result_or_the_new_one(saved, tmp_path):
 def test_killing_a_sampling_run_leaves_no_orphaned_workers(tmp_path):
     marker = f"HB_TEST_{uuid.uuid4().hex}"
     env = os.environ | {"HB_TEST_MARK": marker}
-    proc = subprocess.Popen(
-        [*CLI, "run", str(FORECAST), "--out", str(tmp_path / "o"), "--draws", "2000", "--backend", "pymc"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while len(_processes_with(marker)) < 4 and time.monotonic() < deadline:  # main, fork server, chain workers
-        time.sleep(0.5)
-    assert len(_processes_with(marker)) >= 4, "the sampler never started its workers"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    run = [*CLI, "run", str(FORECAST), "--out", str(tmp_path / "o"), "--method", "mcmc", "--draws", "2000"]
+    proc = subprocess.Popen([*run, "--backend", "pymc"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_processes_with(marker)) < 4 and time.monotonic() < deadline:  # main, fork server, chain workers
+            time.sleep(0.5)
+        assert len(_processes_with(marker)) >= 4, "the sampler never started its workers"
+    finally:  # the run is killed whatever happened above: never left behind for a later test to trip over
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     deadline = time.monotonic() + 10
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
