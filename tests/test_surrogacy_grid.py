@@ -21,7 +21,7 @@ from harmoni_bayes.models.surrogacy import (
     os_estimate_given_pfs,
 )
 from harmoni_bayes.priors import FixedValue, HalfNormalPrior, NormalPrior, UniformPrior
-from harmoni_bayes.surrogacy_grid import _log_evidence, _Priors, _rows, surrogacy_grid
+from harmoni_bayes.surrogacy_grid import _log_evidence, _Priors, _rows
 
 HYPER = ("eta_pfs", "tau_pfs", "intercept", "slope", "residual_sd", "rho_w")
 
@@ -80,11 +80,7 @@ def test_closed_form_integral_over_eta_and_intercept_equals_quadrature(target, f
 
 def test_the_grid_agrees_with_one_twice_as_fine():
     fam = SurrogacyModel.from_arrays(*reference(10), target=TargetTrial("t", -0.67, 0.15, -0.3, 0.2, 300))
-    p = fam.priors
-    args = (*(np.append(v, x) for v, x in zip(reference(10), (-0.67, 0.15, -0.3, 0.2), strict=True)),)
-    kw = dict(eta=p.eta_pfs, intercept=p.intercept, slope=p.slope, tau=p.tau_pfs, residual_sd=p.residual_sd,
-              rho_w=p.rho_w)  # fmt: skip
-    coarse, fine = surrogacy_grid(*args, **kw), surrogacy_grid(*args, **kw, fine=(48, 72, 48, 16))
+    coarse, fine = fam.exact(), fam.exact(fine=(48, 72, 48, 16))
 
     def quantiles(g, name):
         from harmoni_bayes.exact import GridDistribution
@@ -152,14 +148,7 @@ def test_probability_integral_transform_is_uniform_over_prior_simulations():
         y_s, y_t = mu_s + se_s * e1, mu_t + se_t * e2
         tg = TargetTrial("t", y_s[-1], se_s[-1], None, None, None)  # PFS only: its OS forecast leans on the model
         fam = SurrogacyModel.from_arrays(y_s[:-1], se_s[:-1], y_t[:-1], se_t[:-1], priors=priors, target=tg)
-        from harmoni_bayes import surrogacy_grid as sg
-
-        p = fam.priors
-        y_t[-1] = se_t[-1] = np.nan
-        g = sg.surrogacy_grid(
-            y_s, se_s, y_t, se_t, eta=p.eta_pfs, intercept=p.intercept, slope=p.slope, tau=p.tau_pfs,
-            residual_sd=p.residual_sd, rho_w=p.rho_w, fine=(16, 24, 16, 6),
-        )  # fmt: skip
+        g = fam.exact(fine=(16, 24, 16, 6))
         pit["slope"].append(float(GridDistribution(*g.marginal("slope", refine=16)).cdf(t["slope"])))
         pit["residual_sd"].append(float(GridDistribution(*g.marginal("residual_sd", refine=16)).cdf(t["residual_sd"])))
         a = NormalMixture(g.weights, g.theta_mean[:, 1], np.sqrt(g.theta_cov[:, 1, 1]))
@@ -175,3 +164,23 @@ def test_probability_integral_transform_is_uniform_over_prior_simulations():
             z_mean,
             z_var,
         )
+
+
+def test_the_relationships_strip_rows_are_exact_refits_of_the_spec_under_each_prior():
+    from pathlib import Path
+
+    from harmoni_bayes.run import run_spec
+    from harmoni_bayes.specs import load_spec, merge_changes, parse_spec, spec_to_dict
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "models" / "nsclc_surrogacy.toml")
+    rows = {r["label"]: r for r in run_spec(spec).summary.extra["strip"]["rows"]}
+    alt = parse_spec(
+        merge_changes(spec_to_dict(spec), {"priors": {"residual_sd": HalfNormalPrior(sigma=1.0).model_dump()}})
+    )
+    refit = run_spec(alt, strip=False).summary
+    row = rows["residual SD half-normal(1)"]
+    assert row["median"] == refit.quantity("slope")["median"] and row["upper"] == refit.quantity("slope")["q97.5"]
+    assert (
+        row["probability"] == refit.probability("P(slope>0)")["value"] and row["note"] == "exact refit under this prior"
+    )
+    assert rows["as specified"]["median"] != row["median"]  # the prior matters, a little

@@ -530,14 +530,17 @@ class StripContext:
 
 
 def exact_strip_rows(
-    families: Sequence[tuple[str, ModelFamily]], name: str, seed: int, note: str
+    families: Sequence[tuple[str, ModelFamily]], name: str, seed: int, note: str, probability: str | None = None
 ) -> list[SensitivityRow]:
-    """One row per family: ``P(<name><1)`` and ``name``'s median and interval from its exact fit."""
+    """One row per family: ``probability`` (default ``P(<name><1)``) and ``name``'s median and interval from its
+    exact fit.
+    """
+    pname = probability or f"P({name}<1)"
     rows = []
     for label, fam in families:
         fit = fam.exact_fit(STRIP_DRAWS, np.random.default_rng(seed))
         stats = next(s.stats for s in fit.quantities if s.name == name)
-        rows.append(SensitivityRow.from_stats(label, float(dict(fit.probabilities)[f"P({name}<1)"]), stats, note=note))
+        rows.append(SensitivityRow.from_stats(label, float(dict(fit.probabilities)[pname]), stats, note=note))
     return rows
 
 

@@ -64,11 +64,10 @@ from ..priors import (
     UniformPrior,
     check_correlation,
 )
-from ..surrogacy_grid import AXES, SurrogacyGrid, surrogacy_grid
+from ..surrogacy_grid import AXES, FINE, SurrogacyGrid, surrogacy_grid
 from . import register
 from .base import (
     CI,
-    STRIP_DRAWS,
     BenefitCurves,
     Draws,
     EvidenceRecord,
@@ -85,6 +84,7 @@ from .base import (
     SensitivityStrip,
     Stats,
     StripContext,
+    exact_strip_rows,
     line,
     posterior_array,
     reasons_as_problems,
@@ -490,6 +490,17 @@ def _binned(values: np.ndarray, weights: np.ndarray, lo: float, hi: float, bins:
     edges = np.linspace(lo, hi, bins + 1)
     w = np.histogram(np.clip(values, lo, hi), bins=edges, weights=weights)[0]
     return GridDistribution(0.5 * (edges[1:] + edges[:-1]), w, edges)
+
+
+def _bivariate_normal(m1, m2, v11, v12, v22, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One draw per entry of N2((m1, m2), [[v11, v12], [v12, v22]]) by the Cholesky factor, as the PyMC model draws
+    the target's true effects (a variance of 0, e.g. a fixed intercept, gives the mean).
+    """
+    z = rng.standard_normal((np.size(m1), 2)).T  # drawn as (n, 2): the same draws for a seed as before
+    l11 = np.sqrt(np.maximum(v11, 0.0))
+    l21 = np.divide(v12, l11, out=np.zeros(np.shape(l11)), where=l11 > 0)
+    l22 = np.sqrt(np.maximum(v22 - l21**2, 0.0))
+    return m1 + l11 * z[0], m2 + l21 * z[0] + l22 * z[1]
 
 
 def _ste_summary(w: np.ndarray, m_a: np.ndarray, sd_a: np.ndarray, slope: np.ndarray, psi: np.ndarray) -> Any:
@@ -1001,9 +1012,9 @@ class SurrogacyModel(ModelFamily):
 
     # ---- exact engine ---------------------------------------------------------------------------
 
-    def exact(self) -> SurrogacyGrid:
-        """The grid posterior (:func:`harmoni_bayes.surrogacy_grid.surrogacy_grid`) of the reference comparisons
-        and, with a target, its PFS (and OS) estimates as one more row.
+    def exact(self, fine: tuple[int, int, int, int] = FINE) -> SurrogacyGrid:
+        """The grid posterior (:func:`harmoni_bayes.surrogacy_grid.surrogacy_grid`, ``fine`` nodes per axis) of the
+        reference comparisons and, with a target, its PFS (and OS) estimates as one more row.
         """
         y_s, s_s, y_t, s_t = self.y_pfs, self.se_pfs, self.y_os, self.se_os
         if self.target is not None:
@@ -1024,6 +1035,7 @@ class SurrogacyModel(ModelFamily):
             tau=p.tau_pfs,
             residual_sd=p.residual_sd,
             rho_w=p.rho_w,
+            fine=fine,
         )
 
     def _target_given_nodes(self, g: SurrogacyGrid) -> tuple[np.ndarray, np.ndarray]:
@@ -1116,13 +1128,10 @@ class SurrogacyModel(ModelFamily):
             _, edges = g.axes[name]
             i = g.index[name][j]
             d[name] = edges[i] + (edges[i + 1] - edges[i]) * rng.uniform(size=n)
-        z = rng.standard_normal((n, 2))
         cov = g.theta_cov[j]
-        l11 = np.sqrt(cov[:, 0, 0])
-        l21 = np.divide(cov[:, 0, 1], l11, out=np.zeros(n), where=l11 > 0)
-        l22 = np.sqrt(np.maximum(cov[:, 1, 1] - l21**2, 0.0))
-        d["eta_pfs"] = g.theta_mean[j, 0] + l11 * z[:, 0]
-        d["intercept"] = g.theta_mean[j, 1] + l21 * z[:, 0] + l22 * z[:, 1]
+        d["eta_pfs"], d["intercept"] = _bivariate_normal(
+            g.theta_mean[j, 0], g.theta_mean[j, 1], cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1], rng
+        )
         b2 = d["slope"] ** 2 * d["tau_pfs"] ** 2
         d["r2_trial"] = b2 / (b2 + d["residual_sd"] ** 2)
         if self.target is None:
@@ -1131,12 +1140,7 @@ class SurrogacyModel(ModelFamily):
         os_args = {"y_t": tg.y_os, "s_t": tg.se_os} if tg.has_os else {}
         hyper = {k: d[k] for k in HYPERPARAMETERS}
         m_s, m_t, v11, v12, v22 = target_conditional(**hyper, y_s=tg.y_pfs, s_s=tg.se_pfs, **os_args)
-        zt = rng.standard_normal((n, 2))
-        t11 = np.sqrt(np.maximum(v11, 0.0))
-        t21 = np.divide(v12, t11, out=np.zeros(n), where=t11 > 0)
-        t22 = np.sqrt(np.maximum(v22 - t21**2, 0.0))
-        d["target_mu_pfs"] = m_s + t11 * zt[:, 0]
-        mu_t = m_t + t21 * zt[:, 0] + t22 * zt[:, 1]
+        d["target_mu_pfs"], mu_t = _bivariate_normal(m_s, m_t, v11, v12, v22, rng)
         d["target_mu_os"] = mu_t
         d["os_hr"] = np.exp(mu_t)
         if tg.later_deaths is not None:
@@ -1167,6 +1171,7 @@ class SurrogacyModel(ModelFamily):
         return SensitivityStrip("P(OS HR < 1)", (self.target.os_alone(), head), "OS HR")
 
     def _relationship_strip(self, idata, context: StripContext) -> SensitivityStrip:
+        alts = reweighted_priors(self.priors)
         rows = [
             SensitivityRow.from_stats(
                 "as specified",
@@ -1177,15 +1182,11 @@ class SurrogacyModel(ModelFamily):
             )
         ]
         if context.method == "exact":
-            for label, name, alt in reweighted_priors(self.priors):
-                refit = context.refit({"priors": {name: alt.model_dump()}})
-                fit = refit.exact_fit(STRIP_DRAWS, np.random.default_rng(context.seed))
-                stats = next(q.stats for q in fit.quantities if q.name == "slope")
-                p_pos = dict(fit.probabilities)["P(slope>0)"]
-                rows.append(SensitivityRow.from_stats(label, p_pos, stats, note="exact refit under this prior"))
+            refits = [(label, context.refit({"priors": {name: alt.model_dump()}})) for label, name, alt in alts]
+            rows += exact_strip_rows(refits, "slope", context.seed, "exact refit under this prior", "P(slope>0)")
             return SensitivityStrip("P(slope > 0)", tuple(rows), "slope")
         slope = posterior_array(idata, "slope")
-        for label, name, alt in reweighted_priors(self.priors):
+        for label, name, alt in alts:
             spec_prior = getattr(self.priors, name)
             x = posterior_array(idata, name)
             log_w = alt.scipy().logpdf(x) - spec_prior.scipy().logpdf(x)
