@@ -95,3 +95,15 @@ def test_draw_groups_refuse_draws_that_need_xarrays_encoding(tmp_path):
     with pytest.raises(TypeError, match="flag: draws of dtype bool"):
         save_netcdf(from_draws({"flag": np.zeros(5, bool)}, coords={}, dims={}), tmp_path / "x.nc")
     assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+def test_figures_density_estimate_compiles_no_numba():
+    """ArviZ's KDE would jit-compile its histogram with numba (about 9 s in every fresh worker process); ours runs
+    ArviZ with numba off, so the histogram is numpy's, and the density still integrates to one."""
+    from arviz.stats.density_utils import histogram
+
+    from harmoni_bayes.posterior import kde
+
+    x, pdf = kde(np.random.default_rng(1).normal(size=4000))
+    assert "numba_fn" not in vars(histogram)  # the lazily compiled function was never built
+    assert float(np.sum(pdf) * (x[1] - x[0])) == pytest.approx(1.0, abs=0.02)

@@ -39,6 +39,19 @@ NETCDF_ENGINE = "h5netcdf"
 """The netCDF library used for every posterior file, written by ArviZ or directly."""
 
 
+def _arviz() -> Any:
+    """ArviZ, with its numba code paths off.
+
+    With numba installed (PyMC's nutpie backend needs it) ArviZ jit-compiles a few helpers on first use: its KDE's
+    histogram alone takes about 9 s to compile in every fresh process (each worker of the main job), for a
+    computation numpy does in microseconds.  Off, ArviZ uses numpy (``np.histogram``, ``np.var``) instead.
+    """
+    import arviz as az
+
+    az.Numba.disable_numba()
+    return az
+
+
 @dataclass
 class Diagnostics:
     """The diagnostics gate's verdict: the worst value of each statistic and every check with its threshold."""
@@ -63,7 +76,7 @@ def diagnose(idata: az.InferenceData, var_names: list[str], thresholds: Diagnost
     ``{"name", "value", "op", "threshold", "ok"}`` so that reports print what the gate decided, never
     recompute it.
     """
-    import arviz as az
+    az = _arviz()
 
     # A constant variable (a fixed prior) has no R-hat or ESS; leave it out rather than divide by zero.
     varying = [v for v in var_names if np.ptp(np.asarray(idata.posterior[v].values)) > 0]
@@ -124,7 +137,7 @@ def _nan_to_none(x: float) -> float | None:
 
 def summarise_draws(values: np.ndarray) -> dict[str, float]:
     """mean, sd, median, 2.5% and 97.5% quantiles and the 95% HDI of draws with (chain, draw) leading."""
-    import arviz as az
+    az = _arviz()
 
     flat = np.asarray(values, dtype=float).ravel()
     flat = flat[np.isfinite(flat)]
@@ -148,7 +161,7 @@ def mcse_mean(values: np.ndarray) -> float:
         arr = arr[None, :]
     if np.all(arr == arr.flat[0]):
         return 0.0
-    import arviz as az
+    az = _arviz()
 
     return float(np.ravel(az.mcse(arr, method="mean"))[0])
 
@@ -245,7 +258,7 @@ class DrawGroups(Mapping[str, "xr.Dataset"]):
 
     def to_inference_data(self) -> az.InferenceData:
         """The same groups as an ArviZ InferenceData (imports ArviZ)."""
-        import arviz as az
+        az = _arviz()
 
         return az.InferenceData(**{name: self[name] for name in self._groups})
 
@@ -311,7 +324,7 @@ def inference_data(
     """InferenceData from a sampler's (chain, draw) arrays, as PyMC's own samplers return it (the inference
     module's numpyro path builds its result here: this module is the one that calls ArviZ).
     """
-    import arviz as az
+    az = _arviz()
     from arviz.data.base import make_attrs
 
     return az.from_dict(
@@ -390,7 +403,7 @@ def _write_variable(g: Any, name: str, dims: tuple[str, ...], values: np.ndarray
 
 def load_netcdf(path: str | Path) -> az.InferenceData:
     """Read fully into memory and close the file, so it can be overwritten later."""
-    import arviz as az
+    az = _arviz()
 
     idata = az.from_netcdf(path, engine=NETCDF_ENGINE)
     idata.load()
@@ -399,7 +412,7 @@ def load_netcdf(path: str | Path) -> az.InferenceData:
 
 def kde(values: np.ndarray, grid_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """A density estimate for figures: (x, density)."""
-    import arviz as az
+    az = _arviz()
 
     flat = np.asarray(values, dtype=float).ravel()
     grid, pdf = az.kde(flat[np.isfinite(flat)], grid_len=grid_size)
@@ -414,7 +427,7 @@ def compare_models(loglik: dict[str, np.ndarray], *, k_threshold: float = 0.7) -
     ``se``, ``p_loo``, ``elpd_diff`` (from the best), ``weight`` (stacking), ``n_bad_k`` (observations with
     Pareto k above ``k_threshold``, whose LOO estimate is unreliable) and ``warning``.
     """
-    import arviz as az
+    az = _arviz()
 
     data = {
         name: az.from_dict(
@@ -462,7 +475,7 @@ def merge_blocks(blocks: dict[str, az.InferenceData]) -> az.InferenceData:
     """
     if len(blocks) == 1:
         return next(iter(blocks.values()))
-    import arviz as az
+    az = _arviz()
     import xarray as xr
 
     parts = list(blocks.values())
