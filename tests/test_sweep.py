@@ -48,6 +48,28 @@ def test_a_failing_task_and_a_dying_worker_lose_only_their_own_task():
     assert len(lines) == 6 and lines[-1].startswith("[6/6]")
 
 
+def where_and_progress(x: int) -> tuple[int, int, str | None]:
+    if x == 2:
+        raise ValueError("two is not allowed")
+    return x * x, os.getpid(), os.environ.get("HARMONI_PROGRESS")
+
+
+@pytest.mark.parametrize("light", [True, False])
+def test_a_light_sweep_of_one_worker_runs_in_this_process(light, monkeypatch):
+    """Exact fits take less than a worker process's imports: with one local worker a light sweep runs it here,
+    through Dask all the same (a raising task is still its own outcome), and hands the environment back as it was.
+    """
+    monkeypatch.setenv("HARMONI_PROGRESS", "lines")
+    out = run_sweep([Task(f"t{i}", where_and_progress, {"x": i}) for i in range(4)], workers=1, light=light)
+    assert [o.ok for o in out] == [True, True, False, True]
+    assert "two is not allowed" in out[2].error
+    assert [o.value[0] for o in out if o.ok] == [0, 1, 9]
+    pids = {o.value[1] for o in out if o.ok}
+    assert (pids == {os.getpid()}) == light, pids
+    assert {o.value[2] for o in out if o.ok} == {"off"}  # tasks print no progress of their own
+    assert os.environ["HARMONI_PROGRESS"] == "lines"
+
+
 def test_bad_sweeps_are_refused_before_starting():
     with pytest.raises(SweepError, match="more than once"):
         run_sweep([Task("a", square, {"x": 1}), Task("a", square, {"x": 1})])

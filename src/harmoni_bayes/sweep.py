@@ -62,6 +62,7 @@ def run_sweep(
     *,
     scheduler: str | None = None,
     workers: int | None = None,
+    light: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> list[TaskOutcome]:
     """Run ``tasks`` on Dask and return their outcomes in the order given.
@@ -75,6 +76,11 @@ def run_sweep(
         local cluster is started for this sweep and closed after it.
     workers
         Worker processes of the local cluster (default: the number of cores, at most the number of tasks).
+    light
+        The tasks are exact fits of a second or less.  A local cluster of one worker then runs it in this
+        process (``processes=False``, one thread) instead of starting a process that would spend longer
+        importing the package than on the tasks; the tasks still go through Dask, but a task that crashes the
+        interpreter would take this process with it, so heavy (MCMC) sweeps keep their worker processes.
     progress
         Called with one line per finished task (default: :class:`~harmoni_bayes.progress.Tasks`: a bar of finished
         tasks on a terminal, with each line above it; the lines alone elsewhere).
@@ -109,7 +115,7 @@ def run_sweep(
                 cluster = LocalCluster(
                     n_workers=n,
                     threads_per_worker=1,
-                    processes=True,
+                    processes=not (light and n == 1),
                     dashboard_address=":0",  # a free port: sweeps in parallel never contend for 8787
                     silence_logs=logging.ERROR,
                 )
@@ -177,12 +183,18 @@ def _timed(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float]:
     An exception is returned as the task's value (:class:`_Raised`), not raised into Dask: the sweep reports it
     with the task's inputs, and a failed Dask task would have the worker log its traceback on the terminal too.
     """
+    previous = os.environ.get(PROGRESS_ENV)
     os.environ[PROGRESS_ENV] = "off"
     start = time.perf_counter()
     try:
         value = fn(**kwargs)
     except Exception as exc:  # any error of one task is that task's outcome
         value = _Raised(_describe(exc))
+    finally:  # a worker in the caller's process (``light``) hands its environment back as it found it
+        if previous is None:
+            del os.environ[PROGRESS_ENV]
+        else:
+            os.environ[PROGRESS_ENV] = previous
     return value, time.perf_counter() - start
 
 

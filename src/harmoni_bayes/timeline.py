@@ -186,7 +186,7 @@ def build_timeline(
         Task(d, fit_summary, {"spec": data, "as_of": d, "evidence": evidence, "quantity": quantity})
         for d, _, _, _ in changes
     ]
-    outcomes = run_sweep(tasks, scheduler=scheduler, workers=workers)
+    outcomes = run_sweep(tasks, scheduler=scheduler, workers=workers, light=method == "exact")
     steps = []
     for (d, _, added, dropped), outcome in zip(changes, outcomes, strict=True):
         step = _step(d, outcome)
@@ -360,7 +360,7 @@ def build_sensitivity(
         Task(label, fit_summary, {"spec": spec_to_dict(s), "evidence": evidence, "quantity": quantity})
         for label, s in settings
     ]
-    outcomes = run_sweep(tasks, scheduler=scheduler, workers=workers)
+    outcomes = run_sweep(tasks, scheduler=scheduler, workers=workers, light=method == "exact")
     steps = [_step(label, o) for (label, _), o in zip(settings, outcomes, strict=True)]
     return Sweep("sensitivity", spec_to_dict(spec), quantity, method, steps)
 
