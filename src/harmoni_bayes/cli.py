@@ -546,9 +546,10 @@ def _main_job_spec(task: _SpecTask) -> _SpecDone:
 
     done = _SpecDone(task.spec, task.index, None)
     if task.cores is not None:
-        from .inference import CORES_ENV
+        from .inference import CORES_ENV, XLA_ONE_THREAD
 
         os.environ[CORES_ENV] = str(task.cores)
+        os.environ.setdefault("XLA_FLAGS", XLA_ONE_THREAD)
     with contextlib.ExitStack() as stack:
         if task.capture:
             stack.enter_context(contextlib.redirect_stdout(_Lines(done.lines, err=False)))

@@ -100,6 +100,13 @@ def chain_cores() -> int:
     return os.cpu_count() or 1
 
 
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+"""``XLA_FLAGS`` of the main job's worker processes: XLA on one thread.  A class-surrogacy block's operations are on
+arrays of a few dozen numbers, where handing them to a thread pool costs more than it saves (a quarter of the
+sampling time here, docs/benchmarks.md), and each worker has one core's share anyway.  Read when JAX starts its
+backend, so it is set before a worker's first fit, and only when the user has set no flags of their own."""
+
+
 JAX_CACHE_ENV = "HARMONI_JAX_CACHE"
 """Environment variable: folder of the on-disk cache of XLA-compiled samplers (default
 ``$XDG_CACHE_HOME/harmoni_bayes/jax``, else ``~/.cache/harmoni_bayes/jax``); empty turns the cache off."""
@@ -216,22 +223,49 @@ def _padded_data(model: Any, shared: list[Any], padding: RowPadding | None) -> l
     return out
 
 
+_PROGRAMS: dict[tuple, Any] = {}
+"""Jitted programs of this process, by :func:`_structure_key` and settings: a later fit of the same structure (another
+spec's block of the same relationship) reuses the traced and compiled program instead of tracing it again."""
+
+
+def _structure_key(fn: Any, *args: Any) -> str:
+    """A digest of what ``fn`` computes on arguments shaped like ``args``: its jaxpr with every captured constant.
+
+    Two functions with the same key compute the same thing, so one's jitted program serves the other.
+    """
+    import hashlib
+
+    import jax
+
+    closed = jax.make_jaxpr(fn)(*args)
+    h = hashlib.sha256(str(closed.jaxpr).encode())
+    for c in closed.consts:
+        c = np.asarray(c)
+        h.update(f"{c.dtype}{c.shape}".encode())
+        h.update(c.tobytes())
+    return h.hexdigest()
+
+
 def _nuts_program(potential: Any, tune: int, draws: int, target_accept: float) -> Any:
     """One jitted program: every chain's NUTS warm-up and draws, chains one after another (``lax.map``).
 
-    ``potential(*values, *data)`` is minus the log density.  The data are arguments, so XLA's compiled program
-    depends only on the model's structure and shapes: JAX's disk cache reuses it for every such model.
+    ``potential(x, *data)`` is minus the log density of the flat vector ``x`` of all unconstrained values: one
+    array rather than a list of them, because the thunk runtime of XLA's CPU backend (jaxlib 0.4.32 and later)
+    pays per operation, and NUTS's every operation on the position and momentum is one per array (a third less
+    time per leapfrog step here; the same arithmetic, so the same draws up to rounding).  The data are arguments,
+    so XLA's compiled program depends only on the model's structure and shapes: JAX's disk cache reuses it for every
+    such model.
     """
     import jax
     from numpyro.infer.hmc import hmc
 
     def potential_fn_gen(*data):
-        return lambda z: potential(*z, *data)
+        return lambda x: potential(x, *data)
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
 
-    def chain(key, z0, data):
-        state = init_kernel(z0, tune, target_accept_prob=target_accept, model_args=data, rng_key=key)
+    def chain(key, x0, data):
+        state = init_kernel(x0, tune, target_accept_prob=target_accept, model_args=data, rng_key=key)
 
         def step(s, _):
             s = sample_kernel(s, model_args=data)
@@ -249,10 +283,17 @@ def _nuts_program(potential: Any, tune: int, draws: int, target_accept: float) -
         _, trace = jax.lax.scan(step, state, None, length=tune + draws)
         return jax.tree.map(lambda x: x[tune:], trace)
 
-    def run(keys, z0, data):
-        return jax.lax.map(lambda kz: chain(kz[0], kz[1], data), (keys, z0))
+    def run(keys, x0, data):
+        return jax.lax.map(lambda kx: chain(kx[0], kx[1], data), (keys, x0))
 
     return jax.jit(run)
+
+
+def _memo(key: tuple, build: Any) -> Any:
+    """``_PROGRAMS[key]``, built by ``build()`` the first time."""
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = build()
+    return _PROGRAMS[key]
 
 
 def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None = None) -> Any:
@@ -278,11 +319,11 @@ def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None
     data = [jnp.asarray(x) for x in _padded_data(model, shared, padding)]
     potential_graph = get_jaxified_graph(inputs=value_vars + inputs, outputs=[-logp])
 
-    def potential(*args):
+    def potential_of_values(*args):
         return potential_graph(*args)[0]
 
     (seed,) = _get_seeds_per_chain(config.seed, 1)
-    logp_jit = jax.jit(potential)
+    logp_jit = jax.jit(potential_of_values)
     points = _init_jitter(
         model,
         None,
@@ -291,15 +332,31 @@ def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None
         jitter_max_retries=10,
         logp_fn=lambda point: -logp_jit(*(point[v.name] for v in value_vars), *data),
     )
-    z0 = [jnp.asarray(np.stack([p[v.name] for p in points])) for v in value_vars]
+    # NUTS moves one flat vector (see _nuts_program): the values' shapes say how to cut it back into them
+    shapes = [np.shape(points[0][v.name]) for v in value_vars]
+    cuts = np.cumsum([int(np.prod(shape)) for shape in shapes])[:-1].tolist()
+
+    def values(x):  # flat vector(s), last axis -> the value variables
+        return [
+            part.reshape(*x.shape[:-1], *shape) for part, shape in zip(jnp.split(x, cuts, axis=-1), shapes, strict=True)
+        ]
+
+    def potential(x, *data):
+        return potential_of_values(*values(x), *data)
+
+    x0 = jnp.asarray(np.stack([np.concatenate([np.ravel(p[v.name]) for v in value_vars]) for p in points]))
     keys = jax.random.split(jax.random.PRNGKey(seed), config.chains)
     what = (
         f"sampling {config.chains} chains x ({config.tune} tune + {config.draws} draws) with numpyro (data as inputs)"
     )
     with timed(what):
         started = time.perf_counter()
-        run = _nuts_program(potential, config.tune, config.draws, config.target_accept)
-        z, *stats = jax.block_until_ready(run(keys, z0, data))
+        settings = (config.tune, config.draws, config.target_accept)
+        run = _memo(
+            ("nuts", _structure_key(potential, x0[0], *data), *settings),
+            lambda: _nuts_program(potential, *settings),
+        )
+        x, *stats = jax.block_until_ready(run(keys, x0, data))
         attrs = {"sampling_time": time.perf_counter() - started, "tuning_steps": config.tune}
 
     wanted = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
@@ -307,10 +364,14 @@ def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None
     draws_graph = get_jaxified_graph(inputs=value_vars + inputs_d, outputs=outs)
     data_d = [jnp.asarray(x) for x in _padded_data(model, shared_d, padding)]
 
-    def per_draw(values, data):  # over chains and draws, the data (if any) again as arguments
-        return jax.vmap(jax.vmap(lambda *v: draws_graph(*v, *data)))(*values)
+    def per_draw(x, data):  # over chains and draws, the data (if any) again as arguments
+        return jax.vmap(jax.vmap(lambda x1: draws_graph(*values(x1), *data)))(x)
 
-    posterior = {v.name: np.asarray(x) for v, x in zip(wanted, jax.jit(per_draw)(z, data_d), strict=True)}
+    per_draw_jit = _memo(
+        ("draws", _structure_key(lambda x1, *d: draws_graph(*values(x1), *d), x0[0], *data_d)),
+        lambda: jax.jit(per_draw),
+    )
+    posterior = {v.name: np.asarray(d) for v, d in zip(wanted, per_draw_jit(x, data_d), strict=True)}
 
     names = dict(zip(_STATS, stats, strict=True))
     sample_stats = {
