@@ -203,7 +203,8 @@ class RandomEffectsModel(ModelFamily):
         """Prior draws of the key HR-scale quantities, for prior/posterior overlays."""
         mu = self.priors.mu.rvs(n, rng)
         tau = self.priors.tau.rvs(n, rng)
-        return {"hr_pooled": np.exp(mu), "tau": tau, "hr_new_trial": np.exp(mu + tau * rng.standard_normal(n))}
+        with np.errstate(over="ignore"):  # a heavy-tailed tau prior draws HRs beyond float range: inf, as it should
+            return {"hr_pooled": np.exp(mu), "tau": tau, "hr_new_trial": np.exp(mu + tau * rng.standard_normal(n))}
 
     def assumptions(self) -> list[str]:
         """Exchangeability, proportional hazards, normal estimates, the priors."""

@@ -335,7 +335,8 @@ class SubgroupModel(ModelFamily):
         mu = self.priors.mu.rvs(n, rng)
         tau = self.priors.tau.rvs(n, rng)
         theta = mu[:, None] + tau[:, None] * rng.standard_normal((n, len(self.labels)))
-        return {"tau": tau, "hr_overall": np.exp(theta @ self.shares), "hr": np.exp(theta)}
+        with np.errstate(over="ignore"):  # a heavy-tailed tau prior draws HRs beyond float range: inf, as it should
+            return {"tau": tau, "hr_overall": np.exp(theta @ self.shares), "hr": np.exp(theta)}
 
     def assumptions(self) -> list[str]:
         """Exchangeability, partition of the trial, proportional hazards, priors (and EXNEX)."""
