@@ -102,9 +102,9 @@ def chain_cores() -> int:
 
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 """``XLA_FLAGS`` of the main job's worker processes: XLA on one thread.  A class-surrogacy block's operations are on
-arrays of a few dozen numbers, where handing them to a thread pool costs more than it saves (0-25% of the
-sampling time in our measurements, docs/benchmarks.md), and each worker has one core's share anyway.  Read when JAX starts its
-backend, so it is set before a worker's first fit, and only when the user has set no flags of their own."""
+arrays of a few dozen numbers, where handing them to a thread pool costs more than it saves (0-25% of the sampling
+time in our measurements, docs/benchmarks.md), and each worker has one core's share anyway.  Read when JAX starts
+its backend, so it is set before a worker's first fit, and only when the user has set no flags of their own."""
 
 
 JAX_CACHE_ENV = "HARMONI_JAX_CACHE"
