@@ -20,6 +20,32 @@ settings.register_profile("harmoni", deadline=None)
 settings.load_profile("harmoni")
 
 
+_LOST_GROUPS: list[str] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """On an xdist worker under ``--dist loadgroup``: note the tests whose ``xdist_group`` mark did not take.
+
+    xdist groups a test by appending ``@group`` to its id at collection.  Where a pytest release no longer reads the
+    id that way (9.2 with xdist 3.8), grouped tests spread over the workers and each refits the session's shared
+    fixtures: the suite takes twice as long and nothing fails.  :func:`_xdist_groups_hold` makes it fail.
+    """
+    if getattr(config.option, "loadgroup", False):  # set on xdist workers only
+        _LOST_GROUPS.extend(i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _xdist_groups_hold():
+    """Fail every test, before any costly fixture, when :func:`pytest_collection_modifyitems` found lost groups."""
+    if _LOST_GROUPS:
+        pytest.fail(
+            f"pytest-xdist's loadgroup did not group {len(_LOST_GROUPS)} tests (e.g. {_LOST_GROUPS[0]}): pytest"
+            f" {pytest.__version__} and this pytest-xdist do not work together; see the pytest pin in pyproject.toml",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="session")
 def exact_result_dirs(tmp_path_factory) -> dict[str, Path]:
     """Every exact-capable shipped spec fitted exactly and saved: {spec name: result dir}."""
