@@ -59,6 +59,9 @@ TIMELINE_SPEC = "ivonescimab_pfs_meta_now"  # timeline = true; its family declar
 SCORED_SPEC = "ivonescimab_pfs_meta"  # a dated forecast with later readouts
 PAGES = {"timeline": TIMELINE_SPEC, "sensitivity": TIMELINE_SPEC, "scorecard": SCORED_SPEC, "comparison": SCORED_SPEC}
 """Each page checked, and the spec it is of (the comparison: SCORED_SPEC's result beside TIMELINE_SPEC's, later)."""
+SITE_GROUP = "browser_site"
+"""The xdist group of the tests reading ``site`` and ``pages``: one worker publishes them (a minute of reports and
+pages), instead of each worker its own copy of these module fixtures."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,6 +416,7 @@ def check_report(driver, d: Path, name: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group(SITE_GROUP)
 @pytest.mark.parametrize("name", [p.stem for p in EXACT_SPECS])
 def test_report_in_headless_chromium(driver, site, name):
     check_report(driver, site.reports[name], name)
@@ -425,6 +429,7 @@ def test_mcmc_report_in_headless_chromium(driver, mcmc_site, name):
     check_report(driver, mcmc_site.reports[name], name)
 
 
+@pytest.mark.xdist_group(SITE_GROUP)
 def test_index_in_headless_chromium(driver, pages):
     site = pages
     open_page(driver, site.root / "index.html")
@@ -447,6 +452,7 @@ def test_index_in_headless_chromium(driver, pages):
     check_screenshots_and_phone_layout(driver, "reports_index")
 
 
+@pytest.mark.xdist_group(SITE_GROUP)
 @pytest.mark.parametrize("kind", PAGES)
 def test_page_in_headless_chromium(driver, pages, kind):
     """The timeline, sensitivity and scorecard pages run-all writes, and compare's page: one SVG figure each
