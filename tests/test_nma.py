@@ -636,10 +636,11 @@ def test_exact_fit_of_a_15_treatment_25_trial_network():
 @pytest.mark.slow
 def test_nuts_matches_the_exact_engine():
     """Both parameterisations (conditional: the default; non-centred) on the synthetic network with a three-arm
-    trial, and the shipped all-comers OS spec, against the exact grid engine."""
+    trial (NUTS on numpyro: seconds to compile, where PyMC's own sampler takes most of a minute), and the shipped
+    all-comers OS spec with its own backend, against the exact grid engine."""
     from harmoni_bayes.config import SamplerConfig
     from harmoni_bayes.exact import GridDistribution, NormalMixture
-    from harmoni_bayes.inference import sample
+    from harmoni_bayes.inference import sample_numpyro
 
     study, a, b, y, se = _synthetic()
     priors = NMAPriors(d=NormalPrior(mu=0, sigma=1.0), tau=HalfNormalPrior(sigma=0.3))
@@ -652,7 +653,8 @@ def test_nuts_matches_the_exact_engine():
     }
     for param, accept in (("conditional", 0.9), ("non_centred", 0.99)):
         fam.parameterisation = param
-        idata = sample(fam.build_model(), SamplerConfig(draws=1500, tune=1000, chains=2, seed=5, target_accept=accept))
+        config = SamplerConfig(draws=1500, tune=1000, chains=2, seed=5, target_accept=accept, backend="numpyro")
+        idata = sample_numpyro(fam.build_model(), config)
         assert int(idata.sample_stats.diverging.sum()) <= (0 if param == "conditional" else 5), param
         d = idata.posterior["d"].values.reshape(-1, 3)
         tau = idata.posterior["tau"].values.ravel()

@@ -272,6 +272,28 @@ def test_a_fit_of_the_same_structure_reuses_the_traced_program_with_the_same_dra
         np.testing.assert_array_equal(fresh.posterior[v].values, other.posterior[v].values)
 
 
+def test_a_model_is_converted_to_jax_once_and_again_when_it_changes():
+    """``sample_numpyro`` reuses a model's JAX functions across fits of new data (``pm.set_data``), and converts
+    the model again once it has a variable more."""
+    pytest.importorskip("jax")
+    import pymc as pm
+
+    from harmoni_bayes.inference import _jaxified
+
+    with pm.Model() as model:
+        y = pm.Data("y", np.zeros(3))
+        mu = pm.Normal("mu")
+        pm.Normal("obs", mu, 1.0, observed=y)
+    first = _jaxified(model)
+    with model:
+        pm.set_data({"y": np.ones(3)})
+    assert _jaxified(model) is first
+    with model:
+        pm.Deterministic("mu2", 2 * mu)
+    again = _jaxified(model)
+    assert again is not first and [v.name for v in again.wanted] == ["mu", "mu2"]
+
+
 def test_the_structure_key_sees_constants_but_not_argument_values():
     """Two functions share a jitted program only when they compute the same thing: a different captured constant
     or shape gives another key, other argument values the same."""

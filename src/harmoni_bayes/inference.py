@@ -17,6 +17,8 @@ import os
 import signal
 import sys
 import time
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -296,6 +298,84 @@ def _memo(key: tuple, build: Any) -> Any:
     return _PROGRAMS[key]
 
 
+@dataclass(frozen=True)
+class _Jaxified:
+    """A model's JAX functions for :func:`sample_numpyro`, data (``pm.Data``) as arguments; see :func:`_jaxified`."""
+
+    value_vars: list[Any]
+    shared: list[Any]  # the log density's data, in the order its potential takes them
+    potential: Any  # (*values, *data) -> minus the log density
+    logp_jit: Any  # the same, jitted: for the start points
+    initial_point: Any  # seed -> a jittered start point (PyMC's initial-point function)
+    wanted: list[Any]  # the variables kept in the posterior
+    shared_draws: list[Any]
+    draws_graph: Any  # (*values, *data) -> the wanted variables
+
+
+_JAXIFIED: weakref.WeakKeyDictionary[Any, tuple[tuple[int, ...], _Jaxified]] = weakref.WeakKeyDictionary()
+"""The :class:`_Jaxified` of each live model, with the identities of the model's variables when it was made."""
+
+
+def _jaxified(model: Any) -> _Jaxified:
+    """The model's JAX functions, made once per model and reused while its variables stay the same.
+
+    Converting PyMC's graphs to JAX (graph rewrites) and compiling the initial-point function take about half a
+    second, several times the sampling when a loop refits one model to new data (``pm.set_data``: SBC and
+    recovery runs).  The data are arguments of the functions, so new data need no new conversion; a model that
+    has gained or lost a variable since is converted again.
+    """
+    import jax
+    from pymc.initial_point import make_initial_point_fn
+    from pymc.sampling.jax import get_jaxified_graph
+    from pymc.util import get_default_varnames
+
+    signature = tuple(id(v) for v in model.named_vars.values())
+    hit = _JAXIFIED.get(model)
+    if hit is not None and hit[0] == signature:
+        return hit[1]
+    value_vars = list(model.value_vars)
+    (logp,), shared, inputs = _data_as_inputs([model.logp()])
+    potential_graph = get_jaxified_graph(inputs=value_vars + inputs, outputs=[-logp])
+
+    def potential(*args):
+        return potential_graph(*args)[0]
+
+    wanted = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
+    outs, shared_draws, inputs_draws = _data_as_inputs(wanted)
+    made = _Jaxified(
+        value_vars=value_vars,
+        shared=shared,
+        potential=potential,
+        logp_jit=jax.jit(potential),
+        initial_point=make_initial_point_fn(
+            model=model, overrides=None, jitter_rvs=set(model.free_RVs), return_transformed=True
+        ),
+        wanted=wanted,
+        shared_draws=shared_draws,
+        draws_graph=get_jaxified_graph(inputs=value_vars + inputs_draws, outputs=outs),
+    )
+    _JAXIFIED[model] = (signature, made)
+    return made
+
+
+def _start_points(model: Any, fns: _Jaxified, data: list[Any], seeds: Any, retries: int = 10) -> list[dict]:
+    """One jittered start point per seed, with a finite log density: PyMC's ``_init_jitter``, so the same points,
+    with the initial-point function made once per model (:func:`_jaxified`) instead of at every fit.
+    """
+    points = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        for i in range(retries + 1):
+            point = fns.initial_point(seed)
+            if np.isfinite(-fns.logp_jit(*(point[v.name] for v in fns.value_vars), *data)):
+                break
+            if i == retries:
+                model.check_start_vals(point)  # raises, naming the variables whose start is bad
+            seed = rng.integers(2**30, dtype=np.int64)
+        points.append(point)
+    return points
+
+
 def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None = None) -> Any:
     """NUTS with numpyro, the model's data (``pm.Data``) passed to the compiled program as arguments.
 
@@ -309,29 +389,14 @@ def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None
     import jax.numpy as jnp
     import numpyro
     from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants
-    from pymc.sampling.jax import get_jaxified_graph
-    from pymc.sampling.mcmc import _init_jitter
-    from pymc.util import _get_seeds_per_chain, get_default_varnames
+    from pymc.util import _get_seeds_per_chain
 
     _jax_cache()
-    value_vars = list(model.value_vars)
-    (logp,), shared, inputs = _data_as_inputs([model.logp()])
-    data = [jnp.asarray(x) for x in _padded_data(model, shared, padding)]
-    potential_graph = get_jaxified_graph(inputs=value_vars + inputs, outputs=[-logp])
-
-    def potential_of_values(*args):
-        return potential_graph(*args)[0]
-
+    fns = _jaxified(model)
+    value_vars, potential_of_values = fns.value_vars, fns.potential
+    data = [jnp.asarray(x) for x in _padded_data(model, fns.shared, padding)]
     (seed,) = _get_seeds_per_chain(config.seed, 1)
-    logp_jit = jax.jit(potential_of_values)
-    points = _init_jitter(
-        model,
-        None,
-        seeds=_get_seeds_per_chain(seed, config.chains),
-        jitter=True,
-        jitter_max_retries=10,
-        logp_fn=lambda point: -logp_jit(*(point[v.name] for v in value_vars), *data),
-    )
+    points = _start_points(model, fns, data, _get_seeds_per_chain(seed, config.chains))
     # NUTS moves one flat vector (see _nuts_program): the values' shapes say how to cut it back into them
     shapes = [np.shape(points[0][v.name]) for v in value_vars]
     cuts = np.cumsum([int(np.prod(shape)) for shape in shapes])[:-1].tolist()
@@ -359,10 +424,8 @@ def sample_numpyro(model: Any, config: SamplerConfig, padding: RowPadding | None
         x, *stats = jax.block_until_ready(run(keys, x0, data))
         attrs = {"sampling_time": time.perf_counter() - started, "tuning_steps": config.tune}
 
-    wanted = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
-    outs, shared_d, inputs_d = _data_as_inputs(wanted)
-    draws_graph = get_jaxified_graph(inputs=value_vars + inputs_d, outputs=outs)
-    data_d = [jnp.asarray(x) for x in _padded_data(model, shared_d, padding)]
+    wanted, draws_graph = fns.wanted, fns.draws_graph
+    data_d = [jnp.asarray(x) for x in _padded_data(model, fns.shared_draws, padding)]
 
     def per_draw(x, data):  # over chains and draws, the data (if any) again as arguments
         return jax.vmap(jax.vmap(lambda x1: draws_graph(*values(x1), *data)))(x)
