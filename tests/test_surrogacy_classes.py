@@ -272,6 +272,50 @@ def test_a_fit_of_the_same_structure_reuses_the_traced_program_with_the_same_dra
         np.testing.assert_array_equal(fresh.posterior[v].values, other.posterior[v].values)
 
 
+def test_each_block_samples_with_its_own_target_accept(monkeypatch):
+    """``sampler.block_target_accept`` sets the blocks it names; the others keep ``target_accept``."""
+    from harmoni_bayes import inference
+    from harmoni_bayes.run import run_spec
+
+    spec = load_spec(CLASSES)
+    raw = spec.model_dump(mode="json", exclude_none=True)
+    raw["sampler"] |= {"target_accept": 0.9, "block_target_accept": {"exchangeable": 0.98}}
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_sample(model, config, padding=None):
+        seen[next(iter(model.named_vars)).split("::")[0]] = config.target_accept
+        if len(seen) == len(spec.relationships):
+            raise Stop
+        return None
+
+    monkeypatch.setattr(inference, "sample", fake_sample)
+    with pytest.raises(Stop):
+        run_spec(parse_spec(raw), method="mcmc")
+    assert seen == {"pooled": 0.9, "independent": 0.9, "exchangeable": 0.98}
+
+
+def test_a_block_target_accept_must_name_a_block():
+    raw = load_spec(CLASSES).model_dump(mode="json", exclude_none=True)
+    raw["sampler"]["block_target_accept"] = {"exchangable": 0.98, "pooled": 0.9}
+    with pytest.raises(SpecError, match="'exchangable', not one of the relationships"):
+        parse_spec(raw)
+    raw["sampler"]["block_target_accept"] = {"pooled": 1.2}
+    with pytest.raises(SpecError, match=r"block_target_accept\.pooled"):
+        parse_spec(raw)
+
+
+def test_a_block_target_accept_in_a_family_of_one_block_is_refused_before_sampling():
+    from harmoni_bayes.run import run_spec
+
+    raw = load_spec(REPO / "models" / "harmoni2_pfs_pdl1.toml").model_dump(mode="json", exclude_none=True)
+    raw["sampler"]["block_target_accept"] = {"exchangeable": 0.98}
+    with pytest.raises(SpecError, match="not a block of this model"):
+        run_spec(parse_spec(raw), method="mcmc")
+
+
 def test_a_model_is_converted_to_jax_once_and_again_when_it_changes():
     """``sample_numpyro`` reuses a model's JAX functions across fits of new data (``pm.set_data``), and converts
     the model again once it has a variable more."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
@@ -30,7 +30,11 @@ numpyro (JAX/XLA-compiled; the fastest from an empty compile cache here, see doc
 
 
 class SamplerConfig(Strict):
-    """NUTS settings.  ``backend`` picks the implementation (:data:`Backend`); all run the same model graph."""
+    """NUTS settings.  ``backend`` picks the implementation (:data:`Backend`); all run the same model graph.
+
+    ``block_target_accept``: for families sampled in independent blocks (the class surrogacy relationships), a
+    ``target_accept`` per block name; blocks not named take ``target_accept``.
+    """
 
     draws: int = Field(1000, ge=10, le=MAX_DRAWS)
     tune: int = Field(1000, ge=10, le=MAX_DRAWS)
@@ -38,7 +42,17 @@ class SamplerConfig(Strict):
     seed: int = Field(DEFAULT_SEED, ge=0, le=MAX_SEED)
     backend: Backend = "pymc"
     target_accept: float = Field(0.95, gt=0.5, lt=1.0)
+    block_target_accept: dict[str, Annotated[float, Field(gt=0.5, lt=1.0)]] = Field(default_factory=dict)
     cores: int | None = Field(None, ge=1)
+
+    def for_block(self, block: str) -> SamplerConfig:
+        """The settings for one block of a family sampled in blocks: ``target_accept`` as ``block_target_accept``
+        gives it for that block (e.g. only the block with a funnel takes the small steps it needs), else the
+        spec's ``target_accept``.
+        """
+        if block not in self.block_target_accept:
+            return self
+        return self.model_copy(update={"target_accept": self.block_target_accept[block]})
 
 
 class DiagnosticThresholds(Strict):

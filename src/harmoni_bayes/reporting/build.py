@@ -393,6 +393,7 @@ def _provenance(result: Result) -> tuple[list[tuple[str, str]], dict[str, str]]:
             f"MCMC, {sampler.get('chains', '?')} chains \u00d7 {sampler.get('draws', '?')} draws "
             f"({sampler.get('tune', '?')} tuning), backend {sampler.get('backend', '?')}, "
             f"target_accept {sampler.get('target_accept', '?')}"
+            + "".join(f" ({block}: {value})" for block, value in (sampler.get("block_target_accept") or {}).items())
         )
     rows = [
         ("Spec", s.spec),
