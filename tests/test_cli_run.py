@@ -154,3 +154,16 @@ def test_main_job_starts_the_costliest_specs_first(tmp_path):
     broken = tmp_path / "broken.toml"
     broken.write_text("model = 'no_such_family'\n")
     assert _mcmc_fits(broken) == 0
+
+
+def test_while_the_first_mcmc_spec_fills_the_compile_caches_free_workers_take_exact_specs():
+    """``_pick``: the costliest pending spec, unless the first MCMC spec is still running; then the first spec
+    without MCMC, so that no second worker compiles the same samplers at the same time (MCMC again if none is left).
+    """
+    from harmoni_bayes.cli import _pick
+
+    costs = [5, 4, 4, 0, 0]
+    assert _pick(costs, warming=False) == 0
+    assert _pick(costs, warming=True) == 3
+    assert _pick([4, 4], warming=True) == 0
+    assert _pick([0, 0], warming=True) == 0

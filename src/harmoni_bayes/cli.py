@@ -492,32 +492,62 @@ def _run_tasks(tasks: list[_SpecTask], jobs: int) -> list[_SpecDone]:
     """Serially in this process (``jobs == 1``, lines printed as they come, sampling showing its own progress),
     else in a process pool.
 
-    The pool takes the costliest specs first (:func:`_mcmc_fits`: MCMC specs with sweeps, then other MCMC specs),
-    so that the longest one does not start last, and prints each spec's lines when it is done; on a terminal a bar
-    of finished specs stays below them (:class:`~harmoni_bayes.progress.Tasks`).
+    Free workers take the costliest specs first (:func:`_mcmc_fits`: MCMC specs with sweeps, then other MCMC
+    specs), so that the longest one does not start last, except that while the first MCMC spec runs the other
+    workers take specs without MCMC (:func:`_pick`); the results are the same in any order.  Each spec's lines
+    are printed when it is done; on a terminal a bar of finished specs stays below them
+    (:class:`~harmoni_bayes.progress.Tasks`).
     """
     if jobs == 1:
         return [_main_job_spec(t) for t in tasks]
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
     from dataclasses import replace
 
+    from .inference import worker_context
     from .progress import Tasks
 
-    order = sorted(tasks, key=lambda t: (-_mcmc_fits(t.spec), t.index))
+    pending = sorted(((_mcmc_fits(t.spec), t) for t in tasks), key=lambda ct: (-ct[0], ct[1].index))
+    running: set[Future] = set()
+    first_mcmc: list[Future] = []  # the first MCMC spec started, once it is
     done = []
-    from .inference import worker_context
+
+    def submit(pool: ProcessPoolExecutor) -> None:
+        while pending and len(running) < jobs:
+            warming = bool(first_mcmc) and first_mcmc[0] in running
+            cost, task = pending.pop(_pick([c for c, _ in pending], warming=warming))
+            future = pool.submit(_main_job_spec, replace(task, capture=True))
+            running.add(future)
+            if cost and not first_mcmc:
+                first_mcmc.append(future)
 
     # Forked workers inherit the imported package instead of paying for it (a fork server once JAX is loaded).
     with ProcessPoolExecutor(max_workers=jobs, mp_context=worker_context()) as pool:
-        futures = [pool.submit(_main_job_spec, replace(t, capture=True)) for t in order]
-        with Tasks(len(tasks), "specs") as bar:  # after the workers are forked: they never see its thread
-            for future in as_completed(futures):
-                d = future.result()
-                for err, text in d.lines:
-                    bar.print(text, err=err)
-                bar.done()
-                done.append(d)
+        submit(pool)  # one spec per worker: each submit forks one, before the bar's thread exists
+        with Tasks(len(tasks), "specs") as bar:
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    running.remove(future)
+                    d = future.result()
+                    for err, text in d.lines:
+                        bar.print(text, err=err)
+                    bar.done()
+                    done.append(d)
+                submit(pool)
     return done
+
+
+def _pick(costs: list[int], warming: bool) -> int:
+    """Which of the pending specs (their :func:`_mcmc_fits`, costliest first) a free worker takes: the first,
+    unless the first MCMC spec started is still running (``warming``), then the first without MCMC if any.
+
+    The first MCMC spec compiles its samplers into the on-disk caches (JAX's, PyTensor's); a second MCMC spec
+    started beside it would compile the same programs at the same time (about 30 s of CPU for the class models),
+    where started after it, it loads them.  The other workers meanwhile run the exact specs.
+    """
+    if warming:
+        return next((i for i, cost in enumerate(costs) if cost == 0), 0)
+    return 0
 
 
 def _mcmc_fits(spec_path: Path) -> int:
