@@ -25,7 +25,8 @@ _LOST_GROUPS: list[str] = []
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """On an xdist worker under ``--dist loadgroup``: note the tests whose ``xdist_group`` mark did not take.
+    """Slow tests first; and on an xdist worker under ``--dist loadgroup``, note the tests whose ``xdist_group``
+    mark did not take.
 
     xdist groups a test by appending ``@group`` to its id at collection.  Where a pytest release no longer reads the
     id that way (9.2 with xdist 3.8), grouped tests spread over the workers and each refits the session's shared
@@ -33,6 +34,9 @@ def pytest_collection_modifyitems(config, items):
     """
     if getattr(config.option, "loadgroup", False):  # set on xdist workers only
         _LOST_GROUPS.extend(i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid)
+    # Slow tests first (otherwise in collection order): xdist hands out tests in this order, and a minute-long
+    # test collected last (test_surrogacy_*, test_sweep) would run alone at the end while the other cores idle.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session", autouse=True)
