@@ -300,20 +300,29 @@ def test_each_block_samples_with_its_own_target_accept(monkeypatch):
 def test_a_block_target_accept_must_name_a_block():
     raw = load_spec(CLASSES).model_dump(mode="json", exclude_none=True)
     raw["sampler"]["block_target_accept"] = {"exchangable": 0.98, "pooled": 0.9}
-    with pytest.raises(SpecError, match="'exchangable', not one of the relationships"):
+    with pytest.raises(SpecError, match="'exchangable', not a sampled block of this model"):
         parse_spec(raw)
     raw["sampler"]["block_target_accept"] = {"pooled": 1.2}
     with pytest.raises(SpecError, match=r"block_target_accept\.pooled"):
         parse_spec(raw)
 
 
-def test_a_block_target_accept_in_a_family_of_one_block_is_refused_before_sampling():
-    from harmoni_bayes.run import run_spec
-
+def test_a_block_target_accept_in_a_family_of_one_block_is_refused_when_read():
     raw = load_spec(REPO / "models" / "harmoni2_pfs_pdl1.toml").model_dump(mode="json", exclude_none=True)
     raw["sampler"]["block_target_accept"] = {"exchangeable": 0.98}
-    with pytest.raises(SpecError, match="not a block of this model"):
-        run_spec(parse_spec(raw), method="mcmc")
+    with pytest.raises(SpecError, match="it is sampled as one block"):
+        parse_spec(raw)
+
+
+def test_the_report_states_each_blocks_target_accept():
+    """The provenance table's method line gives the spec's target_accept and each block's own."""
+    from harmoni_bayes.reporting.build import _provenance
+
+    spec = load_spec(CLASSES).model_dump(mode="json", exclude_none=True)
+    spec["sampler"] |= {"target_accept": 0.95, "block_target_accept": {"exchangeable": 0.98}}
+    summary = SimpleNamespace(method="mcmc", spec="x", model="surrogacy_classes", as_of=None, evidence_rows=[])
+    rows, _ = _provenance(SimpleNamespace(provenance={}, summary=summary, spec=spec))
+    assert dict(rows)["Method"].endswith("target_accept 0.95 (exchangeable: 0.98)")
 
 
 def test_a_model_is_converted_to_jax_once_and_again_when_it_changes():

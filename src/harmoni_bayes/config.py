@@ -147,6 +147,24 @@ class SpecBase(Strict):
             raise ValueError(f"as_of is given twice with different dates ({top} and evidence.as_of {nested})")
         return {**data, "evidence": evidence, "as_of": nested if top is None else top}
 
+    def sampled_blocks(self) -> tuple[str, ...]:
+        """Names of the blocks MCMC samples separately (``ModelFamily.build_models``); one unnamed block unless a
+        family's spec says otherwise.  ``sampler.block_target_accept`` may name only these.
+        """
+        return ("",)
+
+    @model_validator(mode="after")
+    def _block_target_accept_names_blocks(self):
+        blocks = self.sampled_blocks()
+        unknown = sorted(set(self.sampler.block_target_accept) - set(blocks))
+        if unknown:
+            named = ", ".join(b for b in blocks if b)
+            raise ValueError(
+                f"sampler.block_target_accept names {', '.join(map(repr, unknown))}, not a sampled block of this"
+                f" model ({'its blocks: ' + named if named else 'it is sampled as one block'})"
+            )
+        return self
+
 
 class Overrides(Strict):
     """Run-time overrides of a spec (command-line options or ``run_spec`` keywords), validated like the spec."""

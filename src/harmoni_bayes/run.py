@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .config import SpecBase
-from .errors import ModelError, SpecError
+from .errors import ModelError
 from .models import get_family
 from .models.base import Draws, EvidenceRecord, EvidenceTables, ExactFit, ModelFamily, StripContext
 from .results import Result, make_provenance
@@ -87,12 +87,6 @@ def run_spec(
         from .posterior import add_posterior_draws, diagnose, merge_blocks
 
         blocks = family.build_models()
-        unknown = sorted(set(spec.sampler.block_target_accept) - set(blocks))
-        if unknown:
-            raise SpecError(
-                f"sampler.block_target_accept names {', '.join(map(repr, unknown))}, not a block of this model"
-                f" (its blocks: {', '.join(repr(b) for b in blocks if b) or 'none'})"
-            )
         idata = merge_blocks(
             {name: sample(m, spec.sampler.for_block(name), family.row_padding) for name, m in blocks.items()}
         )

@@ -224,13 +224,11 @@ class SurrogacyClassesSpec(SpecBase):
     def _distinct(self):
         if len(set(self.relationships)) != len(self.relationships):
             raise ValueError("relationships are listed twice")
-        unknown = sorted(set(self.sampler.block_target_accept) - set(self.relationships))
-        if unknown:  # each relationship is one sampled block
-            raise ValueError(
-                f"sampler.block_target_accept names {', '.join(map(repr, unknown))}, not one of the relationships"
-                f" fitted ({', '.join(self.relationships)})"
-            )
         return self
+
+    def sampled_blocks(self) -> tuple[str, ...]:
+        """Each relationship is one sampled block (:meth:`ClassSurrogacyModel.build_models`)."""
+        return tuple(self.relationships)
 
 
 class OSForecastClassesSpec(SurrogacyClassesSpec):
