@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: report test lint clean
 
+# uv resolves and installs the same versions as pip (same index, same pins) in a sixth of the time on a new
+# machine (20 s against 2 min 14 s with empty caches, docs/benchmarks.md); pip only installs uv itself.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[test]"
 	touch $(STAMP)
 
 report: $(STAMP)
