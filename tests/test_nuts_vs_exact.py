@@ -13,7 +13,9 @@ from harmoni_bayes.run import run_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-CFG = SamplerConfig(draws=1000, tune=1000, chains=2, seed=11, target_accept=0.99, cores=1)
+# numpyro: these small models compile in seconds with XLA, where PyMC's C backend takes half a minute from an empty
+# cache; PyMC's own sampler is checked against the exact engine in test_shipped_specs (the PD-L1 spec)
+CFG = SamplerConfig(draws=1000, tune=1000, chains=2, seed=11, target_accept=0.99, cores=1, backend="numpyro")
 
 
 def _agree(draws: np.ndarray, exact_mean: float, what: str, k: float = 4.0):
@@ -43,7 +45,8 @@ def test_simulated_trials(k):
 
 @pytest.mark.parametrize("backend", ["numpyro", "nutpie"])
 def test_other_backends_agree_and_repeat(backend):
-    """The JAX and numba samplers target the same posterior as the exact engine, and a seed fixes their draws."""
+    """The numba sampler targets the same posterior as the exact engine (the JAX one: test_simulated_trials too),
+    and a seed fixes the draws of both."""
     rng = np.random.default_rng(5)
     se = rng.uniform(0.1, 0.4, 5)
     y = rng.normal(-0.3 + 0.2 * rng.standard_normal(5), se)
@@ -61,7 +64,7 @@ def test_other_backends_agree_and_repeat(backend):
         import jax
 
         cache = Path(jax.config.values["jax_compilation_cache_dir"])
-        assert any("fori_collect" in p.name for p in cache.iterdir()), sorted(cache.iterdir())[:5]  # the NUTS loop
+        assert any(p.name.startswith("jit_run-") for p in cache.iterdir()), sorted(cache.iterdir())[:5]  # _nuts_program
 
 
 @pytest.mark.parametrize(

@@ -223,17 +223,18 @@ def test_padded_comparisons_add_nothing_to_the_numpyro_log_density():
 
 @pytest.mark.slow
 def test_numpyro_with_data_inputs_gives_what_pymc_gives():
-    """The data-as-inputs numpyro path: PyMC's variables, dims and sample stats, and the same draws again from
-    the same seed (the reproducibility across processes and compile caches is in docs/benchmarks.md)."""
+    """The data-as-inputs numpyro path: the variables, dims and sample stats of PyMC's own JAX path, and the same
+    draws again from the same seed (the reproducibility across processes and compile caches is in
+    docs/benchmarks.md)."""
     pytest.importorskip("numpyro")
     from harmoni_bayes.config import SamplerConfig
-    from harmoni_bayes.inference import sample
+    from harmoni_bayes.inference import _pm_sample, sample
 
     fam, _ = _family(CLASSES)
     cfg = SamplerConfig(draws=30, tune=30, chains=2, seed=9, backend="numpyro")
     model = fam.build_models()["exchangeable"]
     ours, again = sample(model, cfg, fam.row_padding), sample(model, cfg, fam.row_padding)
-    theirs = sample(model, cfg)
+    theirs = _pm_sample(model, cfg)  # PyMC's numpyro path, the data baked in
     for group in ("posterior", "sample_stats"):
         assert set(ours[group].data_vars) == set(theirs[group].data_vars), group
         for v in ours[group].data_vars:
@@ -249,7 +250,7 @@ def test_numpyro_with_data_inputs_gives_what_pymc_gives():
 def test_a_fit_of_the_same_structure_reuses_the_traced_program_with_the_same_draws():
     """``again`` above reused this process's program (``inference._PROGRAMS``); a program traced afresh gives the
     same draws, and a model of the same structure on other data (another as-of date: fewer comparisons, the same
-    padded size) adds no program of its own, while its draws are its own data's."""
+    padded size) adds no program and no conversion to JAX of its own, while its draws are its own data's."""
     pytest.importorskip("numpyro")
     from harmoni_bayes import inference
     from harmoni_bayes.config import SamplerConfig
@@ -260,13 +261,17 @@ def test_a_fit_of_the_same_structure_reuses_the_traced_program_with_the_same_dra
     assert len(older.data.labels) < len(fam.data.labels)
     assert -(-len(older.data.labels) // 16) == -(-len(fam.data.labels) // 16)
     inference._PROGRAMS.clear()
+    inference._CONVERTED.clear()
     first = inference.sample(fam.build_models()["pooled"], cfg, fam.row_padding)
-    programs = dict(inference._PROGRAMS)
+    programs, converted = dict(inference._PROGRAMS), dict(inference._CONVERTED)
     assert len(programs) == 2  # the sampler and the draws' deterministics
+    assert len(converted) == 2  # the log density and the posterior's variables, converted to JAX
     other = inference.sample(older.build_models()["pooled"], cfg, older.row_padding)
     assert programs == inference._PROGRAMS  # reused, not traced again
+    assert converted == inference._CONVERTED  # nor converted again
     assert not np.array_equal(other.posterior["pooled::slope"].values, first.posterior["pooled::slope"].values)
     inference._PROGRAMS.clear()
+    inference._CONVERTED.clear()
     fresh = inference.sample(older.build_models()["pooled"], cfg, older.row_padding)
     for v in fresh.posterior.data_vars:
         np.testing.assert_array_equal(fresh.posterior[v].values, other.posterior[v].values)
@@ -345,6 +350,30 @@ def test_a_model_is_converted_to_jax_once_and_again_when_it_changes():
         pm.Deterministic("mu2", 2 * mu)
     again = _jaxified(model)
     assert again is not first and [v.name for v in again.wanted] == ["mu", "mu2"]
+
+
+def test_the_graph_key_of_a_conversion_sees_structure_and_constants_but_not_data():
+    """Models that differ only in their data (``pm.Data``) share one conversion to JAX; another prior (a constant),
+    another op, or another likelihood gets its own."""
+    pytest.importorskip("jax")
+    import pymc as pm
+
+    from harmoni_bayes.inference import _data_as_inputs, _graph_key
+
+    def key(sigma=1.0, y=(1.0, 2.0), dist=pm.Normal, scale=1.0):
+        with pm.Model() as m:
+            data = pm.Data("y", np.asarray(y))
+            mu = pm.Normal("mu", 0.0, sigma)
+            dist("obs", mu, scale * pm.math.exp(0.0 * mu) + 0.5, observed=data)
+        (logp,), _, inputs = _data_as_inputs([m.logp()])
+        return _graph_key(list(m.value_vars) + inputs, [-logp])
+
+    base = key()
+    assert base is not None and base == key(y=(3.0, -4.0))  # other data: the same computation
+    assert base != key(sigma=2.0)  # another prior scale
+    assert base != key(scale=2.0)  # a constant inside the likelihood
+    assert base != key(dist=pm.Cauchy)  # another likelihood
+    assert hash(base) == hash(key(y=(0.0, 0.0)))
 
 
 def test_the_structure_key_sees_constants_but_not_argument_values():
@@ -446,9 +475,10 @@ def _simulate(slopes, intercepts, n_per, rng, psi=0.05, tau=0.3, rho=0.4, s_s=0.
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["nutpie", "numpyro"])
-def test_class_slopes_are_recovered(backend):
-    """With numpyro, through the padded path: 36 comparisons and 12 padding rows of weight 0."""
+def test_class_slopes_are_recovered():
+    """With numpyro, the shipped class specs' backend, through the padded path: 36 comparisons and 12 padding rows of
+    weight 0.  (nutpie samples the same model in the SBC below; its numba compile costs a minute per relationship
+    from an empty cache, so it is not repeated here.)"""
     from harmoni_bayes.config import SamplerConfig
     from harmoni_bayes.inference import sample
     from harmoni_bayes.models.base import posterior_array
@@ -456,9 +486,9 @@ def test_class_slopes_are_recovered(backend):
     slopes, intercepts = (0.1, 0.5, 0.9), (0.0, -0.1, 0.05)
     data = _simulate(slopes, intercepts, 12, np.random.default_rng(2026))
     fam = ClassSurrogacyModel(data, relationships=("independent", "exchangeable"))
-    # 0.98, as the shipped class specs: at 0.95 the exchangeable model's funnel gives a few divergences in some
-    # data sets (nutpie here: 6 once the SEs and the class index became data)
-    cfg = SamplerConfig(draws=500, tune=500, chains=2, seed=5, backend=backend, target_accept=0.98)
+    # 0.98, as the shipped class specs' exchangeable block: at 0.95 its funnel gives a few divergences in some data
+    # sets (nutpie, when this test ran it too: 6 once the SEs and the class index became data)
+    cfg = SamplerConfig(draws=500, tune=500, chains=2, seed=5, backend="numpyro", target_accept=0.98)
     for r, model in fam.build_models().items():
         idata = sample(model, cfg, fam.row_padding)
         b = posterior_array(idata, f"{r}::slope")

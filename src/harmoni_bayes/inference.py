@@ -150,16 +150,25 @@ def _backend_kwargs(config: SamplerConfig) -> dict[str, Any]:
 def sample(model: Any, config: SamplerConfig, padding: RowPadding | None = None) -> Any:
     """Run NUTS on ``model`` and return InferenceData (posterior and sample_stats).
 
-    With the numpyro backend and a ``padding`` (the family's ``row_padding``), :func:`sample_numpyro` samples,
-    with the data as arguments of the compiled program, so that fits of other evidence reuse it.
+    The numpyro backend samples through :func:`sample_numpyro`: the data (``pm.Data``) are arguments of one compiled
+    program, which JAX keeps on disk, so a refit on other evidence, or of another model of the same structure, skips
+    compilation; ``padding`` (the family's ``row_padding``) pads the rows so that data sets of different sizes share
+    it.  The pymc and nutpie backends go through ``pm.sample``.
 
     The same model, settings and seed give the same draws on the same machine and package versions, whatever
     the number of cores (each chain has its own seed).  Progress: the backend's per-chain bars when stderr is a
     terminal, else a line before and after (:func:`harmoni_bayes.progress.timed`), so a long fit is never silent
     and a log is never redrawn.
     """
-    if config.backend == "numpyro" and padding is not None:
+    if config.backend == "numpyro":
         return sample_numpyro(model, config, padding)
+    return _pm_sample(model, config)
+
+
+def _pm_sample(model: Any, config: SamplerConfig) -> Any:
+    """``pm.sample`` with ``config.backend`` as its ``nuts_sampler``: PyMC's own samplers, nutpie, and (for tests
+    comparing the two numpyro paths) PyMC's JAX path, which bakes the data into the compiled program.
+    """
     import pymc as pm
 
     cores = config.cores or min(config.chains, chain_cores())
@@ -315,6 +324,68 @@ class _Jaxified:
 _JAXIFIED: weakref.WeakKeyDictionary[Any, tuple[tuple[int, ...], _Jaxified]] = weakref.WeakKeyDictionary()
 """The :class:`_Jaxified` of each live model, with the identities of the model's variables when it was made."""
 
+_CONVERTED: dict[tuple, Any] = {}
+"""PyTensor graphs converted to JAX in this process, by :func:`_graph_key`: another model of the same structure
+(another spec's block of the same relationship, the same spec at another date) reuses the conversion."""
+
+_PLAIN_CONSTANTS = (type(None), bool, int, float, complex, str, bytes, slice, tuple)
+
+
+def _graph_key(inputs: list[Any], outputs: list[Any]) -> tuple | None:
+    """An exact, hashable description of what ``outputs`` compute from ``inputs``; None where a part of the graph
+    cannot be described (then nothing is reused).
+
+    Every apply node in topological order as its op (ops compare by their parameters, ``__props__``) and where its
+    inputs come from: one of ``inputs`` (by position and type), an earlier node's output, or a constant (its type
+    and every byte of its value).  Equal keys are equal computations; a dict lookup compares keys in full, so a hash
+    collision cannot make two different graphs share a conversion.
+    """
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import io_toposort
+
+    where: dict[Any, tuple] = {v: ("in", i) for i, v in enumerate(inputs)}
+
+    def source(v: Any) -> tuple:
+        if v in where:
+            return where[v]
+        if isinstance(v, Constant):
+            data = v.data
+            if isinstance(data, np.ndarray | np.generic):
+                a = np.asarray(data)
+                return ("const", v.type, a.dtype.str, a.shape, a.tobytes())
+            if isinstance(data, _PLAIN_CONSTANTS):
+                return ("const", v.type, repr(data))
+        raise LookupError(v)  # a root that is neither an input nor a constant we can describe
+
+    parts: list[tuple] = [tuple(v.type for v in inputs)]
+    try:
+        for node in io_toposort(inputs, outputs):
+            parts.append((node.op, tuple(source(v) for v in node.inputs)))
+            for j, out in enumerate(node.outputs):
+                where[out] = ("node", len(parts) - 1, j)
+        parts.append(tuple(source(v) for v in outputs))
+        key = tuple(parts)
+        hash(key)
+    except (LookupError, TypeError):  # TypeError: an unhashable op
+        return None
+    return key
+
+
+def _converted(inputs: list[Any], outputs: list[Any]) -> Any:
+    """PyMC's ``get_jaxified_graph(inputs, outputs)``, made once per computation (:func:`_graph_key`).
+
+    The conversion runs PyTensor's graph rewrites: 1-2 s for a class-surrogacy block, as long as sampling the
+    block with a compiled program.  The data are inputs, so models that differ only in their data share it.
+    """
+    from pymc.sampling.jax import get_jaxified_graph
+
+    key = _graph_key(inputs, outputs)
+    if key is None:
+        return get_jaxified_graph(inputs=inputs, outputs=outputs)
+    if key not in _CONVERTED:
+        _CONVERTED[key] = get_jaxified_graph(inputs=inputs, outputs=outputs)
+    return _CONVERTED[key]
+
 
 def _jaxified(model: Any) -> _Jaxified:
     """The model's JAX functions, made once per model and reused while its variables stay the same.
@@ -322,11 +393,10 @@ def _jaxified(model: Any) -> _Jaxified:
     Converting PyMC's graphs to JAX (graph rewrites) and compiling the initial-point function take about half a
     second, several times the sampling when a loop refits one model to new data (``pm.set_data``: SBC and
     recovery runs).  The data are arguments of the functions, so new data need no new conversion; a model that
-    has gained or lost a variable since is converted again.
+    has gained or lost a variable since is converted again, and another model of the same structure (another spec's
+    block of the same relationship) reuses the conversion (:func:`_converted`).
     """
-    import jax
     from pymc.initial_point import make_initial_point_fn
-    from pymc.sampling.jax import get_jaxified_graph
     from pymc.util import get_default_varnames
 
     signature = tuple(id(v) for v in model.named_vars.values())
@@ -335,27 +405,41 @@ def _jaxified(model: Any) -> _Jaxified:
         return hit[1]
     value_vars = list(model.value_vars)
     (logp,), shared, inputs = _data_as_inputs([model.logp()])
-    potential_graph = get_jaxified_graph(inputs=value_vars + inputs, outputs=[-logp])
-
-    def potential(*args):
-        return potential_graph(*args)[0]
-
+    potential, logp_jit = _potential(_converted(value_vars + inputs, [-logp]))
     wanted = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
     outs, shared_draws, inputs_draws = _data_as_inputs(wanted)
     made = _Jaxified(
         value_vars=value_vars,
         shared=shared,
         potential=potential,
-        logp_jit=jax.jit(potential),
+        logp_jit=logp_jit,
         initial_point=make_initial_point_fn(
             model=model, overrides=None, jitter_rvs=set(model.free_RVs), return_transformed=True
         ),
         wanted=wanted,
         shared_draws=shared_draws,
-        draws_graph=get_jaxified_graph(inputs=value_vars + inputs_draws, outputs=outs),
+        draws_graph=_converted(value_vars + inputs_draws, outs),
     )
     _JAXIFIED[model] = (signature, made)
     return made
+
+
+_POTENTIALS: dict[int, tuple[Any, Any, Any]] = {}
+
+
+def _potential(graph: Any) -> tuple[Any, Any]:
+    """(minus the log density, the same jitted) of a converted log-density graph; one pair per graph, so that
+    models sharing a conversion share the jitted function too.
+    """
+    import jax
+
+    if id(graph) not in _POTENTIALS:
+
+        def potential(*args):
+            return graph(*args)[0]
+
+        _POTENTIALS[id(graph)] = (graph, potential, jax.jit(potential))  # the graph kept: its id stays its own
+    return _POTENTIALS[id(graph)][1:]
 
 
 def _start_points(model: Any, fns: _Jaxified, data: list[Any], seeds: Any, retries: int = 10) -> list[dict]:
