@@ -60,6 +60,34 @@ def exact_result_dirs(tmp_path_factory) -> dict[str, Path]:
     return {spec.stem: save_result(run_spec(spec, method="exact"), root / spec.stem) for spec in EXACT_SPECS}
 
 
+@pytest.fixture(scope="session")
+def result_dirs(exact_result_dirs) -> dict[str, Path]:
+    return exact_result_dirs
+
+
+@pytest.fixture(scope="session")
+def results(exact_result_dirs) -> dict:
+    """{spec name: Result} of :func:`exact_result_dirs`, loaded once; a test that changes one puts it back."""
+    from harmoni_bayes.results import load_result
+
+    return {name: load_result(d) for name, d in exact_result_dirs.items()}
+
+
+@pytest.fixture(scope="session")
+def contents(results) -> dict:
+    """{spec name: ReportContent} of :func:`results`: the figures of eleven reports, drawn once per worker."""
+    from harmoni_bayes.reporting import build_report
+
+    return {name: build_report(r) for name, r in results.items()}
+
+
+@pytest.fixture(scope="session")
+def htmls(contents) -> dict[str, str]:
+    from harmoni_bayes.reporting import render_html
+
+    return {name: render_html(c) for name, c in contents.items()}
+
+
 class _Fits(dict):
     """{spec name: result dir}; a shipped spec not there yet is fitted (200 draws per chain) and saved when asked."""
 

@@ -52,24 +52,7 @@ SPEC_NAMES = [p.stem for p in SPECS]
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def result_dirs(exact_result_dirs) -> dict[str, Path]:
-    return exact_result_dirs
-
-
-@pytest.fixture(scope="session")
-def results(result_dirs) -> dict[str, Result]:
-    return {name: load_result(d) for name, d in result_dirs.items()}
-
-
-@pytest.fixture(scope="session")
-def contents(results):
-    return {name: build_report(r) for name, r in results.items()}
-
-
-@pytest.fixture(scope="session")
-def htmls(contents) -> dict[str, str]:
-    return {name: render_html(c) for name, c in contents.items()}
+# result_dirs, results, contents, htmls: session fixtures in conftest.py, shared with test_report_reading.py
 
 
 def summary_json(result_dir: Path) -> dict:

@@ -42,14 +42,7 @@ from test_report import fake_forecast_result, num_spans
 SPEC_NAMES = [p.stem for p in EXACT_SPECS]
 
 
-@pytest.fixture(scope="module")
-def results(exact_result_dirs):
-    return {name: load_result(d) for name, d in exact_result_dirs.items()}
-
-
-@pytest.fixture(scope="module")
-def contents(results):
-    return {name: build_report(r) for name, r in results.items()}
+# results, contents: the session fixtures of conftest.py (tests that change a result put it back)
 
 
 def with_strip(result, headline_label: str = "both (the headline)"):
