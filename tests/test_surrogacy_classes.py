@@ -354,7 +354,7 @@ def test_a_model_is_converted_to_jax_once_and_again_when_it_changes():
 
 def test_the_graph_key_of_a_conversion_sees_structure_and_constants_but_not_data():
     """Models that differ only in their data (``pm.Data``) share one conversion to JAX; another prior (a constant),
-    another op, or another likelihood gets its own."""
+    another constant in the likelihood, or another likelihood gets its own."""
     pytest.importorskip("jax")
     import pymc as pm
 
@@ -364,7 +364,7 @@ def test_the_graph_key_of_a_conversion_sees_structure_and_constants_but_not_data
         with pm.Model() as m:
             data = pm.Data("y", np.asarray(y))
             mu = pm.Normal("mu", 0.0, sigma)
-            dist("obs", mu, scale * pm.math.exp(0.0 * mu) + 0.5, observed=data)
+            dist("obs", mu, scale, observed=data)
         (logp,), _, inputs = _data_as_inputs([m.logp()])
         return _graph_key(list(m.value_vars) + inputs, [-logp])
 
@@ -373,7 +373,6 @@ def test_the_graph_key_of_a_conversion_sees_structure_and_constants_but_not_data
     assert base != key(sigma=2.0)  # another prior scale
     assert base != key(scale=2.0)  # a constant inside the likelihood
     assert base != key(dist=pm.Cauchy)  # another likelihood
-    assert hash(base) == hash(key(y=(0.0, 0.0)))
 
 
 def test_the_structure_key_sees_constants_but_not_argument_values():

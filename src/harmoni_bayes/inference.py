@@ -371,19 +371,25 @@ def _graph_key(inputs: list[Any], outputs: list[Any]) -> tuple | None:
     return key
 
 
-def _converted(inputs: list[Any], outputs: list[Any]) -> Any:
-    """PyMC's ``get_jaxified_graph(inputs, outputs)``, made once per computation (:func:`_graph_key`).
+def _converted(inputs: list[Any], outputs: list[Any], finish: Any = None) -> Any:
+    """PyMC's ``get_jaxified_graph(inputs, outputs)``, passed through ``finish`` if given, made once per computation
+    (:func:`_graph_key`).
 
     The conversion runs PyTensor's graph rewrites: 1-2 s for a class-surrogacy block, as long as sampling the
-    block with a compiled program.  The data are inputs, so models that differ only in their data share it.
+    block with a compiled program.  The data are inputs, so models that differ only in their data share it (and
+    what ``finish`` made of it, e.g. a jitted function).
     """
     from pymc.sampling.jax import get_jaxified_graph
 
+    def make() -> Any:
+        graph = get_jaxified_graph(inputs=inputs, outputs=outputs)
+        return graph if finish is None else finish(graph)
+
     key = _graph_key(inputs, outputs)
     if key is None:
-        return get_jaxified_graph(inputs=inputs, outputs=outputs)
+        return make()
     if key not in _CONVERTED:
-        _CONVERTED[key] = get_jaxified_graph(inputs=inputs, outputs=outputs)
+        _CONVERTED[key] = make()
     return _CONVERTED[key]
 
 
@@ -405,7 +411,7 @@ def _jaxified(model: Any) -> _Jaxified:
         return hit[1]
     value_vars = list(model.value_vars)
     (logp,), shared, inputs = _data_as_inputs([model.logp()])
-    potential, logp_jit = _potential(_converted(value_vars + inputs, [-logp]))
+    potential, logp_jit = _converted(value_vars + inputs, [-logp], finish=_potential)
     wanted = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
     outs, shared_draws, inputs_draws = _data_as_inputs(wanted)
     made = _Jaxified(
@@ -424,22 +430,16 @@ def _jaxified(model: Any) -> _Jaxified:
     return made
 
 
-_POTENTIALS: dict[int, tuple[Any, Any, Any]] = {}
-
-
 def _potential(graph: Any) -> tuple[Any, Any]:
-    """(minus the log density, the same jitted) of a converted log-density graph; one pair per graph, so that
-    models sharing a conversion share the jitted function too.
+    """(minus the log density, the same jitted) of a converted log-density graph; made with the conversion
+    (:func:`_converted`), so that models sharing a conversion share the jitted function too.
     """
     import jax
 
-    if id(graph) not in _POTENTIALS:
+    def potential(*args):
+        return graph(*args)[0]
 
-        def potential(*args):
-            return graph(*args)[0]
-
-        _POTENTIALS[id(graph)] = (graph, potential, jax.jit(potential))  # the graph kept: its id stays its own
-    return _POTENTIALS[id(graph)][1:]
+    return potential, jax.jit(potential)
 
 
 def _start_points(model: Any, fns: _Jaxified, data: list[Any], seeds: Any, retries: int = 10) -> list[dict]:
