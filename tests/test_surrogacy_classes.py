@@ -186,6 +186,39 @@ def test_the_include_mask_removes_exactly_one_comparisons_likelihood():
         assert full - dropped == pytest.approx(own, rel=1e-6), r
 
 
+def test_the_centred_intercept_keeps_the_specs_prior_on_intercept_and_slope():
+    """NUTS samples the intercept at the comparisons' PFS log HR (``intercept_centred``): its log density at any
+    point equals the spec's Normal prior of the intercept itself (a shear, Jacobian 1), and the prior draws of
+    (intercept, slope) are the spec's independent normals.  A fixed intercept is not centred."""
+    pytest.importorskip("pymc")
+    import pymc as pm
+    import pytensor
+
+    fam, _ = _family(CLASSES)
+    prior = fam.priors.intercept
+    rng = np.random.default_rng(3)
+    mode = pytensor.compile.mode.FAST_COMPILE
+    models = fam.build_models()
+    fixed = _family(REPO / "models" / "harmoni2_os_forecast.toml")[0].build_models()["pooled_no_intercept"]
+    assert [v.name for v in fixed.free_RVs if v.name.split("::")[1].startswith("intercept")] == []
+    for r in ("pooled", "independent"):
+        model = models[r]
+        centred = model[f"{r}::intercept_centred"]
+        point = {k: v + rng.uniform(-0.5, 0.5, np.shape(v)) for k, v in model.initial_point().items()}
+        term = model.compile_logp(vars=[centred], mode=mode)(point)
+        intercept = model.compile_fn(
+            model.replace_rvs_by_values([model[f"{r}::intercept"]]),
+            inputs=model.value_vars,
+            on_unused_input="ignore",
+            mode=mode,
+        )(point)[0]
+        assert term == pytest.approx(stats.norm.logpdf(intercept, prior.mu, prior.sigma).sum(), rel=1e-9), r
+        a, b = pm.draw([model[f"{r}::intercept"], model[f"{r}::slope"]], draws=4000, random_seed=5)
+        a, b = np.ravel(a), np.ravel(b)
+        assert abs(np.corrcoef(a, b)[0, 1]) < 0.06, r
+        assert np.mean(a) == pytest.approx(prior.mu, abs=0.06) and np.std(a) == pytest.approx(prior.sigma, rel=0.05)
+
+
 def test_padded_comparisons_add_nothing_to_the_numpyro_log_density():
     """numpyro's program takes the data as inputs, the comparisons padded to a multiple of 16 with weight 0:
     the same log density and gradient as the unpadded data, at a point away from the initial one."""
@@ -202,7 +235,8 @@ def test_padded_comparisons_add_nothing_to_the_numpyro_log_density():
     rng = np.random.default_rng(4)
     for r, model in fam.build_models().items():
         (logp,), shared, inputs = _data_as_inputs([model.logp()])
-        rows = {v.name: i for i, v in enumerate(shared) if "::" in v.name}  # and the length of "class"
+        dims = model.named_vars_to_dims
+        rows = {v.name: i for i, v in enumerate(shared) if dims.get(v.name, ())[:1] == ("comparison",)}
         assert {name.split("::")[1] for name in rows} == {"include", "y_pfs", "y_os", "se_pfs", "se_os", "class_index"}
         fn = get_jaxified_graph(inputs=model.value_vars + inputs, outputs=[logp])
         point = [v + rng.uniform(-0.5, 0.5, np.shape(v)) for v in model.initial_point().values()]
@@ -210,6 +244,9 @@ def test_padded_comparisons_add_nothing_to_the_numpyro_log_density():
         assert [len(plain[i]) for i in rows.values()] == [n] * len(rows)
         assert [len(padded[i]) for i in rows.values()] == [size] * len(rows)
         assert padded[rows[f"{r}::include"]][n:].sum() == 0
+        # the rest (the intercepts' centres, per class or one number; the length of "class") are not padded
+        rest = [i for i in range(len(shared)) if i not in rows.values()]
+        assert [np.shape(padded[i]) for i in rest] == [np.shape(plain[i]) for i in rest]
 
         def value_and_grad(data, fn=fn, point=point):
             grad = jax.value_and_grad(lambda *z: fn(*z, *data)[0], argnums=tuple(range(len(point))))
