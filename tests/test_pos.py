@@ -421,6 +421,25 @@ def test_figures_refuse_a_summary_that_does_not_match_the_prior(h3, tmp_path):
         F.map_prior_data(r)
 
 
+def test_a_report_after_the_fit_reuses_its_analysis_and_a_rebuild_is_the_same(tmp_path):
+    """The figures' rebuild of a result fitted in this process is the fit's own analysis (no second mixture fit);
+    rebuilt from nothing (from the saved rows, 10 decimals), it gives the same priors and probabilities."""
+    from harmoni_bayes.models import pos as P
+
+    P._ANALYSES.clear()
+    r = load_result(save_result(run_spec(H3), tmp_path / "h3"))
+    made = list(P._ANALYSES.values())
+    again = P.reanalyse(r.spec, r.evidence_used)
+    assert any(again is m for m in made) and len(P._ANALYSES) == len(made)
+    P._ANALYSES.clear()
+    fresh = P.reanalyse(r.spec, r.evidence_used)
+    assert fresh is not again and list(fresh) == list(again)
+    for e, x in fresh.items():
+        assert x.pos() == pytest.approx(again[e].pos(), rel=1e-9)
+        assert x.ess("elir") == pytest.approx(again[e].ess("elir"), rel=1e-9)
+        np.testing.assert_allclose(x.robust.means, again[e].robust.means, rtol=1e-9, atol=1e-12)
+
+
 def test_harmoni7_headline_has_os_first(tmp_path):
     r = run_spec(H7)
     assert [p["name"] for p in r.summary.probabilities[:2]] == ["P(success[OS])", "P(success[PFS])"]

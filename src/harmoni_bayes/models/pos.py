@@ -607,6 +607,13 @@ def _extra_sd_stats(prior: HalfNormalPrior | FixedValue) -> Stats:
     )
 
 
+_ANALYSES: dict[tuple, dict[str, EndpointPoS]] = {}
+"""Exact analyses made in this process, by their inputs (:meth:`PoSFamily._inputs`).  A report's figures rebuild
+the analysis of the result they show from its saved spec and rows (:func:`reanalyse`); right after the fit, in
+the same process, that is the analysis just made (1-2 s of mixture fits saved per report).  The analysis is a
+deterministic function of its inputs, and its parts are immutable."""
+
+
 @register
 class PoSFamily(ModelFamily):
     """Probability of success of a new trial: MAP prior, discounts, group-sequential design (module docstring)."""
@@ -696,9 +703,25 @@ class PoSFamily(ModelFamily):
         """
         if draws is None:
             if self._exact is None:
-                self._exact = self._analyse(None)
+                key = self._inputs()
+                if key not in _ANALYSES:
+                    if len(_ANALYSES) >= 16:
+                        _ANALYSES.clear()
+                    _ANALYSES[key] = self._analyse(None)
+                self._exact = _ANALYSES[key]
             return self._exact
         return self._analyse(draws)
+
+    def _inputs(self) -> tuple:
+        """Everything the exact analysis depends on: the spec, and each endpoint's log HRs and SEs in order, as a
+        result folder saves them (JSON, 10 decimals: ``results._records``), so that a rebuild from the saved rows
+        finds the analysis of the fit that saved them.
+        """
+        rows = tuple(
+            (e, r.log_hr.astype(float).to_json(orient="values"), r.se.astype(float).to_json(orient="values"))
+            for e, r in sorted(self.rows.items())
+        )
+        return self.spec.model_dump_json(), rows
 
     def _analyse(self, draws: Mapping[str, np.ndarray] | None) -> dict[str, EndpointPoS]:
         disc = self.spec.discount
