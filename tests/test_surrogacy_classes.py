@@ -201,6 +201,7 @@ def test_the_centred_intercept_keeps_the_specs_prior_on_intercept_and_slope():
     models = fam.build_models()
     fixed = _family(REPO / "models" / "harmoni2_os_forecast.toml")[0].build_models()["pooled_no_intercept"]
     assert [v.name for v in fixed.free_RVs if v.name.split("::")[1].startswith("intercept")] == []
+    assert "pooled_no_intercept::centre" not in fixed.named_vars
     for r in ("pooled", "independent"):
         model = models[r]
         centred = model[f"{r}::intercept_centred"]

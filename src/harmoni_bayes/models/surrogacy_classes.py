@@ -387,7 +387,7 @@ def _centres(d: ClassData, pooled: bool) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), overall)
 
 
-def _line(r: str, intercept: NormalPrior | FixedValue, slope: NormalPrior, centre: Any, dims: str | None = None):
+def _line(r: str, intercept: NormalPrior | FixedValue, slope: NormalPrior, centre: np.ndarray, dims: str | None = None):
     """The relationship's (intercept, slope), the intercept sampled where the data are rather than at PFS HR 1.
 
     The intercept ``lambda0`` is the OS log HR at a PFS log HR of 0, far from the comparisons (PFS log HRs about
@@ -395,7 +395,8 @@ def _line(r: str, intercept: NormalPrior | FixedValue, slope: NormalPrior, centr
     strongly correlated (0.7-0.97 per class in the shipped specs): NUTS with a diagonal mass matrix then takes
     about 60 leapfrog steps per draw.  NUTS samples ``c = lambda0 + lambda1 x`` instead (``x``: ``centre``,
     :func:`_centres`) with ``c | lambda1 ~ N(mu0 + lambda1 x, sigma0^2)``, and ``lambda0 = c - lambda1 x`` is a
-    deterministic.  The map ``(c, lambda1) -> (lambda0, lambda1)`` is a shear with Jacobian 1 and
+    deterministic (``centre`` is data, ``{r}::centre``, so that specs share the compiled sampler).  The map
+    ``(c, lambda1) -> (lambda0, lambda1)`` is a shear with Jacobian 1 and
     ``N(c; mu0 + lambda1 x, sigma0^2) = N(lambda0; mu0, sigma0^2)``, so the prior of ``(lambda0, lambda1)``, and
     hence the model and its posterior, are the spec's: only the sampler's coordinates change (about 25 steps per
     draw; docs/benchmarks.md).  A fixed intercept needs no centring.
@@ -405,8 +406,9 @@ def _line(r: str, intercept: NormalPrior | FixedValue, slope: NormalPrior, centr
     b = slope.to_pymc(f"{r}::slope", dims=dims)
     if isinstance(intercept, FixedValue):
         return intercept.to_pymc(f"{r}::intercept", dims=dims), b
-    c = pm.Normal(f"{r}::intercept_centred", intercept.mu + b * centre, intercept.sigma, dims=dims)
-    return pm.Deterministic(f"{r}::intercept", c - b * centre, dims=dims), b
+    x = pm.Data(f"{r}::centre", centre, dims=dims)
+    c = pm.Normal(f"{r}::intercept_centred", intercept.mu + b * x, intercept.sigma, dims=dims)
+    return pm.Deterministic(f"{r}::intercept", c - b * x, dims=dims), b
 
 
 def target_given_relationship(intercept, slope, psi, rho, y_s, s_s, y_t=None, s_t=None):
@@ -760,7 +762,7 @@ class ClassSurrogacyModel(ModelFamily):
         rho = p.rho_w.to_pymc(f"{r}::rho_w")
         if r in POOLED:
             intercept = FixedValue(value=0.0) if r == "pooled_no_intercept" else p.intercept
-            a, b = _line(r, intercept, p.slope, pm.Data(f"{r}::centre", _centres(d, pooled=True)))
+            a, b = _line(r, intercept, p.slope, _centres(d, pooled=True))
             psi = p.residual_sd.to_pymc(f"{r}::residual_sd")
             a_i, b_i, psi_i = a, b, psi
         else:
@@ -769,8 +771,7 @@ class ClassSurrogacyModel(ModelFamily):
                     a = pm.Deterministic(f"{r}::intercept", pm.math.constant(p.intercept.value) * pm.math.ones(k))
                     b = p.slope.to_pymc(f"{r}::slope", dims="class")
                 else:
-                    centre = pm.Data(f"{r}::centre", _centres(d, pooled=False), dims="class")
-                    a, b = _line(r, p.intercept, p.slope, centre, dims="class")
+                    a, b = _line(r, p.intercept, p.slope, _centres(d, pooled=False), dims="class")
                 psi = p.residual_sd.to_pymc(f"{r}::residual_sd", dims="class")
             else:  # exchangeable, non-centred
                 z = pm.Normal(f"{r}::z", 0.0, 1.0, shape=(3, k))
