@@ -23,6 +23,7 @@ from harmoni_bayes.models.surrogacy_classes import (
     os_given_pfs,
     target_given_relationship,
 )
+from harmoni_bayes.priors import FixedValue
 from harmoni_bayes.reference import class_of, select_reference
 from harmoni_bayes.specs import load_spec, parse_spec, with_overrides
 from helpers import REPO
@@ -202,6 +203,12 @@ def test_the_centred_intercept_keeps_the_specs_prior_on_intercept_and_slope():
     fixed = _family(REPO / "models" / "harmoni2_os_forecast.toml")[0].build_models()["pooled_no_intercept"]
     assert [v.name for v in fixed.free_RVs if v.name.split("::")[1].startswith("intercept")] == []
     assert "pooled_no_intercept::centre" not in fixed.named_vars
+    spec = load_spec(CLASSES)
+    spec = spec.model_copy(update={"priors": spec.priors.model_copy(update={"intercept": FixedValue(value=0.1)})})
+    ind = get_family(spec.model).from_spec(spec, EvidenceTables(spec, None))[0].build_models()["independent"]
+    assert [v.name for v in ind.free_RVs if v.name.split("::")[1].startswith("intercept")] == []
+    assert "independent::centre" not in ind.named_vars
+    np.testing.assert_array_equal(pm.draw(ind["independent::intercept"]), np.full(len(fam.data.classes), 0.1))
     for r in ("pooled", "independent"):
         model = models[r]
         centred = model[f"{r}::intercept_centred"]

@@ -399,13 +399,15 @@ def _line(r: str, intercept: NormalPrior | FixedValue, slope: NormalPrior, centr
     ``(c, lambda1) -> (lambda0, lambda1)`` is a shear with Jacobian 1 and
     ``N(c; mu0 + lambda1 x, sigma0^2) = N(lambda0; mu0, sigma0^2)``, so the prior of ``(lambda0, lambda1)``, and
     hence the model and its posterior, are the spec's: only the sampler's coordinates change (about 25 steps per
-    draw; docs/benchmarks.md).  A fixed intercept needs no centring.
+    draw; docs/benchmarks.md).  A fixed intercept needs no centring: it is the value, one per class with ``dims``.
     """
     import pymc as pm
 
     b = slope.to_pymc(f"{r}::slope", dims=dims)
     if isinstance(intercept, FixedValue):
-        return intercept.to_pymc(f"{r}::intercept", dims=dims), b
+        if dims is None:
+            return intercept.to_pymc(f"{r}::intercept"), b
+        return pm.Deterministic(f"{r}::intercept", pm.math.constant(intercept.value) * pm.math.ones(np.size(centre))), b
     x = pm.Data(f"{r}::centre", centre, dims=dims)
     c = pm.Normal(f"{r}::intercept_centred", intercept.mu + b * x, intercept.sigma, dims=dims)
     return pm.Deterministic(f"{r}::intercept", c - b * x, dims=dims), b
@@ -767,11 +769,7 @@ class ClassSurrogacyModel(ModelFamily):
             a_i, b_i, psi_i = a, b, psi
         else:
             if r == "independent":
-                if isinstance(p.intercept, FixedValue):
-                    a = pm.Deterministic(f"{r}::intercept", pm.math.constant(p.intercept.value) * pm.math.ones(k))
-                    b = p.slope.to_pymc(f"{r}::slope", dims="class")
-                else:
-                    a, b = _line(r, p.intercept, p.slope, _centres(d, pooled=False), dims="class")
+                a, b = _line(r, p.intercept, p.slope, _centres(d, pooled=False), dims="class")
                 psi = p.residual_sd.to_pymc(f"{r}::residual_sd", dims="class")
             else:  # exchangeable, non-centred
                 z = pm.Normal(f"{r}::z", 0.0, 1.0, shape=(3, k))
