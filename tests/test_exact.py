@@ -426,6 +426,73 @@ def test_summary_parts_are_computed_when_read_whatever_the_order(monkeypatch):
         calls.clear()
 
 
+def _root_finder_hdi(mix: NormalMixture, scale: str) -> tuple[float, float]:
+    """The HDI as found before Newton's method: 21 values of p, then the root of f(lower) = f(upper) over p."""
+    import harmoni_bayes.exact as exact
+
+    shift = 1.0 if scale == "hr" else 0.0
+    return exact._shortest_interval(
+        mix.ppf,
+        INTERVAL_PROB,
+        transform=np.exp if scale == "hr" else None,
+        log_density=lambda x: mix._log_pdf(x) - shift * x,
+    )
+
+
+@pytest.mark.parametrize("case", BRUTE_CASES, ids=[c[0] for c in BRUTE_CASES])
+def test_newtons_hdi_is_the_root_finders(case, monkeypatch):
+    """The HDI of the grid engines' mixtures comes from Newton's method on both ends at once; it is the interval
+    the root finder over p finds (to 1e-9 of its width), and Newton did not hand back to it."""
+    import harmoni_bayes.exact as exact
+
+    _, seed, k, mu_prior, tau_prior, _ = case
+    fit = nnhm_exact(*_dataset(seed, k), mu_prior=mu_prior, tau_prior=tau_prior)
+    outcomes = []
+    real = exact.NormalMixture._hdi_ends
+    monkeypatch.setattr(exact.NormalMixture, "_hdi_ends", lambda *a: outcomes.append(real(*a)) or outcomes[-1])
+    for mix in (fit.mu, fit.theta_new, fit.theta[0], *([fit.contrast([1, -1] + [0] * (k - 2))] if k > 1 else [])):
+        for scale in ("log", "hr"):
+            s = mix.summary(scale)
+            lo, hi = _root_finder_hdi(mix, scale)
+            assert (s["hdi_low"], s["hdi_high"]) == pytest.approx((lo, hi), abs=1e-9 * (hi - lo)), scale
+            # Newton solved it, unless the density is highest at the boundary (HR 0), where no end is interior
+            assert outcomes and (outcomes[-1] is not None or (scale == "hr" and lo == 0.0))
+            outcomes.clear()
+
+
+def test_the_density_derivative_newton_uses():
+    mix = NormalMixture(np.array([0.3, 0.7]), np.array([-0.9, 0.2]), np.array([0.4, 0.1]))
+    x = np.linspace(-2.0, 1.0, 13)
+    cdf, pdf, dpdf = mix._eval(x, "all")
+    h = 1e-6
+    assert dpdf == pytest.approx((mix.pdf(x + h) - mix.pdf(x - h)) / (2 * h), rel=1e-6, abs=1e-8)
+    assert cdf == pytest.approx(mix.cdf(x), abs=1e-15) and pdf == pytest.approx(mix.pdf(x), abs=1e-15)
+
+
+def test_when_newton_cannot_the_root_finder_gives_the_hdi(monkeypatch):
+    """Newton hands back (``None``) when it does not converge or leaves the grid's bracket; the root finder over
+    p then gives the interval, and the two agree where both work."""
+    import harmoni_bayes.exact as exact
+
+    mix = nnhm_exact(H2_Y, H2_SE, mu_prior=None, tau_prior=HalfCauchyPrior(beta=0.5)).theta_new
+    with_newton = {scale: dict(mix.summary(scale)) for scale in ("log", "hr")}
+    monkeypatch.setattr(exact.NormalMixture, "_hdi_ends", lambda *a: None)
+    for scale in ("log", "hr"):
+        fallback = mix.summary(scale)
+        width = fallback["hdi_high"] - fallback["hdi_low"]
+        for key in ("hdi_low", "hdi_high"):
+            assert fallback[key] == pytest.approx(with_newton[scale][key], abs=1e-9 * width)
+    # Newton's solution is refused when its F(lower) lies outside the bracket of p it is given (here about 0.025)
+    monkeypatch.undo()
+    lo, hi = mix.ppf([0.04, 0.99])
+    assert mix._hdi_ends(lo, hi, 0.0, INTERVAL_PROB, (0.04, 0.05)) is None
+    ends = mix._hdi_ends(lo, hi, 0.0, INTERVAL_PROB, (0.02, 0.03))
+    assert ends == pytest.approx((with_newton["log"]["hdi_low"], with_newton["log"]["hdi_high"]), abs=1e-12)
+    # on the HR scale the density of exp(X) of this heavy-tailed mixture is highest at 0: no interior solution
+    assert with_newton["hr"]["hdi_low"] == 0.0
+    assert mix._hdi_ends(lo, hi, 1.0, INTERVAL_PROB, (0.0, 0.005)) is None
+
+
 def test_prob_below_zero_is_probability_of_benefit():
     fit = nnhm_exact(H2_Y, H2_SE, mu_prior=None, tau_prior=HalfNormalPrior(sigma=0.25))
     p = fit.theta[0].prob_below(0.0)
