@@ -22,8 +22,11 @@ relationship (lambda0, lambda1, psi) across classes:
   no borrowing.
 * ``exchangeable`` (model c; Papanikos et al. 2020 model 1): ``lambda0_c ~ N(beta0, xi0^2)``,
   ``lambda1_c = beta1 + xi1 z1_c``, ``psi_c = psi_bar exp(s_psi z_psi,c)`` with ``z ~ N(0, 1)``
-  (non-centred); the intercepts are integrated out for sampling and drawn from their exact conditional
-  (``ClassSurrogacyModel._exchangeable_block``).  A class with few comparisons borrows from the others.
+  (non-centred).  A class with few comparisons borrows from the others.
+
+Every intercept with a normal prior (the exchangeable classes' given beta0 and xi0) enters the OS likelihood
+linearly, so it is integrated out in closed form for sampling and then drawn from its exact normal conditional
+(:func:`_integrated_intercepts`): the same joint posterior, with fewer and better-conditioned dimensions for NUTS.
 
 All requested variants are separate blocks of one PyMC model (no shared parameters), so one sampling run
 fits them all and the diagnostics gate covers every block.
@@ -376,42 +379,43 @@ def os_given_pfs(eta, tau, intercept, slope, psi, rho, y_s, s_s, s_t):
     return intercept + slope * eta + c / a * (y_s - eta), (d - c**2 / a) ** 0.5
 
 
-def _centres(d: ClassData, pooled: bool) -> np.ndarray:
-    """Where the intercept is sampled (:func:`_line`): the mean PFS log HR of all comparisons (``pooled``), else of
-    each class's comparisons (the overall mean for a class with none).
-    """
-    overall = float(np.mean(d.y_pfs))
-    if pooled:
-        return np.asarray(overall)
-    counts = np.bincount(d.class_index, minlength=len(d.classes))
-    sums = np.bincount(d.class_index, weights=d.y_pfs, minlength=len(d.classes))
-    return np.where(counts > 0, sums / np.maximum(counts, 1), overall)
+def _integrated_intercepts(resid, sd, include, member, mu0, sd0, z0):
+    r"""The OS likelihood with the intercepts integrated out, and the intercepts drawn from their exact conditional.
 
+    Given the other parameters theta, comparison i of group g (a class, or all comparisons for one relationship)
+    has ``y_T,i | y_S,i ~ N(lambda0_g + m_i, v_i)``: ``resid`` is ``r_i = y_T,i - m_i`` and ``sd`` is
+    ``sqrt(v_i)`` (:func:`os_given_pfs` with the intercept 0).  ``member`` is the (comparison, group) one-hot matrix
+    and ``w`` (``include``) the comparisons' weights.  With ``P_g = sum_i w_i / v_i``, ``S_g = sum_i w_i r_i / v_i``
+    and ``rbar_g = S_g / P_g``, the intercept's normal prior ``lambda0_g ~ N(mu0, sd0^2)`` integrates out in closed
+    form::
 
-def _line(r: str, intercept: NormalPrior | FixedValue, slope: NormalPrior, centre: np.ndarray, dims: str | None = None):
-    """The relationship's (intercept, slope), the intercept sampled where the data are rather than at PFS HR 1.
+        log int prod_i N(r_i; l, v_i)^w_i N(l; mu0, sd0^2) dl
+            = sum_i w_i log N(r_i; rbar_g, v_i) + 1/2 log(2 pi / P_g) + log N(rbar_g; mu0, 1/P_g + sd0^2)
 
-    The intercept ``lambda0`` is the OS log HR at a PFS log HR of 0, far from the comparisons (PFS log HRs about
-    -0.4), so the data pin ``lambda0 + lambda1 x`` at ``x`` near them and leave ``lambda0`` and ``lambda1``
-    strongly correlated (0.7-0.97 per class in the shipped specs): NUTS with a diagonal mass matrix then takes
-    about 60 leapfrog steps per draw.  NUTS samples ``c = lambda0 + lambda1 x`` instead (``x``: ``centre``,
-    :func:`_centres`) with ``c | lambda1 ~ N(mu0 + lambda1 x, sigma0^2)``, and ``lambda0 = c - lambda1 x`` is a
-    deterministic (``centre`` is data, ``{r}::centre``, so that specs share the compiled sampler).  The map
-    ``(c, lambda1) -> (lambda0, lambda1)`` is a shear with Jacobian 1 and
-    ``N(c; mu0 + lambda1 x, sigma0^2) = N(lambda0; mu0, sigma0^2)``, so the prior of ``(lambda0, lambda1)``, and
-    hence the model and its posterior, are the spec's: only the sampler's coordinates change (about 25 steps per
-    draw; docs/benchmarks.md).  A fixed intercept needs no centring: it is the value, one per class with ``dims``.
+    (a group without comparisons adds nothing), and given theta the intercept is normal with mean
+    ``(mu0 + sd0^2 S_g) / (1 + sd0^2 P_g)`` and variance ``sd0^2 / (1 + sd0^2 P_g)``.  NUTS samples theta from its
+    marginal posterior, and the intercept is that conditional mean plus its SD times ``z0_g``, a standard normal
+    that enters nothing else: ``p(theta, l | y) = p(theta | y) p(l | theta, y)``, so the joint posterior is the
+    spec's model exactly (Rao-Blackwellisation); what changes is the sampler's work.  Sampled jointly, the
+    intercept, the OS log HR at a PFS HR of 1 far from the comparisons (PFS log HRs about -0.4), moved with its slope
+    (posterior correlation 0.7-0.97 per class), and in the exchangeable model sat in a funnel with its spread
+    ``sd0``: NUTS took about 60 leapfrog steps per draw there (docs/benchmarks.md).
+
+    Returns ``(sum of the OS log densities, the intercepts)``, the intercepts with one entry per group.
     """
     import pymc as pm
+    import pytensor.tensor as pt
 
-    b = slope.to_pymc(f"{r}::slope", dims=dims)
-    if isinstance(intercept, FixedValue):
-        if dims is None:
-            return intercept.to_pymc(f"{r}::intercept"), b
-        return pm.Deterministic(f"{r}::intercept", pm.math.constant(intercept.value) * pm.math.ones(np.size(centre))), b
-    x = pm.Data(f"{r}::centre", centre, dims=dims)
-    c = pm.Normal(f"{r}::intercept_centred", intercept.mu + b * x, intercept.sigma, dims=dims)
-    return pm.Deterministic(f"{r}::intercept", c - b * x, dims=dims), b
+    prec = (include / sd**2) @ member
+    total = (include * resid / sd**2) @ member
+    has = prec > 0
+    prec_safe = pt.switch(has, prec, 1.0)
+    rbar = total / prec_safe
+    within = include * pm.logp(pm.Normal.dist(rbar @ member.T, sd), resid)
+    between = 0.5 * pt.log(2 * np.pi / prec_safe) + pm.logp(pm.Normal.dist(mu0, pt.sqrt(1 / prec_safe + sd0**2)), rbar)
+    shrink = 1 + sd0**2 * prec
+    intercept = (mu0 + sd0**2 * total) / shrink + sd0 / pt.sqrt(shrink) * z0
+    return pt.sum(within) + pt.sum(pt.switch(has, between, 0.0)), intercept
 
 
 def target_given_relationship(intercept, slope, psi, rho, y_s, s_s, y_t=None, s_t=None):
@@ -748,12 +752,17 @@ class ClassSurrogacyModel(ModelFamily):
         """The variant's parameters and its likelihood of the reference comparisons.
 
         The likelihood is a potential ``sum_i include_i (log N(y_S,i) + log N(y_T,i | y_S,i))``: ``include``
-        (data, all ones) lets leave-one-out refits drop a comparison without rebuilding or recompiling.  The
-        exchangeable variant's OS part has its class intercepts integrated out (:meth:`_exchangeable_block`).
+        (data, all ones) lets leave-one-out refits drop a comparison without rebuilding or recompiling.  An intercept
+        with a normal prior (one relationship, independent classes; the exchangeable classes' given their common
+        mean and spread) is integrated out of the OS part and drawn from its exact conditional
+        (:func:`_integrated_intercepts`); a fixed intercept is the value.  The exchangeable model's slopes and
+        residual SDs are non-centred: ``lambda1_c = beta1 + xi1 z[1]_c``, ``psi_c = psi_bar exp(s_psi z[2]_c)``,
+        and ``z[0]`` draws its intercepts.
         """
         import pymc as pm
+        import pytensor.tensor as pt
 
-        d, p = self.data, self.priors
+        d, p, k = self.data, self.priors, len(self.data.classes)
         include = pm.Data(f"{r}::include", np.ones(len(d.labels)), dims="comparison")
         y_s = pm.Data(f"{r}::y_pfs", d.y_pfs, dims="comparison")
         y_t = pm.Data(f"{r}::y_os", d.y_os, dims="comparison")
@@ -764,77 +773,46 @@ class ClassSurrogacyModel(ModelFamily):
         eta = p.eta_pfs.to_pymc(f"{r}::eta_pfs", dims="class")
         tau = p.tau_pfs.to_pymc(f"{r}::tau_pfs", dims="class")
         rho = p.rho_w.to_pymc(f"{r}::rho_w")
-        if r == "exchangeable":  # a likelihood of its own: the class intercepts integrated out
-            self._exchangeable_block(r, include, y_s, y_t, s_s, s_t, idx, eta, tau, rho)
-            return
+        dims = None if r in POOLED else "class"
+        fixed: float | None = None  # the intercept's value when the spec fixes it
         if r in POOLED:
+            b_i = p.slope.to_pymc(f"{r}::slope")
+            psi_i = p.residual_sd.to_pymc(f"{r}::residual_sd")
+            member = pt.ones((idx.shape[0], 1))  # one group: every comparison
+        else:
+            member = pt.cast(pt.eq(idx[:, None], pt.arange(k)[None, :]), "float64")  # (comparison, class), one-hot
+        if r == "independent":
+            b_i = p.slope.to_pymc(f"{r}::slope", dims=dims)[idx]
+            psi_i = p.residual_sd.to_pymc(f"{r}::residual_sd", dims=dims)[idx]
+        if r == "exchangeable":
+            z = pm.Normal(f"{r}::z", 0.0, 1.0, shape=(3, k))
+            a_mu = p.intercept_mean.to_pymc(f"{r}::intercept_mean")
+            a_sd = p.intercept_sd.to_pymc(f"{r}::intercept_sd")
+            b_mu = p.slope_mean.to_pymc(f"{r}::slope_mean")
+            b_sd = p.slope_sd.to_pymc(f"{r}::slope_sd")
+            psi_mu = p.residual_sd_typical.to_pymc(f"{r}::residual_sd_typical")
+            psi_sd = p.residual_sd_spread.to_pymc(f"{r}::residual_sd_spread")
+            b_i = pm.Deterministic(f"{r}::slope", b_mu + b_sd * z[1], dims=dims)[idx]
+            psi_i = pm.Deterministic(f"{r}::residual_sd", psi_mu * pm.math.exp(psi_sd * z[2]), dims=dims)[idx]
+            prior, z0 = (a_mu, a_sd), z[0]
+        else:
             intercept = FixedValue(value=0.0) if r == "pooled_no_intercept" else p.intercept
-            a, b = _line(r, intercept, p.slope, _centres(d, pooled=True))
-            psi = p.residual_sd.to_pymc(f"{r}::residual_sd")
-            a_i, b_i, psi_i = a, b, psi
-        else:  # independent
-            a, b = _line(r, p.intercept, p.slope, _centres(d, pooled=False), dims="class")
-            psi = p.residual_sd.to_pymc(f"{r}::residual_sd", dims="class")
-            a_i, b_i, psi_i = a[idx], b[idx], psi[idx]
+            if isinstance(intercept, FixedValue):
+                fixed = intercept.value
+            else:
+                prior = (intercept.mu, intercept.sigma)
+                z0 = pm.Normal(f"{r}::intercept_z", 0.0, 1.0, dims=dims)
         eta_i, tau_i = eta[idx], tau[idx]
-        sd_s = pm.math.sqrt(tau_i**2 + s_s**2)
-        m_t, sd_t = os_given_pfs(eta_i, tau_i, a_i, b_i, psi_i, rho, y_s, s_s, s_t)
-        logp = pm.logp(pm.Normal.dist(eta_i, sd_s), y_s) + pm.logp(pm.Normal.dist(m_t, sd_t), y_t)
-        pm.Potential(f"{r}::loglik", pm.math.sum(include * logp))
-
-    def _exchangeable_block(self, r: str, include, y_s, y_t, s_s, s_t, idx, eta, tau, rho) -> None:
-        r"""The exchangeable variant's parameters and likelihood, with the class intercepts integrated out.
-
-        Given the other parameters theta, comparison i of class c has ``y_T,i | y_S,i ~ N(lambda0_c + m_i, v_i)``
-        (:func:`os_given_pfs` with the intercept 0 gives ``m_i`` and ``v_i``), so with ``r_i = y_T,i - m_i``,
-        ``P_c = sum_i w_i / v_i`` and ``S_c = sum_i w_i r_i / v_i`` (``w``: ``include``), the intercept
-        ``lambda0_c ~ N(beta0, xi0^2)`` integrates out in closed form::
-
-            log int prod_i N(r_i; l, v_i)^w_i N(l; beta0, xi0^2) dl
-                = sum_i w_i log N(r_i; rbar_c, v_i) + 1/2 log(2 pi / P_c) + log N(rbar_c; beta0, 1/P_c + xi0^2),
-
-        ``rbar_c = S_c / P_c`` (a class without comparisons adds nothing).  NUTS samples theta from this marginal
-        posterior, and the intercepts come from their exact conditional, a normal with mean
-        ``(beta0 + xi0^2 S_c) / (1 + xi0^2 P_c)`` and variance ``xi0^2 / (1 + xi0^2 P_c)``: the draw is that mean
-        plus its SD times ``z[0]_c``, a standard normal that enters nothing else.  The joint posterior of
-        (theta, lambda0) is the spec's model exactly (``p(theta, l | y) = p(theta | y) p(l | theta, y)``); what
-        changes is the sampler's work.  Sampled jointly, each intercept sat in a funnel with ``xi0`` and moved with
-        its class slope (posterior correlation 0.7-0.8), and NUTS took about 60 leapfrog steps per draw; with the
-        intercepts integrated out it takes 34-42 (docs/benchmarks.md).  The slopes and residual SDs stay
-        non-centred: ``lambda1_c = beta1 + xi1 z[1]_c``, ``psi_c = psi_bar exp(s_psi z[2]_c)``.
-        """
-        import pymc as pm
-        import pytensor.tensor as pt
-
-        p, k = self.priors, len(self.data.classes)
-        z = pm.Normal(f"{r}::z", 0.0, 1.0, shape=(3, k))
-        a_mu = p.intercept_mean.to_pymc(f"{r}::intercept_mean")
-        a_sd = p.intercept_sd.to_pymc(f"{r}::intercept_sd")
-        b_mu = p.slope_mean.to_pymc(f"{r}::slope_mean")
-        b_sd = p.slope_sd.to_pymc(f"{r}::slope_sd")
-        psi_mu = p.residual_sd_typical.to_pymc(f"{r}::residual_sd_typical")
-        psi_sd = p.residual_sd_spread.to_pymc(f"{r}::residual_sd_spread")
-        b = pm.Deterministic(f"{r}::slope", b_mu + b_sd * z[1], dims="class")
-        psi = pm.Deterministic(f"{r}::residual_sd", psi_mu * pm.math.exp(psi_sd * z[2]), dims="class")
-        eta_i, tau_i = eta[idx], tau[idx]
-        m_i, sd_i = os_given_pfs(eta_i, tau_i, 0.0, b[idx], psi[idx], rho, y_s, s_s, s_t)
-        v_i = sd_i**2
-        r_i = y_t - m_i
-        member = pt.cast(pt.eq(idx[:, None], pt.arange(k)[None, :]), "float64")  # (comparison, class), one-hot
-        prec = (include / v_i) @ member  # P_c
-        total = (include * r_i / v_i) @ member  # S_c
-        has = prec > 0
-        prec_safe = pt.switch(has, prec, 1.0)
-        rbar = total / prec_safe
-        within = include * pm.logp(pm.Normal.dist(rbar[idx], sd_i), r_i)
-        between = 0.5 * pt.log(2 * np.pi / prec_safe) + pm.logp(
-            pm.Normal.dist(a_mu, pt.sqrt(1 / prec_safe + a_sd**2)), rbar
-        )
         pfs = include * pm.logp(pm.Normal.dist(eta_i, pm.math.sqrt(tau_i**2 + s_s**2)), y_s)
-        pm.Potential(f"{r}::loglik", pt.sum(pfs) + pt.sum(within) + pt.sum(pt.switch(has, between, 0.0)))
-        shrink = 1 + a_sd**2 * prec
-        a = (a_mu + a_sd**2 * total) / shrink + a_sd / pt.sqrt(shrink) * z[0]
-        pm.Deterministic(f"{r}::intercept", a, dims="class")
+        if fixed is not None:  # a fixed intercept: the value (one per class with dims)
+            a = pm.Deterministic(f"{r}::intercept", pt.constant(fixed) * pt.ones(() if dims is None else k), dims=dims)
+            m_t, sd_t = os_given_pfs(eta_i, tau_i, a if dims is None else a[idx], b_i, psi_i, rho, y_s, s_s, s_t)
+            os = pt.sum(include * pm.logp(pm.Normal.dist(m_t, sd_t), y_t))
+        else:
+            m_t, sd_t = os_given_pfs(eta_i, tau_i, 0.0, b_i, psi_i, rho, y_s, s_s, s_t)
+            os, a = _integrated_intercepts(y_t - m_t, sd_t, include, member, *prior, z0)
+            pm.Deterministic(f"{r}::intercept", a[0] if dims is None else a, dims=dims)
+        pm.Potential(f"{r}::loglik", pt.sum(pfs) + os)
 
     # ---- draws ----------------------------------------------------------------------------------
 
