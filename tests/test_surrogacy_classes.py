@@ -146,7 +146,7 @@ def test_mixture_weights_are_the_posterior_class_probabilities():
 
 def test_the_include_mask_removes_exactly_one_comparisons_likelihood():
     """logp(all) - logp(without comparison j) = j's PFS and OS|PFS log densities, computed with numpy; where the
-    intercept is integrated out, j's OS density given the other comparisons that share it (its class's, or all)."""
+    class intercepts are integrated out, j's OS density given the other comparisons of its class."""
     pytest.importorskip("pymc")
     import pytensor
 
@@ -159,7 +159,7 @@ def test_the_include_mask_removes_exactly_one_comparisons_likelihood():
         logp = model.compile_logp(mode=mode)
         names = ["eta_pfs", "tau_pfs", "rho_w", "intercept", "slope", "residual_sd"]
         names += ["intercept_mean", "intercept_sd"] if r == "exchangeable" else []
-        integrated = r != "pooled_no_intercept"
+        integrated = r not in ("pooled", "pooled_no_intercept")  # the class intercepts
         values = dict(
             zip(
                 names,
@@ -192,8 +192,7 @@ def test_the_include_mask_removes_exactly_one_comparisons_likelihood():
                 else (prior.mu, prior.sigma)
             )
             m, sd = os_given_pfs(eta, tau, 0.0, at("slope"), at("residual_sd"), at("rho_w"), d.y_pfs, d.se_pfs, d.se_os)
-            share = d.class_index == c if r != "pooled" else np.ones(len(d.labels), bool)
-            others = share & (np.arange(len(d.labels)) != j)
+            others = (d.class_index == c) & (np.arange(len(d.labels)) != j)
             prec, total = np.sum(1 / sd[others] ** 2), np.sum((d.y_os - m)[others] / sd[others] ** 2)
             # the intercept given the class's other comparisons, then comparison j's OS estimate given that
             mean, var = (a_mu + a_sd**2 * total) / (1 + a_sd**2 * prec), a_sd**2 / (1 + a_sd**2 * prec)
@@ -214,12 +213,12 @@ def test_the_include_mask_removes_exactly_one_comparisons_likelihood():
         assert full - dropped == pytest.approx(own, rel=1e-6), r
 
 
-@pytest.mark.parametrize("r", ["pooled", "independent", "exchangeable"])
+@pytest.mark.parametrize("r", ["independent", "exchangeable"])
 def test_the_intercepts_integrate_out_exactly(r):
-    """Each block's likelihood is the joint model's with its intercepts integrated over their normal prior
-    (N(intercept_mean, intercept_sd^2) for the exchangeable classes; numerical quadrature per class, or over all
-    comparisons for one relationship), and the intercept is the exact conditional: at a standardised draw of 0
-    the quadrature mean, per unit of it the quadrature SD; at a point away from the initial one."""
+    """The class blocks' likelihood is the joint model's with each class intercept integrated over its normal
+    prior (N(intercept_mean, intercept_sd^2) for the exchangeable classes; numerical quadrature per class), and the
+    intercept is the exact conditional: at a standardised draw of 0 the quadrature mean, per unit of it the
+    quadrature SD; at a point away from the initial one."""
     pytest.importorskip("pymc")
     import pytensor
     from scipy import integrate
@@ -242,17 +241,14 @@ def test_the_intercepts_integrate_out_exactly(r):
     v = dict(zip(names, vals, strict=True))
     idx = d.class_index
     eta, tau = v["eta_pfs"][idx], v["tau_pfs"][idx]
-    per_class = r != "pooled"
-    slope, psi = (v["slope"][idx], v["residual_sd"][idx]) if per_class else (v["slope"], v["residual_sd"])
-    m, sd = os_given_pfs(eta, tau, 0.0, slope, psi, v["rho_w"], d.y_pfs, d.se_pfs, d.se_os)
+    m, sd = os_given_pfs(eta, tau, 0.0, v["slope"][idx], v["residual_sd"][idx], v["rho_w"], d.y_pfs, d.se_pfs, d.se_os)
     expected = float(np.sum(stats.norm.logpdf(d.y_pfs, eta, np.hypot(tau, d.se_pfs))))
     if r == "exchangeable":
         a_mu, a_sd, z0 = float(v["intercept_mean"]), float(v["intercept_sd"]), point[f"{r}::z"][0]
     else:
-        a_mu, a_sd, z0 = fam.priors.intercept.mu, fam.priors.intercept.sigma, np.atleast_1d(point[f"{r}::intercept_z"])
-    intercepts = np.atleast_1d(v["intercept"])
-    for c in range(len(d.classes) if per_class else 1):
-        rows = idx == c if per_class else np.ones(len(idx), bool)
+        a_mu, a_sd, z0 = fam.priors.intercept.mu, fam.priors.intercept.sigma, point[f"{r}::intercept_z"]
+    for c in range(len(d.classes)):
+        rows = idx == c
         if not rows.any():
             continue
 
@@ -271,29 +267,48 @@ def test_the_intercepts_integrate_out_exactly(r):
         ]
         expected += math.log(moments[0]) + shift
         mean, var = moments[1] / moments[0], moments[2] / moments[0] - (moments[1] / moments[0]) ** 2
-        assert intercepts[c] == pytest.approx(mean + math.sqrt(var) * z0[c], rel=1e-6, abs=1e-9), c
+        assert v["intercept"][c] == pytest.approx(mean + math.sqrt(var) * z0[c], rel=1e-6, abs=1e-9), c
     assert float(loglik) == pytest.approx(expected, rel=1e-8)
 
 
-def test_a_fixed_intercept_is_the_value_and_is_not_integrated():
-    """``pooled_no_intercept``, and a spec that fixes the intercept, have no intercept to integrate: no standardised
-    draw ``intercept_z``, and the value itself, once per class in the independent block."""
+def test_the_centred_intercept_keeps_the_specs_prior_on_intercept_and_slope():
+    """NUTS samples one line's intercept at the comparisons' PFS log HR (``intercept_centred``): its log density at
+    any point equals the spec's Normal prior of the intercept itself (a shear, Jacobian 1), and the prior draws of
+    (intercept, slope) are the spec's independent normals.  A fixed intercept is neither centred nor integrated,
+    in the independent block the value once per class."""
     pytest.importorskip("pymc")
     import pymc as pm
+    import pytensor
 
     fam, _ = _family(CLASSES)
+    prior = fam.priors.intercept
+    rng = np.random.default_rng(3)
+    mode = pytensor.compile.mode.FAST_COMPILE
+    models = fam.build_models()
     fixed = _family(REPO / "models" / "harmoni2_os_forecast.toml")[0].build_models()["pooled_no_intercept"]
-    assert "pooled_no_intercept::intercept_z" not in fixed.named_vars
-    assert float(pm.draw(fixed["pooled_no_intercept::intercept"])) == 0.0
+    assert [v.name for v in fixed.free_RVs if v.name.split("::")[1].startswith("intercept")] == []
+    assert "pooled_no_intercept::centre" not in fixed.named_vars
     spec = load_spec(CLASSES)
     spec = spec.model_copy(update={"priors": spec.priors.model_copy(update={"intercept": FixedValue(value=0.1)})})
-    models = get_family(spec.model).from_spec(spec, EvidenceTables(spec, None))[0].build_models()
-    for r in ("pooled", "independent"):
-        assert f"{r}::intercept_z" not in models[r].named_vars
-    np.testing.assert_array_equal(
-        pm.draw(models["independent"]["independent::intercept"]), np.full(len(fam.data.classes), 0.1)
-    )
-    assert "exchangeable::intercept_mean" in models["exchangeable"].named_vars  # its intercepts stay hierarchical
+    ind = get_family(spec.model).from_spec(spec, EvidenceTables(spec, None))[0].build_models()["independent"]
+    assert [v.name for v in ind.free_RVs if v.name.split("::")[1].startswith("intercept")] == []
+    np.testing.assert_array_equal(pm.draw(ind["independent::intercept"]), np.full(len(fam.data.classes), 0.1))
+    r = "pooled"
+    model = models[r]
+    centred = model[f"{r}::intercept_centred"]
+    point = {k: v + rng.uniform(-0.5, 0.5, np.shape(v)) for k, v in model.initial_point().items()}
+    term = model.compile_logp(vars=[centred], mode=mode)(point)
+    intercept = model.compile_fn(
+        model.replace_rvs_by_values([model[f"{r}::intercept"]]),
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+        mode=mode,
+    )(point)[0]
+    assert term == pytest.approx(stats.norm.logpdf(intercept, prior.mu, prior.sigma).sum(), rel=1e-9)
+    a, b = pm.draw([model[f"{r}::intercept"], model[f"{r}::slope"]], draws=4000, random_seed=5)
+    a, b = np.ravel(a), np.ravel(b)
+    assert abs(np.corrcoef(a, b)[0, 1]) < 0.06
+    assert np.mean(a) == pytest.approx(prior.mu, abs=0.06) and np.std(a) == pytest.approx(prior.sigma, rel=0.05)
 
 
 def test_padded_comparisons_add_nothing_to_the_numpyro_log_density():

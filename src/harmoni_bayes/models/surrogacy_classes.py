@@ -24,9 +24,10 @@ relationship (lambda0, lambda1, psi) across classes:
   ``lambda1_c = beta1 + xi1 z1_c``, ``psi_c = psi_bar exp(s_psi z_psi,c)`` with ``z ~ N(0, 1)``
   (non-centred).  A class with few comparisons borrows from the others.
 
-Every intercept with a normal prior (the exchangeable classes' given beta0 and xi0) enters the OS likelihood
-linearly, so it is integrated out in closed form for sampling and then drawn from its exact normal conditional
-(:func:`_integrated_intercepts`): the same joint posterior, with fewer and better-conditioned dimensions for NUTS.
+The class intercepts (independent, and exchangeable given beta0 and xi0) enter the OS likelihood linearly with
+normal priors, so they are integrated out in closed form for sampling and then drawn from their exact normal
+conditional (:func:`_integrated_intercepts`): the same joint posterior, with fewer and better-conditioned
+dimensions for NUTS.
 
 All requested variants are separate blocks of one PyMC model (no shared parameters), so one sampling run
 fits them all and the diagnostics gate covers every block.
@@ -379,43 +380,64 @@ def os_given_pfs(eta, tau, intercept, slope, psi, rho, y_s, s_s, s_t):
     return intercept + slope * eta + c / a * (y_s - eta), (d - c**2 / a) ** 0.5
 
 
-def _integrated_intercepts(resid, sd, include, member, mu0, sd0, z0):
-    r"""The OS likelihood with the intercepts integrated out, and the intercepts drawn from their exact conditional.
+def _line(r: str, intercept: NormalPrior | FixedValue, slope: NormalPrior, centre: float):
+    """One relationship's (intercept, slope), its intercept sampled where the data are rather than at PFS HR 1.
 
-    Given the other parameters theta, comparison i of group g (a class, or all comparisons for one relationship)
-    has ``y_T,i | y_S,i ~ N(lambda0_g + m_i, v_i)``: ``resid`` is ``r_i = y_T,i - m_i`` and ``sd`` is
-    ``sqrt(v_i)`` (:func:`os_given_pfs` with the intercept 0).  ``member`` is the (comparison, group) one-hot matrix
-    and ``w`` (``include``) the comparisons' weights.  With ``P_g = sum_i w_i / v_i``, ``S_g = sum_i w_i r_i / v_i``
-    and ``rbar_g = S_g / P_g``, the intercept's normal prior ``lambda0_g ~ N(mu0, sd0^2)`` integrates out in closed
-    form::
-
-        log int prod_i N(r_i; l, v_i)^w_i N(l; mu0, sd0^2) dl
-            = sum_i w_i log N(r_i; rbar_g, v_i) + 1/2 log(2 pi / P_g) + log N(rbar_g; mu0, 1/P_g + sd0^2)
-
-    (a group without comparisons adds nothing), and given theta the intercept is normal with mean
-    ``(mu0 + sd0^2 S_g) / (1 + sd0^2 P_g)`` and variance ``sd0^2 / (1 + sd0^2 P_g)``.  NUTS samples theta from its
-    marginal posterior, and the intercept is that conditional mean plus its SD times ``z0_g``, a standard normal
-    that enters nothing else: ``p(theta, l | y) = p(theta | y) p(l | theta, y)``, so the joint posterior is the
-    spec's model exactly (Rao-Blackwellisation); what changes is the sampler's work.  Sampled jointly, the
-    intercept, the OS log HR at a PFS HR of 1 far from the comparisons (PFS log HRs about -0.4), moved with its slope
-    (posterior correlation 0.7-0.97 per class), and in the exchangeable model sat in a funnel with its spread
-    ``sd0``: NUTS took about 60 leapfrog steps per draw there (docs/benchmarks.md).
-
-    Returns ``(sum of the OS log densities, the intercepts)``, the intercepts with one entry per group.
+    The intercept ``lambda0`` is the OS log HR at a PFS log HR of 0, far from the comparisons (PFS log HRs about
+    -0.4), so the data pin ``lambda0 + lambda1 x`` at ``x`` near them and leave ``lambda0`` and ``lambda1``
+    correlated.  NUTS samples ``c = lambda0 + lambda1 x`` instead (``x``: ``centre``, the comparisons' mean PFS log
+    HR, data ``{r}::centre`` so that specs share the compiled sampler) with ``c | lambda1 ~ N(mu0 + lambda1 x,
+    sigma0^2)``, and ``lambda0 = c - lambda1 x`` is a deterministic.  The map ``(c, lambda1) -> (lambda0, lambda1)``
+    is a shear with Jacobian 1 and ``N(c; mu0 + lambda1 x, sigma0^2) = N(lambda0; mu0, sigma0^2)``, so the prior of
+    ``(lambda0, lambda1)``, and hence the model and its posterior, are the spec's.  (Integrating this intercept out
+    as the class blocks do, :func:`_integrated_intercepts`, gains nothing here: 15 leapfrog steps per draw either
+    way, and one divergent transition on a shipped spec's seed.)  A fixed intercept is the value.
     """
     import pymc as pm
+
+    b = slope.to_pymc(f"{r}::slope")
+    if isinstance(intercept, FixedValue):
+        return intercept.to_pymc(f"{r}::intercept"), b
+    x = pm.Data(f"{r}::centre", np.asarray(centre))
+    c = pm.Normal(f"{r}::intercept_centred", intercept.mu + b * x, intercept.sigma)
+    return pm.Deterministic(f"{r}::intercept", c - b * x), b
+
+
+def _integrated_intercepts(resid, sd, include, member, mu0, sd0, z0):
+    r"""The OS likelihood with the class intercepts integrated out, and the intercepts drawn from their conditional.
+
+    Given the other parameters theta, comparison i of class g has ``y_T,i | y_S,i ~ N(lambda0_g + m_i, v_i)``:
+    ``resid`` is ``r_i = y_T,i - m_i`` and ``sd`` is ``sqrt(v_i)`` (:func:`os_given_pfs` with the intercept 0),
+    ``member`` the (comparison, class) one-hot matrix and ``w`` (``include``) the comparisons' weights.  With the
+    class sums ``P_g = sum_i w_i / v_i``, ``S_g = sum_i w_i r_i / v_i``, ``Q_g = sum_i w_i r_i^2 / v_i`` and
+    ``k_g = 1 + sd0^2 P_g``, the intercept's normal prior ``lambda0_g ~ N(mu0, sd0^2)`` integrates out in closed
+    form (completing the square in ``l``; a class without comparisons adds 0)::
+
+        log int prod_i N(r_i; l, v_i)^w_i N(l; mu0, sd0^2) dl
+            = -1/2 sum_i w_i log(2 pi v_i) - 1/2 Q_g + (sd0^2 S_g^2 + 2 mu0 S_g - mu0^2 P_g) / (2 k_g) - 1/2 log k_g
+
+    and given theta the intercept is normal with mean ``(mu0 + sd0^2 S_g) / k_g`` and variance ``sd0^2 / k_g``.
+    NUTS samples theta from its marginal posterior, and the intercept is that conditional mean plus its SD times
+    ``z0_g``, a standard normal that enters nothing else: ``p(theta, l | y) = p(theta | y) p(l | theta, y)``, so
+    the joint posterior is the spec's model exactly (Rao-Blackwellisation); what changes is the sampler's work.
+    Sampled jointly, a class intercept (the OS log HR at a PFS HR of 1, far from the comparisons' PFS log HRs of
+    about -0.4) moved with its slope (posterior correlation 0.7-0.97), and in the exchangeable model sat in a
+    funnel with its spread ``sd0``: NUTS took about 60 leapfrog steps per draw there, 35-45 now
+    (docs/benchmarks.md).
+
+    Returns ``(sum of the OS log densities, the intercepts, one per class)``.
+    """
     import pytensor.tensor as pt
 
-    prec = (include / sd**2) @ member
-    total = (include * resid / sd**2) @ member
-    has = prec > 0
-    prec_safe = pt.switch(has, prec, 1.0)
-    rbar = total / prec_safe
-    within = include * pm.logp(pm.Normal.dist(rbar @ member.T, sd), resid)
-    between = 0.5 * pt.log(2 * np.pi / prec_safe) + pm.logp(pm.Normal.dist(mu0, pt.sqrt(1 / prec_safe + sd0**2)), rbar)
-    shrink = 1 + sd0**2 * prec
-    intercept = (mu0 + sd0**2 * total) / shrink + sd0 / pt.sqrt(shrink) * z0
-    return pt.sum(within) + pt.sum(pt.switch(has, between, 0.0)), intercept
+    w = include / sd**2
+    sums = pt.stack([w, w * resid, w * resid**2])  # (3, comparison)
+    g = sums @ member  # (3, class)
+    p_g, s_g, q_g = g[0], g[1], g[2]
+    k_g = 1 + sd0**2 * p_g
+    quad = -0.5 * q_g + (sd0**2 * s_g**2 + 2 * mu0 * s_g - mu0**2 * p_g) / (2 * k_g) - 0.5 * pt.log(k_g)
+    loglik = pt.sum(quad) - 0.5 * pt.sum(include * pt.log(2 * np.pi * sd**2))
+    intercept = (mu0 + sd0**2 * s_g) / k_g + sd0 / pt.sqrt(k_g) * z0
+    return loglik, intercept
 
 
 def target_given_relationship(intercept, slope, psi, rho, y_s, s_s, y_t=None, s_t=None):
@@ -752,12 +774,13 @@ class ClassSurrogacyModel(ModelFamily):
         """The variant's parameters and its likelihood of the reference comparisons.
 
         The likelihood is a potential ``sum_i include_i (log N(y_S,i) + log N(y_T,i | y_S,i))``: ``include``
-        (data, all ones) lets leave-one-out refits drop a comparison without rebuilding or recompiling.  An intercept
-        with a normal prior (one relationship, independent classes; the exchangeable classes' given their common
-        mean and spread) is integrated out of the OS part and drawn from its exact conditional
-        (:func:`_integrated_intercepts`); a fixed intercept is the value.  The exchangeable model's slopes and
-        residual SDs are non-centred: ``lambda1_c = beta1 + xi1 z[1]_c``, ``psi_c = psi_bar exp(s_psi z[2]_c)``,
-        and ``z[0]`` draws its intercepts.
+        (data, all ones) lets leave-one-out refits drop a comparison without rebuilding or recompiling.  Class
+        intercepts with a normal prior (independent classes; the exchangeable classes', given their common mean and
+        spread) are integrated out of the OS part and drawn from their exact conditional
+        (:func:`_integrated_intercepts`); one line's intercept is sampled centred (:func:`_line`); a fixed intercept
+        is the value.  The exchangeable model's slopes and residual SDs are non-centred:
+        ``lambda1_c = beta1 + xi1 z[1]_c``, ``psi_c = psi_bar exp(s_psi z[2]_c)``, and ``z[0]`` draws its
+        intercepts.
         """
         import pymc as pm
         import pytensor.tensor as pt
@@ -773,46 +796,43 @@ class ClassSurrogacyModel(ModelFamily):
         eta = p.eta_pfs.to_pymc(f"{r}::eta_pfs", dims="class")
         tau = p.tau_pfs.to_pymc(f"{r}::tau_pfs", dims="class")
         rho = p.rho_w.to_pymc(f"{r}::rho_w")
-        dims = None if r in POOLED else "class"
-        fixed: float | None = None  # the intercept's value when the spec fixes it
-        if r in POOLED:
-            b_i = p.slope.to_pymc(f"{r}::slope")
-            psi_i = p.residual_sd.to_pymc(f"{r}::residual_sd")
-            member = pt.ones((idx.shape[0], 1))  # one group: every comparison
-        else:
-            member = pt.cast(pt.eq(idx[:, None], pt.arange(k)[None, :]), "float64")  # (comparison, class), one-hot
-        if r == "independent":
-            b_i = p.slope.to_pymc(f"{r}::slope", dims=dims)[idx]
-            psi_i = p.residual_sd.to_pymc(f"{r}::residual_sd", dims=dims)[idx]
-        if r == "exchangeable":
-            z = pm.Normal(f"{r}::z", 0.0, 1.0, shape=(3, k))
-            a_mu = p.intercept_mean.to_pymc(f"{r}::intercept_mean")
-            a_sd = p.intercept_sd.to_pymc(f"{r}::intercept_sd")
-            b_mu = p.slope_mean.to_pymc(f"{r}::slope_mean")
-            b_sd = p.slope_sd.to_pymc(f"{r}::slope_sd")
-            psi_mu = p.residual_sd_typical.to_pymc(f"{r}::residual_sd_typical")
-            psi_sd = p.residual_sd_spread.to_pymc(f"{r}::residual_sd_spread")
-            b_i = pm.Deterministic(f"{r}::slope", b_mu + b_sd * z[1], dims=dims)[idx]
-            psi_i = pm.Deterministic(f"{r}::residual_sd", psi_mu * pm.math.exp(psi_sd * z[2]), dims=dims)[idx]
-            prior, z0 = (a_mu, a_sd), z[0]
-        else:
-            intercept = FixedValue(value=0.0) if r == "pooled_no_intercept" else p.intercept
-            if isinstance(intercept, FixedValue):
-                fixed = intercept.value
-            else:
-                prior = (intercept.mu, intercept.sigma)
-                z0 = pm.Normal(f"{r}::intercept_z", 0.0, 1.0, dims=dims)
         eta_i, tau_i = eta[idx], tau[idx]
-        pfs = include * pm.logp(pm.Normal.dist(eta_i, pm.math.sqrt(tau_i**2 + s_s**2)), y_s)
-        if fixed is not None:  # a fixed intercept: the value (one per class with dims)
-            a = pm.Deterministic(f"{r}::intercept", pt.constant(fixed) * pt.ones(() if dims is None else k), dims=dims)
-            m_t, sd_t = os_given_pfs(eta_i, tau_i, a if dims is None else a[idx], b_i, psi_i, rho, y_s, s_s, s_t)
-            os = pt.sum(include * pm.logp(pm.Normal.dist(m_t, sd_t), y_t))
+        if r in POOLED:  # one line, its intercept sampled centred
+            intercept = FixedValue(value=0.0) if r == "pooled_no_intercept" else p.intercept
+            a_i, b_i = _line(r, intercept, p.slope, float(np.mean(d.y_pfs)))
+            psi_i = p.residual_sd.to_pymc(f"{r}::residual_sd")
         else:
-            m_t, sd_t = os_given_pfs(eta_i, tau_i, 0.0, b_i, psi_i, rho, y_s, s_s, s_t)
-            os, a = _integrated_intercepts(y_t - m_t, sd_t, include, member, *prior, z0)
-            pm.Deterministic(f"{r}::intercept", a[0] if dims is None else a, dims=dims)
-        pm.Potential(f"{r}::loglik", pt.sum(pfs) + os)
+            if r == "independent":
+                b_i = p.slope.to_pymc(f"{r}::slope", dims="class")[idx]
+                psi_i = p.residual_sd.to_pymc(f"{r}::residual_sd", dims="class")[idx]
+                prior = None if isinstance(p.intercept, FixedValue) else (p.intercept.mu, p.intercept.sigma)
+                z0 = None if prior is None else pm.Normal(f"{r}::intercept_z", 0.0, 1.0, dims="class")
+            else:  # exchangeable
+                z = pm.Normal(f"{r}::z", 0.0, 1.0, shape=(3, k))
+                a_mu = p.intercept_mean.to_pymc(f"{r}::intercept_mean")
+                a_sd = p.intercept_sd.to_pymc(f"{r}::intercept_sd")
+                b_mu = p.slope_mean.to_pymc(f"{r}::slope_mean")
+                b_sd = p.slope_sd.to_pymc(f"{r}::slope_sd")
+                psi_mu = p.residual_sd_typical.to_pymc(f"{r}::residual_sd_typical")
+                psi_sd = p.residual_sd_spread.to_pymc(f"{r}::residual_sd_spread")
+                b_i = pm.Deterministic(f"{r}::slope", b_mu + b_sd * z[1], dims="class")[idx]
+                psi_i = pm.Deterministic(f"{r}::residual_sd", psi_mu * pm.math.exp(psi_sd * z[2]), dims="class")[idx]
+                prior, z0 = (a_mu, a_sd), z[0]
+            if prior is not None:  # the class intercepts integrated out, then drawn from their conditional
+                m_t, sd_t = os_given_pfs(eta_i, tau_i, 0.0, b_i, psi_i, rho, y_s, s_s, s_t)
+                member = pt.cast(pt.eq(idx[:, None], pt.arange(k)[None, :]), "float64")  # (comparison, class)
+                os, a = _integrated_intercepts(y_t - m_t, sd_t, include, member, *prior, z0)
+                pm.Deterministic(f"{r}::intercept", a, dims="class")
+                pfs = include * pm.logp(pm.Normal.dist(eta_i, pm.math.sqrt(tau_i**2 + s_s**2)), y_s)
+                pm.Potential(f"{r}::loglik", pt.sum(pfs) + os)
+                return
+            assert isinstance(p.intercept, FixedValue)  # (prior is None)
+            value = pm.math.constant(p.intercept.value) * pm.math.ones(k)  # a fixed intercept: the value
+            a_i = pm.Deterministic(f"{r}::intercept", value, dims="class")[idx]
+        sd_s = pm.math.sqrt(tau_i**2 + s_s**2)
+        m_t, sd_t = os_given_pfs(eta_i, tau_i, a_i, b_i, psi_i, rho, y_s, s_s, s_t)
+        logp = pm.logp(pm.Normal.dist(eta_i, sd_s), y_s) + pm.logp(pm.Normal.dist(m_t, sd_t), y_t)
+        pm.Potential(f"{r}::loglik", pm.math.sum(include * logp))
 
     # ---- draws ----------------------------------------------------------------------------------
 
