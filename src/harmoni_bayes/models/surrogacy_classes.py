@@ -422,7 +422,7 @@ def _integrated_intercepts(resid, sd, include, member, mu0, sd0, z0):
     the joint posterior is the spec's model exactly (Rao-Blackwellisation); what changes is the sampler's work.
     Sampled jointly, a class intercept (the OS log HR at a PFS HR of 1, far from the comparisons' PFS log HRs of
     about -0.4) moved with its slope (posterior correlation 0.7-0.97), and in the exchangeable model sat in a
-    funnel with its spread ``sd0``: NUTS took about 60 leapfrog steps per draw there, 35-45 now
+    funnel with its spread ``sd0``: NUTS took about 60 leapfrog steps per draw there, 31-48 now
     (docs/benchmarks.md).
 
     Returns ``(sum of the OS log densities, the intercepts, one per class)``.
