@@ -431,7 +431,9 @@ def _integrated_intercepts(resid, sd, include, member, mu0, sd0, z0):
 
     w = include / sd**2
     sums = pt.stack([w, w * resid, w * resid**2])  # (3, comparison)
-    g = sums @ member  # (3, class)
+    # class sums as a sum of products rather than a matrix product: the same numbers, and numba (nutpie's backend)
+    # would warn that np.dot is slower on the broadcast one-hot matrix
+    g = pt.sum(sums[:, :, None] * member[None, :, :], axis=1)  # (3, class)
     p_g, s_g, q_g = g[0], g[1], g[2]
     k_g = 1 + sd0**2 * p_g
     quad = -0.5 * q_g + (sd0**2 * s_g**2 + 2 * mu0 * s_g - mu0**2 * p_g) / (2 * k_g) - 0.5 * pt.log(k_g)
