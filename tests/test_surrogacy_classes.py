@@ -251,20 +251,15 @@ def test_the_intercepts_integrate_out_exactly(r):
         rows = idx == c
         if not rows.any():
             continue
-
         lo, hi = a_mu - 12 * a_sd, a_mu + 12 * a_sd
         # the likelihood's peak over the prior's range, taken out so that the integrands do not underflow
         shift = max(np.sum(stats.norm.logpdf(d.y_os[rows], g + m[rows], sd[rows])) for g in np.linspace(lo, hi, 2001))
 
-        def joint(a, rows=rows, shift=shift):
-            return np.exp(np.sum(stats.norm.logpdf(d.y_os[rows], a + m[rows], sd[rows])) - shift)
+        def integrand(a, power, rows=rows, shift=shift):
+            like = np.exp(np.sum(stats.norm.logpdf(d.y_os[rows], a + m[rows], sd[rows])) - shift)
+            return a**power * like * stats.norm.pdf(a, a_mu, a_sd)
 
-        moments = [
-            integrate.quad(lambda a, p=p: a**p * joint(a) * stats.norm.pdf(a, a_mu, a_sd), lo, hi, epsabs=0, limit=400)[
-                0
-            ]
-            for p in (0, 1, 2)
-        ]
+        moments = [integrate.quad(integrand, lo, hi, args=(k,), epsabs=0, limit=400)[0] for k in (0, 1, 2)]
         expected += math.log(moments[0]) + shift
         mean, var = moments[1] / moments[0], moments[2] / moments[0] - (moments[1] / moments[0]) ** 2
         assert v["intercept"][c] == pytest.approx(mean + math.sqrt(var) * z0[c], rel=1e-6, abs=1e-9), c
