@@ -125,9 +125,8 @@ def test_row_ids_equal_the_former_reader_on_generated_tables(edits, pads, drop, 
         text = text.replace("\n", "\r\n")
     try:
         expected = former_row_ids(text, TRIALS)
-    except csv.Error:  # csv.writer leaves a lone '\r' unquoted: no reader can split that row right
-        with pytest.raises(evidence.EvidenceError):
-            parse_evidence_text(text)
+    except csv.Error:  # csv.writer leaves a lone '\r' unquoted; the former reader refused it
+        _lone_cr_is_refused_or_only_splits_padding(text, header, rows)
         return
     try:
         df = parse_evidence_text(text)
@@ -135,3 +134,37 @@ def test_row_ids_equal_the_former_reader_on_generated_tables(edits, pads, drop, 
         assert all("duplicate" in p.reason for p in exc.problems), exc
         return
     assert df.row_id.tolist() == expected
+
+
+def _lone_cr_is_refused_or_only_splits_padding(text: str, header: list[str], rows: list[list[str]]) -> None:
+    """An unquoted lone carriage return is a line break to this reader (as in universal newlines).  Inside a row it
+    leaves a short row, refused with its line; at a row's edge it only splits off padding, which every cell loses
+    to stripping anyway: then the rows read are the written rows, stripped."""
+    try:
+        df = parse_evidence_text(text)
+    except evidence.EvidenceError:
+        return
+    stripped = [[cell.strip() for cell in row] for row in rows]
+    assert df.row_id.tolist() == former_row_ids(csv_text(header, stripped), TRIALS)
+
+
+def test_a_lone_carriage_return_splits_a_row_only_where_it_is_padding(reader_path):
+    """Found by the property test above: a note of '\r' as a row's first cell (columns reversed) was read, not
+    refused; the former reader refused it.  The row read is the written row stripped; a '\r' inside the row is
+    refused with the line of the short row it leaves."""
+    with open(shipped_path("ivonescimab_trials.csv"), newline="", encoding="utf-8") as fh:
+        header, *rows = list(csv.reader(fh))
+    header, rows = header[::-1], [r[::-1] for r in rows]
+    edge = [list(r) for r in rows]
+    edge[0][header.index("note")] = "\r"
+    assert header.index("note") == 0
+    text = csv_text(header, edge)
+    with pytest.raises(csv.Error):
+        former_row_ids(text, TRIALS)
+    stripped = [[cell.strip() for cell in row] for row in edge]
+    assert parse_evidence_text(text).row_id.tolist() == former_row_ids(csv_text(header, stripped), TRIALS)
+    inside = [list(r) for r in rows]
+    inside[0][header.index("source")] = "a\rb"
+    with pytest.raises(evidence.EvidenceError, match="malformed CSV") as err:
+        parse_evidence_text(csv_text(header, inside))
+    assert err.value.problems and all(p.row for p in err.value.problems)
