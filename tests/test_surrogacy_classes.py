@@ -288,6 +288,20 @@ def test_the_centred_intercept_keeps_the_specs_prior_on_intercept_and_slope():
     ind = get_family(spec.model).from_spec(spec, EvidenceTables(spec, None))[0].build_models()["independent"]
     assert [v.name for v in ind.free_RVs if v.name.split("::")[1].startswith("intercept")] == []
     np.testing.assert_array_equal(pm.draw(ind["independent::intercept"]), np.full(len(fam.data.classes), 0.1))
+    # as a prior of SD 0 in the integral: the likelihood at the value, computed with numpy
+    d, idx = fam.data, fam.data.class_index
+    at = {k: v + rng.uniform(-0.4, 0.4, np.shape(v)) for k, v in ind.initial_point().items()}
+    names = ["eta_pfs", "tau_pfs", "rho_w", "slope", "residual_sd", "loglik"]
+    fn = ind.compile_fn(
+        ind.replace_rvs_by_values([ind[f"independent::{n}"] for n in names]),
+        inputs=ind.value_vars,
+        on_unused_input="ignore",
+        mode=mode,
+    )
+    eta, tau, rho, slope, psi, loglik = fn(at)
+    m, sd = os_given_pfs(eta[idx], tau[idx], 0.1, slope[idx], psi[idx], rho, d.y_pfs, d.se_pfs, d.se_os)
+    pfs = stats.norm.logpdf(d.y_pfs, eta[idx], np.hypot(tau[idx], d.se_pfs))
+    assert float(loglik) == pytest.approx(float(np.sum(pfs + stats.norm.logpdf(d.y_os, m, sd))), rel=1e-10)
     r = "pooled"
     model = models[r]
     centred = model[f"{r}::intercept_centred"]

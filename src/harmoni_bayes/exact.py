@@ -459,15 +459,15 @@ class NormalMixture:
         """
         x = np.array([lo, hi])
 
-        def residual(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def residual(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
             cdf, f, df = self._eval(x, "all")
             with np.errstate(divide="ignore", invalid="ignore"):
                 ell, dell = np.log(f) - shift * x, df / f - shift
             r = np.array([cdf[1] - cdf[0] - prob, ell[0] - ell[1]])
             jac = np.array([[-f[0], f[1]], [dell[0], -dell[1]]])
-            return r, jac
+            return r, jac, float(cdf[0])
 
-        r, jac = residual(x)
+        r, jac, p_lo = residual(x)
         for _ in range(60):
             if not np.all(np.isfinite(r)) or not np.all(np.isfinite(jac)):
                 return None
@@ -482,19 +482,18 @@ class NormalMixture:
             while t > 1e-6:  # damped: halve a step that does not lower the residual
                 trial = x + t * step
                 if trial[0] < trial[1]:
-                    r_t, jac_t = residual(trial)
+                    r_t, jac_t, p_t = residual(trial)
                     if np.all(np.isfinite(r_t)) and math.hypot(r_t[0], r_t[1]) < norm:
                         break
                 t *= 0.5
             else:
                 break  # no step lowers the residual: at the floats' resolution, or stuck (checked below)
             moved = np.abs(trial - x)
-            x, r, jac = trial, r_t, jac_t
+            x, r, jac, p_lo = trial, r_t, jac_t, p_t
             if np.all(moved <= 1e-15 * (1.0 + np.abs(x))):
                 break
         if not (abs(r[0]) <= 1e-12 and abs(r[1]) <= 1e-8):
             return None
-        p_lo = float(self._eval(x[:1], "cdf")[0])
         if not p_range[0] <= p_lo <= p_range[1]:
             return None
         return float(x[0]), float(x[1])

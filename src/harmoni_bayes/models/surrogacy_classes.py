@@ -418,7 +418,8 @@ def _integrated_intercepts(resid, sd, include, member, mu0, sd0, z0):
 
     and given theta the intercept is normal with mean ``(mu0 + sd0^2 S_g) / k_g`` and variance ``sd0^2 / k_g``.
     NUTS samples theta from its marginal posterior, and the intercept is that conditional mean plus its SD times
-    ``z0_g``, a standard normal that enters nothing else: ``p(theta, l | y) = p(theta | y) p(l | theta, y)``, so
+    ``z0_g``, a standard normal that enters nothing else (``sd0 = 0``, a fixed intercept: the likelihood at
+    ``mu0``, and the draw ``mu0``): ``p(theta, l | y) = p(theta | y) p(l | theta, y)``, so
     the joint posterior is the spec's model exactly (Rao-Blackwellisation); what changes is the sampler's work.
     Sampled jointly, a class intercept (the OS log HR at a PFS HR of 1, far from the comparisons' PFS log HRs of
     about -0.4) moved with its slope (posterior correlation 0.7-0.97), and in the exchangeable model sat in a
@@ -779,8 +780,8 @@ class ClassSurrogacyModel(ModelFamily):
         (data, all ones) lets leave-one-out refits drop a comparison without rebuilding or recompiling.  Class
         intercepts with a normal prior (independent classes; the exchangeable classes', given their common mean and
         spread) are integrated out of the OS part and drawn from their exact conditional
-        (:func:`_integrated_intercepts`); one line's intercept is sampled centred (:func:`_line`); a fixed intercept
-        is the value.  The exchangeable model's slopes and residual SDs are non-centred:
+        (:func:`_integrated_intercepts`; a fixed one as a prior of SD 0, its draw the value); one line's intercept
+        is sampled centred (:func:`_line`), or fixed.  The exchangeable model's slopes and residual SDs are non-centred:
         ``lambda1_c = beta1 + xi1 z[1]_c``, ``psi_c = psi_bar exp(s_psi z[2]_c)``, and ``z[0]`` draws its
         intercepts.
         """
@@ -801,40 +802,39 @@ class ClassSurrogacyModel(ModelFamily):
         eta_i, tau_i = eta[idx], tau[idx]
         if r in POOLED:  # one line, its intercept sampled centred
             intercept = FixedValue(value=0.0) if r == "pooled_no_intercept" else p.intercept
-            a_i, b_i = _line(r, intercept, p.slope, float(np.mean(d.y_pfs)))
-            psi_i = p.residual_sd.to_pymc(f"{r}::residual_sd")
-        else:
-            if r == "independent":
-                b_i = p.slope.to_pymc(f"{r}::slope", dims="class")[idx]
-                psi_i = p.residual_sd.to_pymc(f"{r}::residual_sd", dims="class")[idx]
-                prior = None if isinstance(p.intercept, FixedValue) else (p.intercept.mu, p.intercept.sigma)
-                z0 = None if prior is None else pm.Normal(f"{r}::intercept_z", 0.0, 1.0, dims="class")
-            else:  # exchangeable
-                z = pm.Normal(f"{r}::z", 0.0, 1.0, shape=(3, k))
-                a_mu = p.intercept_mean.to_pymc(f"{r}::intercept_mean")
-                a_sd = p.intercept_sd.to_pymc(f"{r}::intercept_sd")
-                b_mu = p.slope_mean.to_pymc(f"{r}::slope_mean")
-                b_sd = p.slope_sd.to_pymc(f"{r}::slope_sd")
-                psi_mu = p.residual_sd_typical.to_pymc(f"{r}::residual_sd_typical")
-                psi_sd = p.residual_sd_spread.to_pymc(f"{r}::residual_sd_spread")
-                b_i = pm.Deterministic(f"{r}::slope", b_mu + b_sd * z[1], dims="class")[idx]
-                psi_i = pm.Deterministic(f"{r}::residual_sd", psi_mu * pm.math.exp(psi_sd * z[2]), dims="class")[idx]
-                prior, z0 = (a_mu, a_sd), z[0]
-            if prior is not None:  # the class intercepts integrated out, then drawn from their conditional
-                m_t, sd_t = os_given_pfs(eta_i, tau_i, 0.0, b_i, psi_i, rho, y_s, s_s, s_t)
-                member = pt.cast(pt.eq(idx[:, None], pt.arange(k)[None, :]), "float64")  # (comparison, class)
-                os, a = _integrated_intercepts(y_t - m_t, sd_t, include, member, *prior, z0)
-                pm.Deterministic(f"{r}::intercept", a, dims="class")
-                pfs = include * pm.logp(pm.Normal.dist(eta_i, pm.math.sqrt(tau_i**2 + s_s**2)), y_s)
-                pm.Potential(f"{r}::loglik", pt.sum(pfs) + os)
-                return
-            assert isinstance(p.intercept, FixedValue)  # (prior is None)
-            value = pm.math.constant(p.intercept.value) * pm.math.ones(k)  # a fixed intercept: the value
-            a_i = pm.Deterministic(f"{r}::intercept", value, dims="class")[idx]
-        sd_s = pm.math.sqrt(tau_i**2 + s_s**2)
-        m_t, sd_t = os_given_pfs(eta_i, tau_i, a_i, b_i, psi_i, rho, y_s, s_s, s_t)
-        logp = pm.logp(pm.Normal.dist(eta_i, sd_s), y_s) + pm.logp(pm.Normal.dist(m_t, sd_t), y_t)
-        pm.Potential(f"{r}::loglik", pm.math.sum(include * logp))
+            a, b = _line(r, intercept, p.slope, float(np.mean(d.y_pfs)))
+            psi = p.residual_sd.to_pymc(f"{r}::residual_sd")
+            sd_s = pm.math.sqrt(tau_i**2 + s_s**2)
+            m_t, sd_t = os_given_pfs(eta_i, tau_i, a, b, psi, rho, y_s, s_s, s_t)
+            logp = pm.logp(pm.Normal.dist(eta_i, sd_s), y_s) + pm.logp(pm.Normal.dist(m_t, sd_t), y_t)
+            pm.Potential(f"{r}::loglik", pm.math.sum(include * logp))
+            return
+        if r == "independent":
+            b_i = p.slope.to_pymc(f"{r}::slope", dims="class")[idx]
+            psi_i = p.residual_sd.to_pymc(f"{r}::residual_sd", dims="class")[idx]
+            if isinstance(p.intercept, FixedValue):  # a prior of SD 0: the integral is the likelihood at the value
+                prior, z0 = (p.intercept.value, 0.0), 0.0
+            else:
+                prior = (p.intercept.mu, p.intercept.sigma)
+                z0 = pm.Normal(f"{r}::intercept_z", 0.0, 1.0, dims="class")
+        else:  # exchangeable
+            z = pm.Normal(f"{r}::z", 0.0, 1.0, shape=(3, k))
+            a_mu = p.intercept_mean.to_pymc(f"{r}::intercept_mean")
+            a_sd = p.intercept_sd.to_pymc(f"{r}::intercept_sd")
+            b_mu = p.slope_mean.to_pymc(f"{r}::slope_mean")
+            b_sd = p.slope_sd.to_pymc(f"{r}::slope_sd")
+            psi_mu = p.residual_sd_typical.to_pymc(f"{r}::residual_sd_typical")
+            psi_sd = p.residual_sd_spread.to_pymc(f"{r}::residual_sd_spread")
+            b_i = pm.Deterministic(f"{r}::slope", b_mu + b_sd * z[1], dims="class")[idx]
+            psi_i = pm.Deterministic(f"{r}::residual_sd", psi_mu * pm.math.exp(psi_sd * z[2]), dims="class")[idx]
+            prior, z0 = (a_mu, a_sd), z[0]
+        # the class intercepts integrated out, then drawn from their conditional
+        m_t, sd_t = os_given_pfs(eta_i, tau_i, 0.0, b_i, psi_i, rho, y_s, s_s, s_t)
+        member = pt.cast(pt.eq(idx[:, None], pt.arange(k)[None, :]), "float64")  # (comparison, class)
+        os, a = _integrated_intercepts(y_t - m_t, sd_t, include, member, *prior, z0)
+        pm.Deterministic(f"{r}::intercept", a, dims="class")
+        pfs = include * pm.logp(pm.Normal.dist(eta_i, pm.math.sqrt(tau_i**2 + s_s**2)), y_s)
+        pm.Potential(f"{r}::loglik", pt.sum(pfs) + os)
 
     # ---- draws ----------------------------------------------------------------------------------
 
